@@ -1,0 +1,327 @@
+"""Configuration: the `mcpServers` file users already have, plus Switchyard's own `switchyard` key.
+
+Owns: reading a JSON file, `${VAR}` / `${VAR:-default}` interpolation, validation into typed models, and the
+report of every problem at once (JSON path + what is allowed). Does not own: starting servers (upstream/) or
+deciding anything at run time.
+
+The server entries are exactly what Claude Desktop, Cursor and VS Code write (`command`, `args`, `env`, `cwd`;
+`url`, `headers`, `type`/`transport`); VS Code's top-level `servers` key is accepted as well as `mcpServers`.
+Values of `env` and `headers` are secrets: they never appear in an error message, a log line or a `repr`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from switchyard.errors import ConfigError, ConfigProblem
+
+__all__ = [
+    "GatewayConfig",
+    "HttpServerConfig",
+    "NamingSettings",
+    "ServerConfig",
+    "StdioServerConfig",
+    "SwitchyardSettings",
+    "ToolFilter",
+    "interpolate",
+    "load_config",
+    "parse_config",
+]
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_SECRET_FIELDS = frozenset({"env", "headers"})
+# Keys other MCP clients put in server entries; harmless here, so accepted and ignored.
+_FOREIGN_SERVER_KEYS = frozenset({"autoApprove", "alwaysAllow", "envFile", "description", "disabledTools", "notes"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ToolFilter(_Model):
+    """Which tools of a server are exposed: glob patterns on the server's own tool names. Deny wins."""
+
+    allow: tuple[str, ...] = ("*",)
+    deny: tuple[str, ...] = ()
+
+
+class _ServerBase(_Model):
+    enabled: bool = True
+    disabled: bool = Field(default=False, description="Cline's spelling of enabled=false.")
+    timeout: Annotated[float, Field(gt=0, le=3600)] | None = None
+    tools: ToolFilter = ToolFilter()
+    pin: Literal["strict", "warn", "off"] | None = None
+    description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_foreign_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            raw = cast(dict[str, Any], data)
+            return {k: v for k, v in raw.items() if k not in _FOREIGN_SERVER_KEYS or k == "description"}
+        return data
+
+    @property
+    def active(self) -> bool:
+        """Whether the server should be started."""
+        return self.enabled and not self.disabled
+
+
+class StdioServerConfig(_ServerBase):
+    """A server started as a subprocess speaking MCP on stdin/stdout."""
+
+    type: Literal["stdio"] = "stdio"
+    command: Annotated[str, Field(min_length=1)]
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+
+    def __repr__(self) -> str:
+        env = {k: "***" for k in self.env}
+        return f"StdioServerConfig(command={self.command!r}, args={self.args!r}, env={env!r}, cwd={self.cwd!r})"
+
+    __str__ = __repr__
+
+
+class HttpServerConfig(_ServerBase):
+    """A server reached over Streamable HTTP."""
+
+    type: Literal["http", "streamable-http", "streamableHttp", "sse"] = "http"
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _no_sse(cls, value: str) -> str:
+        if value == "sse":
+            raise ValueError("the old HTTP+SSE transport is deprecated and not supported; use Streamable HTTP")
+        return value
+
+    def __repr__(self) -> str:
+        headers = {k: "***" for k in self.headers}
+        return f"HttpServerConfig(url={self.url!r}, headers={headers!r})"
+
+    __str__ = __repr__
+
+
+ServerConfig = StdioServerConfig | HttpServerConfig
+
+
+class NamingSettings(_Model):
+    """How federated names are formed."""
+
+    separator: Annotated[str, Field(min_length=1, max_length=4, pattern=r"^[A-Za-z0-9_-]+$")] = "__"
+    prefix: bool = True
+
+
+class TimeoutSettings(_Model):
+    """Bounded waits, in seconds."""
+
+    call: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    connect: Annotated[float, Field(gt=0, le=600)] = 30.0
+    shutdown_grace: Annotated[float, Field(ge=0, le=60)] = 2.0
+
+
+class RestartSettings(_Model):
+    """Exponential backoff for servers that fail to start or crash."""
+
+    initial: Annotated[float, Field(gt=0, le=60)] = 0.5
+    maximum: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+
+class StoreSettings(_Model):
+    """Where persistent state (pins, vectors, audit) lives."""
+
+    path: str = "${XDG_STATE_HOME:-~/.local/state}/switchyard/switchyard.db"
+
+    @property
+    def resolved_path(self) -> Path:
+        """The store path with `${VAR:-default}` resolved and `~` expanded."""
+        resolved, _ = interpolate(self.path, os.environ)
+        return Path(os.path.expanduser(cast(str, resolved)))
+
+
+class SwitchyardSettings(_Model):
+    """Gateway settings under the top-level `switchyard` key."""
+
+    name: str = "switchyard"
+    naming: NamingSettings = NamingSettings()
+    timeouts: TimeoutSettings = TimeoutSettings()
+    restart: RestartSettings = RestartSettings()
+    store: StoreSettings = StoreSettings()
+    exposure: Literal["all", "search", "dynamic"] = "all"
+    pin: Literal["strict", "warn", "off"] = "off"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class GatewayConfig(_Model):
+    """The whole configuration: upstream servers by name, and gateway settings."""
+
+    servers: dict[str, ServerConfig] = Field(default_factory=dict, alias="mcpServers")
+    switchyard: SwitchyardSettings = SwitchyardSettings()
+    source: str | None = Field(default=None, exclude=True)
+
+    def active_servers(self) -> dict[str, ServerConfig]:
+        """Servers that are enabled, in configuration order."""
+        return {name: cfg for name, cfg in self.servers.items() if cfg.active}
+
+    def call_timeout(self, server: str) -> float:
+        """The per-call timeout for a server: its own, else the gateway default."""
+        cfg = self.servers.get(server)
+        if cfg is not None and cfg.timeout is not None:
+            return cfg.timeout
+        return self.switchyard.timeouts.call
+
+
+def interpolate(value: Any, env: Mapping[str, str], path: str = "$") -> tuple[Any, list[ConfigProblem]]:
+    """Replace `${VAR}` and `${VAR:-default}` in every string of a JSON tree; `$$` stands for `$`.
+
+    Returns the new tree and a problem for each variable that is unset and has no default.
+    """
+    problems: list[ConfigProblem] = []
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            if m.group(0) == "$$":
+                return "$"
+            name, default = m.group(1), m.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(ConfigProblem(path, f"environment variable {name} is not set (use ${{{name}:-default}})"))
+            return ""
+
+        return _VAR.sub(repl, value), problems
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in cast(dict[str, Any], value).items():
+            out[k], p = interpolate(v, env, f"{path}.{k}")
+            problems.extend(p)
+        return out, problems
+    if isinstance(value, list):
+        items: list[Any] = []
+        for i, v in enumerate(cast(list[Any], value)):
+            item, p = interpolate(v, env, f"{path}[{i}]")
+            items.append(item)
+            problems.extend(p)
+        return items, problems
+    return value, problems
+
+
+def _server_kind(raw: Any) -> type[StdioServerConfig] | type[HttpServerConfig] | None:
+    if not isinstance(raw, dict):
+        return None
+    entry = cast(dict[str, Any], raw)
+    kind = entry.get("type", entry.get("transport"))
+    if kind == "stdio" or ("command" in entry and "url" not in entry):
+        return StdioServerConfig
+    if "url" in entry or kind in ("http", "streamable-http", "streamableHttp", "sse"):
+        return HttpServerConfig
+    return None
+
+
+def _loc_path(base: str, loc: tuple[int | str, ...]) -> str:
+    out = base
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _problems_from(exc: ValidationError, base: str) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        # Pydantic's message never echoes a value when include_input=False, but a secret field's message could
+        # still quote one through a custom validator: say only what kind of value is wanted there.
+        if any(str(p) in _SECRET_FIELDS for p in loc):
+            msg = "must be an object mapping names to strings"
+        problems.append(ConfigProblem(_loc_path(base, loc), msg))
+    return problems
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None, source: str | None = None) -> GatewayConfig:
+    """Validate a decoded JSON document into a `GatewayConfig`, reporting every problem at once.
+
+    Raises:
+        ConfigError: with one `ConfigProblem` per problem found.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigProblem("$", "the configuration must be a JSON object")], source)
+    doc = cast(dict[str, Any], data)
+    problems: list[ConfigProblem] = []
+    known_top = {"mcpServers", "servers", "switchyard", "inputs", "$schema"}
+    for key in doc:
+        if key not in known_top:
+            problems.append(ConfigProblem(f"$.{key}", "unknown key (allowed: mcpServers, servers, switchyard)"))
+    if "mcpServers" in doc and "servers" in doc:
+        problems.append(ConfigProblem("$.servers", "use either mcpServers or servers, not both"))
+    server_key = "mcpServers" if "mcpServers" in doc else "servers"
+    doc, var_problems = interpolate(doc, os.environ if env is None else env)
+    raw_servers: Any = doc.get(server_key, {})
+    problems.extend(var_problems)
+
+    servers: dict[str, ServerConfig] = {}
+    if not isinstance(raw_servers, dict):
+        problems.append(ConfigProblem(f"$.{server_key}", "must be an object mapping server names to entries"))
+        raw_servers = {}
+    for name, raw in cast(dict[str, Any], raw_servers).items():
+        path = f"$.{server_key}.{name}"
+        if not name.strip():
+            problems.append(ConfigProblem(path, "server names must not be empty"))
+            continue
+        kind = _server_kind(raw)
+        if kind is None:
+            problems.append(
+                ConfigProblem(path, "must be an object with either 'command' (stdio server) or 'url' (HTTP server)")
+            )
+            continue
+        entry = {k: v for k, v in cast(dict[str, Any], raw).items() if k != "transport"}
+        if "transport" in cast(dict[str, Any], raw) and "type" not in entry:
+            entry["type"] = cast(dict[str, Any], raw)["transport"]
+        try:
+            servers[name] = kind.model_validate(entry)
+        except ValidationError as exc:
+            problems.extend(_problems_from(exc, path))
+
+    settings = SwitchyardSettings()
+    try:
+        settings = SwitchyardSettings.model_validate(doc.get("switchyard", {}))
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, "$.switchyard"))
+
+    if problems:
+        raise ConfigError(problems, source)
+    return GatewayConfig.model_validate({"mcpServers": servers, "switchyard": settings, "source": source})
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read and validate a configuration file.
+
+    Raises:
+        ConfigError: the file is missing, is not JSON, or does not validate (every problem listed).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem("$", f"cannot read file: {exc.strerror or exc}")], str(p)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            [ConfigProblem("$", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")], str(p)
+        ) from None
+    return parse_config(data, env, str(p))

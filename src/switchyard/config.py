@@ -126,6 +126,7 @@ class TimeoutSettings(_Model):
 
     call: Annotated[float, Field(gt=0, le=3600)] = 60.0
     connect: Annotated[float, Field(gt=0, le=600)] = 30.0
+    startup: Annotated[float, Field(ge=0, le=600)] = 10.0
     shutdown_grace: Annotated[float, Field(ge=0, le=60)] = 2.0
 
 

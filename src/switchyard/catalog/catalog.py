@@ -1,0 +1,180 @@
+"""The federated catalog: every server's tools, prompts, resources and templates under one namespace.
+
+Owns: turning per-server snapshots into one immutable view with client-facing names, the reverse map back to
+(server, original name), resource routing by URI (owner map, then templates), per-server allow/deny filters,
+and the list of collisions with how each was resolved. Pure: no I/O. Does not own fetching (upstream/) or
+per-client reshaping (transforms, policy).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
+
+from switchyard.catalog.naming import federated_name, short_hash
+from switchyard.config import GatewayConfig, ToolFilter
+from switchyard.errors import NotFound
+from switchyard.upstream.base import JsonObject, UpstreamSnapshot
+
+__all__ = ["Catalog", "Collision", "Entry", "build_catalog"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One tool or prompt as the client sees it: its federated name, owner and upstream definition."""
+
+    name: str
+    server: str
+    original: str
+    definition: JsonObject
+
+    def public(self) -> JsonObject:
+        """The definition with the federated name, ready for a list result."""
+        return {**self.definition, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class Collision:
+    """Two servers offered the same name or URI; `winner` keeps it, the others were renamed or hidden."""
+
+    kind: str
+    name: str
+    servers: tuple[str, ...]
+    resolution: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} '{self.name}' offered by {', '.join(self.servers)}: {self.resolution}"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """An immutable federated view. Rebuilt, never mutated, when a server's lists change."""
+
+    tools: Mapping[str, Entry] = field(default_factory=dict[str, Entry])
+    prompts: Mapping[str, Entry] = field(default_factory=dict[str, Entry])
+    resources: tuple[tuple[str, JsonObject], ...] = ()
+    templates: tuple[tuple[str, JsonObject], ...] = ()
+    collisions: tuple[Collision, ...] = ()
+    resource_owner: Mapping[str, str] = field(default_factory=dict[str, str])
+    _compiled_templates: tuple[tuple[str, UriTemplate], ...] = ()
+
+    def tool(self, name: str) -> Entry:
+        """The tool with this federated name.
+
+        Raises:
+            NotFound: no such tool.
+        """
+        entry = self.tools.get(name)
+        if entry is None:
+            raise NotFound(f"Unknown tool: {name}")
+        return entry
+
+    def prompt(self, name: str) -> Entry:
+        """The prompt with this federated name.
+
+        Raises:
+            NotFound: no such prompt.
+        """
+        entry = self.prompts.get(name)
+        if entry is None:
+            raise NotFound(f"Unknown prompt: {name}")
+        return entry
+
+    def owner_of(self, uri: str) -> str:
+        """The server a resource URI is routed to: a listed resource first, then the first matching template.
+
+        Raises:
+            NotFound: no server offers this URI.
+        """
+        owner = self.resource_owner.get(uri)
+        if owner is not None:
+            return owner
+        for server, template in self._compiled_templates:
+            if template.match(uri) is not None:
+                return server
+        raise NotFound(f"Resource not found: {uri}")
+
+
+def _allowed(name: str, rules: ToolFilter) -> bool:
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in rules.deny):
+        return False
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in rules.allow)
+
+
+def _name_items(
+    kind: str,
+    items: Iterable[tuple[str, JsonObject]],
+    *,
+    separator: str,
+    prefix: bool,
+    collisions: list[Collision],
+) -> dict[str, Entry]:
+    out: dict[str, Entry] = {}
+    for server, item in items:
+        original = str(item.get("name", ""))
+        name = federated_name(server, original, separator=separator, prefix=prefix)
+        if name in out:
+            # Deterministic: the earlier server (configuration order) keeps the name.
+            alt = federated_name(server, original, separator=separator, prefix=True)
+            if alt in out:
+                alt = federated_name(server, f"{original}_{short_hash(server, original, str(len(out)))}")
+            collisions.append(
+                Collision(kind, name, (out[name].server, server), f"{out[name].server} keeps it; {server}'s is {alt}")
+            )
+            name = alt
+        out[name] = Entry(name=name, server=server, original=original, definition=item)
+    return out
+
+
+def build_catalog(snapshots: Mapping[str, UpstreamSnapshot | None], config: GatewayConfig) -> Catalog:
+    """Federate the servers' snapshots, in configuration order. Servers without a snapshot contribute nothing."""
+    naming = config.switchyard.naming
+    collisions: list[Collision] = []
+    order = [name for name in config.servers if name in snapshots] + [n for n in snapshots if n not in config.servers]
+    tool_items: list[tuple[str, JsonObject]] = []
+    prompt_items: list[tuple[str, JsonObject]] = []
+    resources: list[tuple[str, JsonObject]] = []
+    templates: list[tuple[str, JsonObject]] = []
+    owner: dict[str, str] = {}
+    compiled: list[tuple[str, UriTemplate]] = []
+    for server in order:
+        snap = snapshots[server]
+        if snap is None:
+            continue
+        cfg = config.servers.get(server)
+        rules = cfg.tools if cfg is not None else ToolFilter()
+        tool_items.extend((server, t) for t in snap.tools if _allowed(str(t.get("name", "")), rules))
+        prompt_items.extend((server, p) for p in snap.prompts)
+        for res in snap.resources:
+            uri = str(res.get("uri", ""))
+            if uri in owner:
+                collisions.append(Collision("resource", uri, (owner[uri], server), f"routed to {owner[uri]}"))
+                continue
+            owner[uri] = server
+            resources.append((server, res))
+        for tpl in snap.templates:
+            templates.append((server, tpl))
+            try:
+                compiled.append((server, UriTemplate.parse(str(tpl.get("uriTemplate", "")))))
+            except (InvalidUriTemplate, ValueError):
+                continue
+    tools = _name_items(
+        "tool", tool_items, separator=naming.separator, prefix=naming.prefix, collisions=collisions
+    )
+    prompts = _name_items(
+        "prompt", prompt_items, separator=naming.separator, prefix=naming.prefix, collisions=collisions
+    )
+    return Catalog(
+        tools=tools,
+        prompts=prompts,
+        resources=tuple(resources),
+        templates=tuple(templates),
+        collisions=tuple(collisions),
+        resource_owner=owner,
+        _compiled_templates=tuple(compiled),
+    )
+

@@ -1,0 +1,278 @@
+"""`Gateway`: composes configuration, upstreams, the catalog and the stage chain; owns start-up and shutdown.
+
+Owns: starting every upstream in parallel (a slow or broken one never blocks the others), rebuilding the
+catalog when a server's lists change and telling subscribers what changed, and dispatching requests to the
+owning upstream through the stage chain. Does not own: wire protocol (server/), naming (catalog/), or any
+policy decision (stages/).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from switchyard.catalog.catalog import Catalog, build_catalog
+from switchyard.config import GatewayConfig, HttpServerConfig, StdioServerConfig
+from switchyard.errors import InvalidRequest, UpstreamUnavailable
+from switchyard.pipeline.chain import Handler, Stage, compose
+from switchyard.pipeline.context import CallContext
+from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamState
+from switchyard.upstream.client import ClientUpstream
+from switchyard.upstream.http import HttpUpstream
+from switchyard.upstream.stdio import StdioUpstream
+
+__all__ = ["CatalogListener", "Gateway"]
+
+logger = logging.getLogger("switchyard.gateway")
+
+CatalogListener = Callable[[frozenset[str]], Awaitable[None]]
+"""Told which client-visible lists changed: a subset of {"tools", "prompts", "resources"}."""
+ResourceListener = Callable[[str], Awaitable[None]]
+"""Told the URI of a resource an upstream reported as updated."""
+
+_RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+
+
+def _forwardable_meta(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The client's params minus what the upstream session sets itself (protocol keys, progress token)."""
+    out = dict(params)
+    meta = out.get("_meta")
+    if isinstance(meta, Mapping):
+        kept = {
+            k: v
+            for k, v in meta.items()  # pyright: ignore[reportUnknownVariableType]
+            if isinstance(k, str) and k != "progressToken" and not k.startswith(_RESERVED_META_PREFIX)
+        }
+        if kept:
+            out["_meta"] = kept
+        else:
+            out.pop("_meta")
+    return out
+
+
+class Gateway:
+    """One gateway instance: a set of upstreams behind one federated catalog."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        upstreams: Mapping[str, Upstream] | None = None,
+        stages: Sequence[Stage] = (),
+    ) -> None:
+        self.config = config
+        self._listeners: list[CatalogListener] = []
+        self._resource_listeners: list[ResourceListener] = []
+        self.upstreams: dict[str, Upstream] = (
+            dict(upstreams) if upstreams is not None else self._make_upstreams(config)
+        )
+        self.catalog: Catalog = Catalog()
+        self._public: dict[str, list[JsonObject]] = {"tools": [], "prompts": [], "resources": []}
+        self._handler: Handler = compose(stages, self._dispatch)
+        self.started = anyio.Event()
+        """Set once every server's first connection attempt has finished (up or failed)."""
+
+    # --- construction ------------------------------------------------------------------------------------------
+
+    def _make_upstreams(self, config: GatewayConfig) -> dict[str, Upstream]:
+        settings = config.switchyard
+        common: dict[str, Any] = {
+            "connect_timeout": settings.timeouts.connect,
+            "restart": settings.restart,
+            "listener": self._on_upstream_change,
+            "resource_listener": self._on_resource_updated,
+        }
+        out: dict[str, Upstream] = {}
+        for name, cfg in config.active_servers().items():
+            if isinstance(cfg, StdioServerConfig):
+                out[name] = StdioUpstream(name, cfg, shutdown_grace=settings.timeouts.shutdown_grace, **common)
+            elif isinstance(cfg, HttpServerConfig):  # pyright: ignore[reportUnnecessaryIsInstance]
+                out[name] = HttpUpstream(name, cfg, **common)
+        return out
+
+    def add_listener(self, listener: CatalogListener) -> Callable[[], None]:
+        """Be told when client-visible lists change. Returns a function that removes the listener."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def add_resource_listener(self, listener: ResourceListener) -> None:
+        """Be told when an upstream reports a resource updated."""
+        self._resource_listeners.append(listener)
+
+    def public(self, kind: str) -> list[JsonObject]:
+        """The client-facing list of "tools" or "prompts", in catalog order."""
+        return self._public[kind]
+
+    async def settled(self) -> None:
+        """Wait (bounded by the start-up wait) until every server had its first attempt.
+
+        List requests call this so a client that lists right after connecting sees every server that comes up
+        in time, instead of an empty catalog.
+        """
+        if not self.started.is_set():
+            with anyio.move_on_after(self.config.switchyard.timeouts.startup):
+                await self.started.wait()
+
+    async def _on_resource_updated(self, uri: str) -> None:
+        for listener in list(self._resource_listeners):
+            try:
+                await listener(uri)
+            except Exception:
+                logger.exception("resource listener failed")
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self, *, wait: bool = False) -> AsyncIterator[Gateway]:
+        """Run every upstream in the background for the duration of the block; stop them all on exit.
+
+        With `wait=True`, enter the block only after every server's first connection attempt has finished
+        (each bounded by the connect timeout), so a broken server delays start-up by at most that timeout.
+        """
+        async with anyio.create_task_group() as tg:
+            for upstream in self.upstreams.values():
+                if isinstance(upstream, ClientUpstream):
+                    tg.start_soon(upstream.run, name=f"upstream-{upstream.name}")
+
+            async def mark_started() -> None:
+                await self.wait_ready()
+                self.rebuild()
+                self.started.set()
+
+            tg.start_soon(mark_started)
+            if wait:
+                await self.started.wait()
+            try:
+                yield self
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def wait_ready(self, timeout: float | None = None) -> dict[str, bool]:
+        """Wait for every server's first attempt (in parallel); returns which came up."""
+        limit = timeout if timeout is not None else self.config.switchyard.timeouts.connect + 1.0
+        results: dict[str, bool] = {}
+
+        async def one(name: str, upstream: Upstream) -> None:
+            results[name] = await upstream.wait_ready(limit)
+
+        async with anyio.create_task_group() as tg:
+            for name, upstream in self.upstreams.items():
+                tg.start_soon(one, name, upstream)
+        return results
+
+    # --- catalog ------------------------------------------------------------------------------------------------
+
+    def rebuild(self) -> frozenset[str]:
+        """Rebuild the catalog from the upstreams' snapshots; returns which public lists changed."""
+        snapshots = {
+            name: (u.snapshot if u.state is UpstreamState.UP else None) for name, u in self.upstreams.items()
+        }
+        catalog = build_catalog(snapshots, self.config)
+        public = {
+            "tools": [e.public() for e in catalog.tools.values()],
+            "prompts": [e.public() for e in catalog.prompts.values()],
+            "resources": [r for _, r in catalog.resources] + [t for _, t in catalog.templates],
+        }
+        changed = frozenset(k for k in public if public[k] != self._public[k])
+        for collision in catalog.collisions:
+            if collision not in self.catalog.collisions:
+                logger.warning("collision: %s", collision)
+        self.catalog = catalog
+        self._public = public
+        return changed
+
+    async def _on_upstream_change(self, upstream: Upstream, what: frozenset[str]) -> None:
+        changed = self.rebuild()
+        if changed:
+            logger.info("catalog changed (%s) after %s", ", ".join(sorted(changed)), upstream.name)
+            for listener in list(self._listeners):
+                try:
+                    await listener(changed)
+                except Exception:
+                    logger.exception("catalog listener failed")
+
+    # --- requests -----------------------------------------------------------------------------------------------
+
+    async def handle(self, ctx: CallContext) -> JsonObject:
+        """Run one request through the stage chain to its upstream."""
+        return await self._handler(ctx)
+
+    def context(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        *,
+        era: str = "",
+        principal: str = "local",
+        client_info: Mapping[str, Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> CallContext:
+        """Build the context for one request, resolving which upstream owns the item.
+
+        Raises:
+            NotFound: the tool, prompt or resource does not exist.
+            InvalidRequest: the params lack the item's name.
+        """
+        p: Mapping[str, Any] = params or {}
+        if method in ("tools/call", "prompts/get"):
+            name = p.get("name")
+            if not isinstance(name, str):
+                raise InvalidRequest(f"{method} needs a string 'name'")
+            entry = self.catalog.tool(name) if method == "tools/call" else self.catalog.prompt(name)
+            server, original = entry.server, entry.original
+        elif method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
+            uri = p.get("uri")
+            if not isinstance(uri, str):
+                raise InvalidRequest(f"{method} needs a string 'uri'")
+            name, server, original = uri, self.catalog.owner_of(uri), uri
+        elif method == "completion/complete":
+            ref = p.get("ref")
+            if not isinstance(ref, Mapping):
+                raise InvalidRequest("completion/complete needs a 'ref'")
+            if ref.get("type") == "ref/prompt":  # pyright: ignore[reportUnknownMemberType]
+                entry = self.catalog.prompt(str(ref.get("name")))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+                name, server, original = entry.name, entry.server, entry.original
+            else:
+                uri = str(ref.get("uri", ""))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+                name, server = uri, self._template_owner(uri)
+                original = uri
+        else:
+            raise InvalidRequest(f"the gateway does not forward {method}")
+        return CallContext(
+            method=method,
+            name=name,
+            params=p,
+            server=server,
+            original=original,
+            era=era,
+            principal=principal,
+            client_info=client_info,
+            on_progress=on_progress,
+            started=time.monotonic(),
+        )
+
+    def _template_owner(self, uri_template: str) -> str:
+        for server, tpl in self.catalog.templates:
+            if tpl.get("uriTemplate") == uri_template:
+                return server
+        return self.catalog.owner_of(uri_template)
+
+    async def _dispatch(self, ctx: CallContext) -> JsonObject:
+        upstream = self.upstreams.get(ctx.server)
+        if upstream is None:
+            raise UpstreamUnavailable(ctx.server, "not configured")
+        params = _forwardable_meta(ctx.params)
+        if ctx.method in ("tools/call", "prompts/get"):
+            params["name"] = ctx.original
+        elif ctx.method == "completion/complete" and ctx.params.get("ref", {}).get("type") == "ref/prompt":
+            params["ref"] = {**ctx.params["ref"], "name": ctx.original}
+        timeout = self.config.call_timeout(ctx.server)
+        if ctx.method in ("resources/subscribe", "resources/unsubscribe") and isinstance(upstream, ClientUpstream):
+            await upstream.set_subscription(ctx.original, ctx.method == "resources/subscribe", timeout=timeout)
+            return {}
+        return await upstream.request(ctx.method, params, timeout=timeout, on_progress=ctx.on_progress)

@@ -1,0 +1,210 @@
+"""The front MCP server: the SDK's low-level `Server` whose handlers serve the gateway's catalog.
+
+Owns: the handler for every forwarded method, the single wire boundary where gateway exceptions become
+JSON-RPC errors (via `errors.to_error_data`), progress relay to the calling client, and telling connected
+clients when lists change (legacy sessions by notification, modern clients through `subscriptions/listen`).
+Does not own transports (stdio.py, http.py) or any policy (stages/).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar, cast
+
+import mcp_types as types
+from mcp.server import Server
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ToolsListChanged,
+)
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from switchyard import __version__
+from switchyard.errors import UpstreamUnavailable, to_error_data
+from switchyard.gateway import Gateway
+from switchyard.upstream.base import JsonObject, ProgressCallback
+
+__all__ = ["FrontServer"]
+
+logger = logging.getLogger("switchyard.front")
+
+_T = TypeVar("_T")
+
+
+def _client_info(ctx: ServerRequestContext[Any, Any]) -> Mapping[str, Any] | None:
+    meta = ctx.meta or {}
+    info = cast(Mapping[str, Any], meta).get(types.CLIENT_INFO_META_KEY)
+    if isinstance(info, Mapping):
+        return cast(Mapping[str, Any], info)
+    params = ctx.session.client_params
+    if params is not None:
+        return params.client_info.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return None
+
+
+def _progress_relay(ctx: ServerRequestContext[Any, Any]) -> ProgressCallback | None:
+    meta = cast(Mapping[str, Any], ctx.meta or {})
+    if meta.get("progressToken") is None and meta.get("progress_token") is None:
+        return None
+    session = ctx.session
+
+    async def relay(progress: float, total: float | None, message: str | None) -> None:
+        await session.report_progress(progress, total, message)
+
+    return relay
+
+
+class FrontServer:
+    """Builds and feeds the front `Server` for one gateway. One instance serves any number of connections."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.bus = InMemorySubscriptionBus()
+        self._legacy: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._subscribed: dict[str, weakref.WeakSet[Any]] = {}
+        self.server: Server[Any] = Server(
+            gateway.config.switchyard.name,
+            version=__version__,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_templates,
+            on_read_resource=self._read_resource,
+            on_subscribe_resource=self._subscribe,
+            on_unsubscribe_resource=self._unsubscribe,
+            on_completion=self._complete,
+            on_subscriptions_listen=ListenHandler(self.bus),
+        )
+        self.server.middleware.append(self._track_connection)
+        gateway.add_listener(self._on_catalog_change)
+        gateway.add_resource_listener(self._on_resource_updated)
+
+    def initialization_options(self) -> InitializationOptions:
+        """Legacy-era capabilities: every list may change."""
+        return self.server.create_initialization_options(
+            NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+        )
+
+    # --- connection tracking and change fan-out ------------------------------------------------------------------
+
+    async def _track_connection(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            connection = getattr(ctx.session, "_connection", None)
+            if connection is not None:
+                self._legacy.add(connection)
+        return await call_next(ctx)
+
+    async def _on_catalog_change(self, changed: frozenset[str]) -> None:
+        for kind, event, send in (
+            ("tools", ToolsListChanged(), "send_tool_list_changed"),
+            ("prompts", PromptsListChanged(), "send_prompt_list_changed"),
+            ("resources", ResourcesListChanged(), "send_resource_list_changed"),
+        ):
+            if kind not in changed:
+                continue
+            await self.bus.publish(event)
+            for connection in list(self._legacy):
+                await getattr(connection, send)()
+
+    async def _on_resource_updated(self, uri: str) -> None:
+        await self.bus.publish(ResourceUpdated(uri=uri))
+        for connection in list(self._subscribed.get(uri, ())):
+            await connection.send_resource_updated(uri)
+
+    # --- the wire boundary ---------------------------------------------------------------------------------------
+
+    async def _forward(self, ctx: ServerRequestContext[Any, Any], method: str) -> JsonObject:
+        await self.gateway.settled()
+        try:
+            call = self.gateway.context(
+                method,
+                ctx.params,
+                era=ctx.protocol_version,
+                client_info=_client_info(ctx),
+                on_progress=_progress_relay(ctx),
+            )
+            return await self.gateway.handle(call)
+        except MCPError:
+            raise
+        except Exception as exc:
+            raise MCPError.from_error_data(to_error_data(exc)) from None
+
+    async def _safely(self, fn: Callable[[], Awaitable[_T]]) -> _T:
+        try:
+            return await fn()
+        except MCPError:
+            raise
+        except Exception as exc:
+            raise MCPError.from_error_data(to_error_data(exc)) from None
+
+    # --- handlers ------------------------------------------------------------------------------------------------
+
+    async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
+        await self.gateway.settled()
+        return {"tools": self.gateway.public("tools")}
+
+    async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
+        await self.gateway.settled()
+        return {"prompts": self.gateway.public("prompts")}
+
+    async def _list_resources(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
+        await self.gateway.settled()
+        return {"resources": [r for _, r in self.gateway.catalog.resources]}
+
+    async def _list_templates(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
+        await self.gateway.settled()
+        return {"resourceTemplates": [t for _, t in self.gateway.catalog.templates]}
+
+    async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: Any) -> Any:
+        await self.gateway.settled()
+        try:
+            call = self.gateway.context(
+                "tools/call",
+                ctx.params,
+                era=ctx.protocol_version,
+                client_info=_client_info(ctx),
+                on_progress=_progress_relay(ctx),
+            )
+            return await self.gateway.handle(call)
+        except UpstreamUnavailable as exc:
+            # A tool call that could not reach its server is a tool failure the model can read and act on.
+            return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+        except MCPError:
+            raise
+        except Exception as exc:
+            raise MCPError.from_error_data(to_error_data(exc)) from None
+
+    async def _get_prompt(self, ctx: ServerRequestContext[Any, Any], params: Any) -> Any:
+        return await self._forward(ctx, "prompts/get")
+
+    async def _read_resource(self, ctx: ServerRequestContext[Any, Any], params: Any) -> Any:
+        return await self._forward(ctx, "resources/read")
+
+    async def _complete(self, ctx: ServerRequestContext[Any, Any], params: Any) -> Any:
+        return await self._forward(ctx, "completion/complete")
+
+    async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams) -> Any:
+        result = await self._forward(ctx, "resources/subscribe")
+        connection = getattr(ctx.session, "_connection", None)
+        if connection is not None:
+            self._subscribed.setdefault(params.uri, weakref.WeakSet()).add(connection)
+        return result
+
+    async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams) -> Any:
+        connection = getattr(ctx.session, "_connection", None)
+        subscribers = self._subscribed.get(params.uri)
+        if subscribers is not None and connection is not None:
+            subscribers.discard(connection)
+        return await self._forward(ctx, "resources/unsubscribe")

@@ -1,0 +1,87 @@
+"""Process guard placed between the gateway and each stdio server (stdlib only; run as a script).
+
+Owns: making sure no server process outlives the gateway, even when the gateway is killed with SIGKILL.
+It asks Linux to send it SIGTERM when its parent dies (PR_SET_PDEATHSIG), starts the real server in its own
+process group (the one the gateway created for this guard), hands the server the pipes, and on SIGTERM or
+parent death terminates the whole group: SIGTERM, a grace period, then SIGKILL. When the server exits by itself,
+leftover descendants in the group are ended too. It does not read or write MCP messages.
+
+Usage: python -I reaper.py <gateway-pid> <grace-seconds> -- <command> [args...]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminate_group(grace: float, child: int) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        os.killpg(0, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(child, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == child:
+            break
+        time.sleep(0.02)
+    try:
+        os.killpg(0, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 4 or argv[2] != "--":
+        sys.stderr.write("usage: reaper.py <gateway-pid> <grace> -- <command> [args...]\n")
+        return 2
+    gateway, grace, command = int(argv[0]), float(argv[1]), argv[3:]
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != gateway:  # the gateway died before the guard was armed
+        return 1
+    child = os.fork()
+    if child == 0:
+        try:
+            os.execvp(command[0], command)
+        except OSError as exc:
+            sys.stderr.write(f"cannot start {command[0]!r}: {exc.strerror}\n")
+            os._exit(127)
+    # The server owns stdin/stdout now: drop ours so its EOF is the gateway's EOF.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    signal.signal(signal.SIGTERM, lambda _s, _f: (_terminate_group(grace, child), os._exit(143)))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except ChildProcessError:
+            status = 0
+            break
+        except InterruptedError:
+            continue
+    # The server is gone; end anything it left behind in its group, then report its exit status.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        os.killpg(0, signal.SIGKILL)
+    except OSError:
+        pass
+    return os.waitstatus_to_exitcode(status) if status else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,99 @@
+"""`StdioUpstream`: an MCP server started as a subprocess, behind the process guard.
+
+Owns: building the subprocess command (wrapped by `reaper.py` so no child outlives the gateway), its
+environment, and relaying its stderr to the gateway log line by line, prefixed with the server name.
+Shutdown (close stdin, grace period, kill the process group) is the SDK's `stdio_client`. Does not own the
+session (see `client.py`).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import sys
+import threading
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, TextIO
+
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from switchyard.config import StdioServerConfig
+from switchyard.upstream.client import ClientUpstream
+
+__all__ = ["StdioUpstream"]
+
+_REAPER = str(Path(__file__).with_name("reaper.py"))
+logger = logging.getLogger("switchyard.upstream.stderr")
+
+
+class _StderrRelay:
+    """Reads a pipe in a daemon thread and logs each line as `[server] line`; keeps the last lines."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.tail: collections.deque[str] = collections.deque(maxlen=20)
+        read_fd, write_fd = os.pipe()
+        self.writer: TextIO = os.fdopen(write_fd, "w")
+        self._reader = os.fdopen(read_fd, "r", encoding="utf-8", errors="replace")
+        threading.Thread(target=self._pump, name=f"stderr-{server}", daemon=True).start()
+
+    def _pump(self) -> None:
+        with self._reader:
+            for line in self._reader:
+                text = line.rstrip("\n")
+                if text:
+                    self.tail.append(text)
+                    logger.info("[%s] %s", self.server, text)
+
+    def close_writer(self) -> None:
+        """Drop the gateway's copy of the write end, so the reader sees EOF when the server exits."""
+        if not self.writer.closed:
+            self.writer.close()
+
+
+class StdioUpstream(ClientUpstream):
+    """A stdio MCP server started by the gateway."""
+
+    def __init__(self, name: str, config: StdioServerConfig, *, shutdown_grace: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.config = config
+        self._grace = shutdown_grace
+        self._relay: _StderrRelay | None = None
+
+    def parameters(self) -> StdioServerParameters:
+        """The guarded command line for this server."""
+        cfg = self.config
+        args = ["-I", _REAPER, str(os.getpid()), str(self._grace), "--", cfg.command, *cfg.args]
+        return StdioServerParameters(
+            command=sys.executable,
+            args=args,
+            env=dict(cfg.env) or None,
+            cwd=cfg.cwd,
+            encoding_error_handler="replace",
+        )
+
+    def _target(self, stack: AsyncExitStack) -> Any:
+        relay = _StderrRelay(self.name)
+        self._relay = relay
+        stack.callback(relay.close_writer)
+        transport = stdio_client(self.parameters(), errlog=relay.writer)
+
+        class _Spawned:
+            # Close our copy of the stderr pipe as soon as the child holds its own.
+            async def __aenter__(self) -> Any:
+                streams = await transport.__aenter__()
+                relay.close_writer()
+                return streams
+
+            async def __aexit__(self, *exc: Any) -> Any:
+                return await transport.__aexit__(*exc)
+
+        return _Spawned()
+
+    def _describe_failure(self, exc: BaseException) -> str:
+        base = super()._describe_failure(exc)
+        if self._relay is not None and self._relay.tail:
+            return f"{base}; last stderr line: {self._relay.tail[-1][:200]}"
+        return base

@@ -9,6 +9,7 @@ cancellation, list changes, elicitation) is checked here once, in both protocol 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,8 @@ import anyio
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.types import ElicitResult, TextContent
+
+from switchyard.config import StdioServerConfig, load_config
 
 pytestmark = pytest.mark.anyio
 
@@ -333,3 +336,40 @@ def test_conformance_suite_runs_on_node_22(peers: Any, series: str) -> None:
         cli.command("list"), cwd=cli.cwd, capture_output=True, text=True, timeout=STEP_TIMEOUT, check=True
     )
     assert listed.stdout.strip()
+
+
+# --- the example configuration -----------------------------------------------------------------------------
+
+
+def example_servers(repo_root: Path, sandbox: Path) -> dict[str, StdioServerParameters]:
+    """examples/servers.json as scripts/serve runs it, as SDK stdio parameters."""
+    env = {**os.environ, "SWITCHYARD_ROOT": str(repo_root), "SWITCHYARD_SANDBOX": str(sandbox)}
+    config = load_config(repo_root / "examples" / "servers.json", env=env)
+    out: dict[str, StdioServerParameters] = {}
+    for name, server in config.active_servers().items():
+        assert isinstance(server, StdioServerConfig), name
+        out[name] = StdioServerParameters(
+            command=server.command, args=list(server.args), env=dict(server.env) or None, cwd=server.cwd
+        )
+    return out
+
+
+def test_example_configuration_names_only_installed_commands(peers: Any, repo_root: Path, tmp_path: Path) -> None:
+    peers.everything_server()  # skip (or fail in CI) when the npm peers are not installed
+    servers = example_servers(repo_root, tmp_path)
+    assert set(servers) == {"time", "git", "everything", "memory", "files"}
+    for name, params in servers.items():
+        assert Path(params.command).exists(), f"{name}: {params.command} (run scripts/bootstrap serve)"
+
+
+@pytest.mark.parametrize("name", ["time", "git", "everything", "memory", "files"])
+async def test_example_configuration_server_starts_and_lists_tools(
+    peers: Any, repo_root: Path, tmp_path: Path, name: str
+) -> None:
+    peers.everything_server()  # skip (or fail in CI) when the npm peers are not installed
+    params = example_servers(repo_root, tmp_path)[name]
+    if params.env and "MEMORY_FILE_PATH" in params.env:
+        params.env["MEMORY_FILE_PATH"] = str(tmp_path / "memory.jsonl")
+    with anyio.fail_after(STEP_TIMEOUT):
+        async with connect(params, "auto") as client:
+            assert (await client.list_tools()).tools

@@ -297,6 +297,25 @@ async def test_legacy_fixture_elicits_with_a_pushed_request(peers: Any, mode: st
             assert getattr(read.contents[0], "text", None) == "legacy fixture server"
 
 
+# --- servers over Streamable HTTP --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("name", "modern_capable"), [("fast", True), ("legacy_basic", False)])
+async def test_fixture_server_serves_streamable_http(peers: Any, name: str, modern_capable: bool, mode: str) -> None:
+    with peers.http_fixture_server(name) as url, anyio.fail_after(STEP_TIMEOUT):
+        async with Client(url, mode=mode, read_timeout_seconds=STEP_TIMEOUT) as client:  # type: ignore[arg-type]
+            assert client.protocol_version == expected_era(mode, modern_capable)
+            assert text_of(await client.call_tool("echo", {"text": "over http"})) == "over http"
+
+
+async def test_everything_server_serves_streamable_http(peers: Any) -> None:
+    with peers.http_everything_server() as url, anyio.fail_after(STEP_TIMEOUT):
+        async with Client(url, mode="auto", read_timeout_seconds=STEP_TIMEOUT) as client:  # type: ignore[arg-type]
+            assert client.protocol_version == LEGACY
+            assert "5" in text_of(await client.call_tool("get-sum", {"a": 2, "b": 3}))
+
+
 # --- command-line clients ----------------------------------------------------------------------------------
 
 

@@ -21,9 +21,13 @@ import functools
 import json
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Generator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -38,13 +42,17 @@ __all__ = [
     "filesystem_server",
     "fixture_names",
     "fixture_server",
+    "free_port",
     "git_server",
+    "http_everything_server",
+    "http_fixture_server",
     "inspector_cli",
     "legacy_python",
     "legacy_server",
     "memory_server",
     "node22",
     "repo_root",
+    "running_http_server",
     "server_entry",
     "time_server",
     "venv_python",
@@ -263,6 +271,93 @@ def legacy_server(script: str | Path = "legacy_basic", *args: str) -> StdioServe
     if not path.is_file():
         raise ValueError(f"no legacy server script at {path}")
     return StdioServerParameters(command=str(legacy_python()), args=[str(path.resolve()), *args])
+
+
+# --- servers over Streamable HTTP ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def running_http_server(
+    argv: Sequence[str],
+    port: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    path: str = "/mcp",
+    ready_timeout: float = 30.0,
+    stop_timeout: float = 5.0,
+) -> Generator[str, None, None]:
+    """Run a server process that listens on 127.0.0.1:`port`; yield its MCP URL; stop it afterwards.
+
+    The server's output goes to a temporary log file whose tail is quoted if it exits or never listens.
+    Stopping: SIGTERM, then SIGKILL after `stop_timeout` seconds.
+
+    Raises:
+        RuntimeError: the process exited, or did not listen within `ready_timeout` seconds.
+    """
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        try:
+            deadline = time.monotonic() + ready_timeout
+            while not _port_open(port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    tail = log.read()[-2000:].decode("utf-8", "replace")
+                    state = f"exited with {proc.returncode}" if proc.poll() is not None else "never listened"
+                    raise RuntimeError(f"HTTP server {list(argv)} {state} on port {port}:\n{tail}")
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}{path}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(stop_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def http_fixture_server(name: str, *args: str, port: int | None = None) -> Generator[str, None, None]:
+    """Run a fixture server on Streamable HTTP at 127.0.0.1 and yield its URL (`http://127.0.0.1:PORT/mcp`).
+
+    `legacy_*` fixtures run on the legacy venv (legacy era only); the others on the main venv (both eras).
+    """
+    port = free_port() if port is None else port
+    params = legacy_server(name, *args) if name.startswith("legacy_") else fixture_server(name, *args)
+    with running_http_server([params.command, *params.args, "--http", f"127.0.0.1:{port}"], port) as url:
+        yield url
+
+
+@contextmanager
+def http_everything_server(port: int | None = None) -> Generator[str, None, None]:
+    """Run `@modelcontextprotocol/server-everything` on Streamable HTTP and yield its URL.
+
+    It binds every interface (the package has no host option); use it on a machine without other networks.
+    """
+    port = free_port() if port is None else port
+    entry = _npm_entry(_cache() / "npm", "@modelcontextprotocol/server-everything")
+    with running_http_server([_node(), str(entry), "streamableHttp"], port, env={"PORT": str(port)}) as url:
+        yield url
 
 
 # --- clients -----------------------------------------------------------------------------------------------

@@ -1,0 +1,331 @@
+"""`ToolIndex`: hybrid lexical + dense search over the federated tool catalog.
+
+Owns: the BM25 index over tools and servers (bm25s), the dense vectors (built in a background thread so lexical
+search answers at once), keeping both current under `build` / `update`, and `search`, which scores the whole
+query and each of its parts (`query.decompose`), fuses signals and parts (`fusion`), adds server-level
+evidence and returns ranked `Hit`s.
+
+Does not own: the tool text (`text.py`), embeddings (`encoder.py`), vector persistence (`vector_cache.py`) or
+exposing results to MCP clients (the gateway's catalog and `metatools.py`).
+
+Thread model: every build/update makes a new immutable `_Snapshot` that `search` reads without locks; the
+dense worker swaps in a copy with vectors when it is done, unless a newer snapshot superseded its input.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, get_args
+
+import bm25s
+import numpy as np
+from numpy.typing import NDArray
+
+from switchyard.retrieval.encoder import Encoder, l2_normalise
+from switchyard.retrieval.fusion import FusionConfig, combine_parts, normalise, rrf, server_boost
+from switchyard.retrieval.query import decompose
+from switchyard.retrieval.text import ToolDoc, analyse, dense_text, lexical_terms, server_text, split_identifier
+from switchyard.retrieval.vector_cache import MemoryVectorCache, VectorCache, text_hash
+
+__all__ = ["RETRIEVERS", "Hit", "Retriever", "ToolIndex"]
+
+logger = logging.getLogger("switchyard.retrieval")
+
+Retriever = Literal["bm25", "dense", "hybrid"]
+RETRIEVERS: tuple[str, ...] = get_args(Retriever)
+FloatArray = NDArray[np.float32]
+_EMBED_CHUNK = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: the federated tool key, its fused score (higher is better) and its server."""
+
+    key: str
+    score: float
+    server: str
+
+
+class _Lexical:
+    """BM25 over tool texts and over server texts (server name, description and its tools' names)."""
+
+    def __init__(self, docs: Sequence[ToolDoc], servers: Sequence[str], server_of: NDArray[np.int32]) -> None:
+        self.n_tools = len(docs)
+        self.n_servers = len(servers)
+        self.tools = bm25s.BM25()
+        self.tools.index([lexical_terms(d) or ["\x00"] for d in docs], show_progress=False)
+        server_terms: list[list[str]] = [[] for _ in servers]
+        described: set[int] = set()
+        for doc, s in zip(docs, server_of.tolist(), strict=True):
+            if s not in described:
+                server_terms[s] += analyse(server_text(doc))
+                described.add(s)
+            server_terms[s] += analyse(split_identifier(doc.name))
+        self.servers = bm25s.BM25()
+        self.servers.index([t or ["\x00"] for t in server_terms], show_progress=False)
+
+    def scores(self, terms: list[str]) -> tuple[FloatArray, FloatArray]:
+        tool_terms = [t for t in terms if t in self.tools.vocab_dict]
+        server_terms = [t for t in terms if t in self.servers.vocab_dict]
+        tools = self.tools.get_scores(tool_terms) if tool_terms else np.zeros(self.n_tools, np.float32)
+        servers = self.servers.get_scores(server_terms) if server_terms else np.zeros(self.n_servers, np.float32)
+        return tools.astype(np.float32, copy=False), servers.astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    generation: int
+    docs: tuple[ToolDoc, ...]
+    servers: tuple[str, ...]
+    server_of: NDArray[np.int32]
+    lexical: _Lexical | None
+    vectors: FloatArray | None = None  # (tools, dim), unit rows
+    server_vectors: FloatArray | None = None  # (servers, dim), unit centroids of their tools
+
+
+def _snapshot(generation: int, docs: Sequence[ToolDoc]) -> _Snapshot:
+    servers = tuple(dict.fromkeys(d.server for d in docs))
+    index = {s: i for i, s in enumerate(servers)}
+    server_of = np.array([index[d.server] for d in docs], dtype=np.int32)
+    lexical = _Lexical(docs, servers, server_of) if docs else None
+    return _Snapshot(generation, tuple(docs), servers, server_of, lexical)
+
+
+class ToolIndex:
+    """Search tools by natural-language query with BM25, dense vectors, or both fused (`hybrid`).
+
+    `build` replaces the catalog, `update` applies a `list_changed`; both return as soon as lexical search is
+    ready. Dense vectors are computed in a background thread (cached vectors are reused, so only new or changed
+    tool texts are embedded); until they are ready a hybrid index answers lexically. `dense_ready` tells.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder | None = None,
+        *,
+        retriever: Retriever = "hybrid",
+        cache: VectorCache | None = None,
+        config: FusionConfig | None = None,
+        background: bool = True,
+    ) -> None:
+        """Create an empty index.
+
+        Args:
+            encoder: the dense encoder; required unless `retriever` is "bm25".
+            retriever: "bm25", "dense" or "hybrid".
+            cache: where tool vectors persist (default: in memory only).
+            config: fusion settings (default: the one tuned configuration).
+            background: compute dense vectors in a worker thread (False: inside `build`/`update`).
+        """
+        if retriever not in RETRIEVERS:
+            raise ValueError(f"retriever must be one of {RETRIEVERS}, not {retriever!r}")
+        if retriever != "bm25" and encoder is None:
+            raise ValueError(f"retriever {retriever!r} needs an encoder")
+        self.retriever: Retriever = retriever
+        self.encoder = encoder
+        self.config = config or FusionConfig()
+        self._cache: VectorCache = cache if cache is not None else MemoryVectorCache()
+        self._background = background
+        self._snap = _snapshot(0, ())
+        self._memo: dict[str, FloatArray] = {}
+        self._cond = threading.Condition()
+        self._pending: _Snapshot | None = None
+        self._worker: threading.Thread | None = None
+        self._closed = False
+        self.dense_error: BaseException | None = None
+
+    # -- catalog changes -------------------------------------------------------------------------------------
+
+    @property
+    def docs(self) -> tuple[ToolDoc, ...]:
+        """The indexed tools, in index order."""
+        return self._snap.docs
+
+    @property
+    def dense_ready(self) -> bool:
+        """True when dense vectors match the current catalog (always True for a "bm25" index)."""
+        snap = self._snap
+        return self.retriever == "bm25" or not snap.docs or snap.vectors is not None
+
+    def build(self, docs: Iterable[ToolDoc]) -> None:
+        """Replace the whole catalog. Lexical search is ready on return; dense follows (see `dense_ready`)."""
+        unique = {d.key: d for d in docs}
+        self._install(list(unique.values()))
+
+    def update(self, changed: Iterable[ToolDoc] = (), removed: Iterable[str] = ()) -> None:
+        """Apply a catalog change: add or replace `changed` tools, drop the `removed` keys."""
+        current = {d.key: d for d in self._snap.docs}
+        for key in removed:
+            current.pop(key, None)
+        for doc in changed:
+            current[doc.key] = doc
+        self._install(list(current.values()))
+
+    def wait_dense(self, timeout: float | None = None) -> bool:
+        """Block until `dense_ready` (or `timeout` seconds); return `dense_ready`."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.dense_ready or self.dense_error is not None, timeout)
+        return self.dense_ready
+
+    def close(self) -> None:
+        """Stop the background worker (pending work is dropped)."""
+        with self._cond:
+            self._closed = True
+            self._pending = None
+            self._cond.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+
+    def _install(self, docs: list[ToolDoc]) -> None:
+        snap = _snapshot(self._snap.generation + 1, docs)
+        if self.retriever != "bm25" and docs:
+            # Vectors already in memory (an update touching few tools) make dense ready at once.
+            vectors = self._vectors_from_memo(snap)
+            if vectors is not None:
+                snap = self._with_vectors(snap, vectors)
+        with self._cond:
+            self._snap = snap
+            self.dense_error = None
+            if snap.vectors is None and self.retriever != "bm25" and docs:
+                self._pending = snap
+                self._cond.notify_all()
+        if self._pending is not None:
+            if self._background:
+                self._ensure_worker()
+            else:
+                self._drain()
+
+    # -- dense vectors ---------------------------------------------------------------------------------------
+
+    def _hashes(self, snap: _Snapshot) -> list[str]:
+        assert self.encoder is not None
+        name = self.encoder.name
+        return [text_hash(name, dense_text(d)) for d in snap.docs]
+
+    def _vectors_from_memo(self, snap: _Snapshot) -> FloatArray | None:
+        hashes = self._hashes(snap)
+        if not all(h in self._memo for h in hashes):
+            return None
+        return np.stack([self._memo[h] for h in hashes])
+
+    def _with_vectors(self, snap: _Snapshot, vectors: FloatArray) -> _Snapshot:
+        sums = np.zeros((len(snap.servers), vectors.shape[1]), dtype=np.float32)
+        np.add.at(sums, snap.server_of, vectors)
+        return replace(snap, vectors=vectors, server_vectors=l2_normalise(sums))
+
+    def _ensure_worker(self) -> None:
+        with self._cond:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run_worker, name="switchyard-dense", daemon=True)
+                self._worker.start()
+
+    def _run_worker(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending is not None or self._closed)
+                if self._closed:
+                    return
+            self._drain()
+
+    def _drain(self) -> None:
+        """Embed what the pending snapshot lacks, then install it unless a newer one arrived meanwhile."""
+        with self._cond:
+            snap, self._pending = self._pending, None
+        if snap is None:
+            return
+        try:
+            vectors = self._embed(snap)
+        except Exception as exc:  # observer-like: lexical search keeps working, the error is kept and logged
+            logger.exception("dense index build failed; serving lexical results only")
+            with self._cond:
+                self.dense_error = exc
+                self._cond.notify_all()
+            return
+        if vectors is None:
+            return
+        ready = self._with_vectors(snap, vectors)
+        with self._cond:
+            if self._snap.generation == snap.generation:
+                self._snap = ready
+            self._cond.notify_all()
+
+    def _embed(self, snap: _Snapshot) -> FloatArray | None:
+        assert self.encoder is not None
+        hashes = self._hashes(snap)
+        missing = [h for h in dict.fromkeys(hashes) if h not in self._memo]
+        self._memo.update(self._cache.get_many(missing))
+        todo = [i for i, h in enumerate(hashes) if h not in self._memo]
+        todo_unique = list({hashes[i]: i for i in todo}.values())
+        for start in range(0, len(todo_unique), _EMBED_CHUNK):
+            if self._snap.generation != snap.generation or self._closed:
+                return None  # superseded: what was embedded so far stays in the memo and the cache
+            chunk = todo_unique[start : start + _EMBED_CHUNK]
+            vecs = self.encoder.encode([dense_text(snap.docs[i]) for i in chunk])
+            fresh = {hashes[i]: vecs[row] for row, i in enumerate(chunk)}
+            self._cache.put_many(fresh)
+            self._memo.update(fresh)
+        live = set(hashes)
+        for stale in [h for h in self._memo if h not in live]:
+            del self._memo[stale]
+        return np.stack([self._memo[h] for h in hashes]).astype(np.float32, copy=False)
+
+    # -- search ----------------------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 10, server: str | None = None) -> list[Hit]:
+        """Return the `k` best tools for `query`, optionally only from `server`."""
+        snap = self._snap
+        if not snap.docs or k <= 0:
+            return []
+        scores = self.scores(query, snap)
+        if server is not None:
+            if server not in snap.servers:
+                return []
+            scores = np.where(snap.server_of == snap.servers.index(server), scores, -np.inf)
+        k = min(k, int(np.isfinite(scores).sum()))
+        top = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [Hit(snap.docs[i].key, float(scores[i]), snap.docs[i].server) for i in top.tolist()]
+
+    def scores(self, query: str, snap: _Snapshot | None = None) -> FloatArray:
+        """Fused score of every tool for `query` (index order); exposed for benchmarks and diagnostics."""
+        snap = snap or self._snap
+        cfg = self.config
+        texts = [query, *decompose(query)] if cfg.part_weight > 0 else [query]
+        use_dense = self.retriever != "bm25" and snap.vectors is not None
+        use_lexical = self.retriever != "dense" or not use_dense
+        dense_tools: FloatArray | None = None
+        dense_servers: FloatArray | None = None
+        if use_dense:
+            assert self.encoder is not None and snap.vectors is not None and snap.server_vectors is not None
+            q = self.encoder.encode(texts)
+            dense_tools = snap.vectors @ q.T
+            dense_servers = snap.server_vectors @ q.T
+        per_text: list[FloatArray] = []
+        for j, text in enumerate(texts):
+            signals: list[tuple[FloatArray, FloatArray]] = []
+            if use_lexical and snap.lexical is not None:
+                signals.append(snap.lexical.scores(analyse(text)))
+            if dense_tools is not None and dense_servers is not None:
+                signals.append((dense_tools[:, j], dense_servers[:, j]))
+            per_text.append(self._fuse(signals, snap))
+        return combine_parts(per_text[0], per_text[1:], cfg.part_weight)
+
+    def _fuse(self, signals: list[tuple[FloatArray, FloatArray]], snap: _Snapshot) -> FloatArray:
+        cfg = self.config
+        if len(signals) == 1:
+            tools, servers = signals[0]
+            return server_boost(normalise(tools), servers, snap.server_of, cfg.server_weight)
+        weights = [1.0 - cfg.dense_weight, cfg.dense_weight]
+        if cfg.method == "rrf":
+            tools = rrf([s[0] for s in signals], weights, cfg.rrf_k)
+            servers = rrf([s[1] for s in signals], weights, cfg.rrf_k)
+        else:
+            tools = np.zeros_like(signals[0][0])
+            servers = np.zeros_like(signals[0][1])
+            for weight, (tool_scores, server_scores) in zip(weights, signals, strict=True):
+                tools += weight * normalise(tool_scores)
+                servers += weight * normalise(server_scores)
+        return server_boost(normalise(tools), servers, snap.server_of, cfg.server_weight)

@@ -25,15 +25,27 @@ class FusionConfig:
     Attributes:
         method: "score" (weighted sum of normalised scores) or "rrf" (reciprocal rank fusion).
         dense_weight: weight of the dense signal against the lexical one (lexical gets 1 - dense_weight).
-        server_weight: how much a tool inherits from its server's score.
+        server_weight: how much a tool inherits from its server's own text score (name, description, tool names).
+        server_max_weight: how much a tool inherits from the best tool score of its server.
+        name_weight: weight of the name-only BM25 field added to the whole-text BM25 field.
         part_weight: weight of the best sub-query score against the whole-query score.
+        confidence_power: sub-queries are weighted by (their best cosine / the whole query's) ** this power, so a
+            fragment that matches nothing well ("there are three of us") cannot push noise into the top k.
+        feedback_weight: Rocchio pseudo-relevance feedback: weight of the mean vector of the `feedback_docs` best
+            tools added to each query vector before a second dense pass (0 disables it).
+        feedback_docs: how many top tools feed back.
         rrf_k: the k constant of reciprocal rank fusion.
     """
 
     method: str = "score"
     dense_weight: float = 0.5
-    server_weight: float = 0.3
+    server_weight: float = 0.1
+    server_max_weight: float = 0.25
+    name_weight: float = 0.0
     part_weight: float = 0.7
+    confidence_power: float = 2.0
+    feedback_weight: float = 0.6
+    feedback_docs: int = 5
     rrf_k: float = 60.0
 
 
@@ -63,20 +75,31 @@ def rrf(score_lists: Sequence[FloatArray], weights: Sequence[float], k: float) -
 
 
 def server_boost(tool_scores: FloatArray, server_scores: FloatArray, server_of: NDArray[np.int32],
-                 weight: float) -> FloatArray:
-    """Add `weight` x the (normalised) score of each tool's server to the tool's own score."""
-    if weight == 0.0 or server_scores.size == 0:
-        return tool_scores
-    return tool_scores + weight * normalise(server_scores)[server_of]
+                 config: FusionConfig) -> FloatArray:
+    """Add server-level evidence to tool scores: the server's own text score and its best tool's score."""
+    out = tool_scores
+    if config.server_weight and server_scores.size:
+        out = out + config.server_weight * normalise(server_scores)[server_of]
+    if config.server_max_weight and server_scores.size:
+        best = np.zeros(server_scores.shape[0], dtype=np.float32)
+        np.maximum.at(best, server_of, tool_scores)
+        out = out + config.server_max_weight * best[server_of]
+    return out
 
 
-def combine_parts(whole: FloatArray, parts: Sequence[FloatArray], part_weight: float) -> FloatArray:
-    """Whole-query score plus `part_weight` x the best normalised score any sub-query gives the tool.
+def combine_parts(whole: FloatArray, parts: Sequence[FloatArray], part_weight: float,
+                  confidence: Sequence[float] | None = None, confidence_power: float = 0.0) -> FloatArray:
+    """Whole-query score plus `part_weight` x the best (confidence-weighted) score any sub-query gives the tool.
 
     Taking the max over parts (not the sum) lets each part lift its own tools into the top k without a tool
-    that matches many parts vaguely crowding out one that matches one part exactly.
+    that matches many parts vaguely crowding out one that matches one part exactly. `confidence[0]` belongs
+    to the whole query, `confidence[1:]` to the parts.
     """
     if not parts:
         return whole
-    best = np.max(np.stack([normalise(p) for p in parts]), axis=0)
-    return normalise(whole) + part_weight * best
+    weights = [part_weight] * len(parts)
+    if confidence is not None and confidence_power:
+        base = max(confidence[0], 1e-6)
+        weights = [part_weight * min(1.0, max(c, 0.0) / base) ** confidence_power for c in confidence[1:]]
+    best = np.max(np.stack([w * normalise(p) for w, p in zip(weights, parts, strict=True)]), axis=0)
+    return normalise(whole) + best

@@ -57,6 +57,9 @@ class _Lexical:
         self.n_servers = len(servers)
         self.tools = bm25s.BM25()
         self.tools.index([lexical_terms(d) or ["\x00"] for d in docs], show_progress=False)
+        # Names get their own field (BM25F-style): "list" in a query should prefer `..._list` tools.
+        self.names = bm25s.BM25()
+        self.names.index([analyse(split_identifier(d.name)) or ["\x00"] for d in docs], show_progress=False)
         server_terms: list[list[str]] = [[] for _ in servers]
         described: set[int] = set()
         for doc, s in zip(docs, server_of.tolist(), strict=True):
@@ -67,12 +70,16 @@ class _Lexical:
         self.servers = bm25s.BM25()
         self.servers.index([t or ["\x00"] for t in server_terms], show_progress=False)
 
-    def scores(self, terms: list[str]) -> tuple[FloatArray, FloatArray]:
+    def scores(self, terms: list[str], name_weight: float) -> tuple[FloatArray, FloatArray]:
         tool_terms = [t for t in terms if t in self.tools.vocab_dict]
+        name_terms = [t for t in terms if t in self.names.vocab_dict]
         server_terms = [t for t in terms if t in self.servers.vocab_dict]
         tools = self.tools.get_scores(tool_terms) if tool_terms else np.zeros(self.n_tools, np.float32)
         servers = self.servers.get_scores(server_terms) if server_terms else np.zeros(self.n_servers, np.float32)
-        return tools.astype(np.float32, copy=False), servers.astype(np.float32, copy=False)
+        tools = tools.astype(np.float32, copy=False)
+        if name_weight and name_terms:
+            tools = normalise(tools) + name_weight * normalise(self.names.get_scores(name_terms).astype(np.float32))
+        return tools, servers.astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,33 +300,44 @@ class ToolIndex:
         """Fused score of every tool for `query` (index order); exposed for benchmarks and diagnostics."""
         snap = snap or self._snap
         cfg = self.config
-        texts = [query, *decompose(query)] if cfg.part_weight > 0 else [query]
+        parts = decompose(query) if cfg.part_weight > 0 else []
+        texts = [query, *parts]
         use_dense = self.retriever != "bm25" and snap.vectors is not None
         use_lexical = self.retriever != "dense" or not use_dense
         dense_tools: FloatArray | None = None
         dense_servers: FloatArray | None = None
+        q = np.zeros((0, 0), dtype=np.float32)
         if use_dense:
             assert self.encoder is not None and snap.vectors is not None and snap.server_vectors is not None
             q = self.encoder.encode(texts)
             dense_tools = snap.vectors @ q.T
             dense_servers = snap.server_vectors @ q.T
         per_text: list[FloatArray] = []
+        confidence: list[float] = []
         for j, text in enumerate(texts):
             signals: list[tuple[FloatArray, FloatArray]] = []
             if use_lexical and snap.lexical is not None:
-                signals.append(snap.lexical.scores(analyse(text)))
+                signals.append(snap.lexical.scores(analyse(text), cfg.name_weight))
             if dense_tools is not None and dense_servers is not None:
                 signals.append((dense_tools[:, j], dense_servers[:, j]))
-            per_text.append(self._fuse(signals, snap))
-        return combine_parts(per_text[0], per_text[1:], cfg.part_weight)
+                confidence.append(float(dense_tools[:, j].max()))
+            else:
+                confidence.append(1.0)
+            fused = self._fuse(signals, snap)
+            if dense_tools is not None and dense_servers is not None and cfg.feedback_weight > 0:
+                # Pseudo-relevance feedback (Rocchio): move the query vector towards its best tools and re-score.
+                assert snap.vectors is not None and snap.server_vectors is not None
+                top = np.argpartition(-fused, cfg.feedback_docs - 1)[: cfg.feedback_docs]
+                moved = l2_normalise((q[j] + cfg.feedback_weight * snap.vectors[top].mean(axis=0))[None, :])[0]
+                signals[-1] = (snap.vectors @ moved, snap.server_vectors @ moved)
+                fused = self._fuse(signals, snap)
+            per_text.append(fused)
+        return combine_parts(per_text[0], per_text[1:], cfg.part_weight, confidence, cfg.confidence_power)
 
     def _fuse(self, signals: list[tuple[FloatArray, FloatArray]], snap: _Snapshot) -> FloatArray:
         cfg = self.config
-        if len(signals) == 1:
-            tools, servers = signals[0]
-            return server_boost(normalise(tools), servers, snap.server_of, cfg.server_weight)
-        weights = [1.0 - cfg.dense_weight, cfg.dense_weight]
-        if cfg.method == "rrf":
+        weights = [1.0 - cfg.dense_weight, cfg.dense_weight] if len(signals) == 2 else [1.0]
+        if cfg.method == "rrf" and len(signals) == 2:
             tools = rrf([s[0] for s in signals], weights, cfg.rrf_k)
             servers = rrf([s[1] for s in signals], weights, cfg.rrf_k)
         else:
@@ -328,4 +346,4 @@ class ToolIndex:
             for weight, (tool_scores, server_scores) in zip(weights, signals, strict=True):
                 tools += weight * normalise(tool_scores)
                 servers += weight * normalise(server_scores)
-        return server_boost(normalise(tools), servers, snap.server_of, cfg.server_weight)
+        return server_boost(normalise(tools), servers, snap.server_of, cfg)

@@ -1,0 +1,216 @@
+"""The rule engine: runs rules over items, scores each item, and decides verdicts under a `ScanPolicy`.
+
+Owns: the `Rule` Protocol, `ScanContext` (what a rule may know about every server's items), `ScanPolicy`
+(threshold, rule switches, severity overrides and weights), `Scanner` (the entry point the gateway calls),
+the module-level `scan_text` for the runtime output guard, and redaction of secret spans. Does not own: the
+rules themselves (`security.rules`), reading items from servers or files (`security.sources`), or printing.
+
+Scoring: each finding's score is `severity_weights[severity] * weight` (capped at 1). Per item, the strongest
+finding of each rule counts once, and rules combine as independent signals: `1 - prod(1 - s_rule)`. So two
+medium signals from different rules cross the default threshold while one medium signal alone does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Protocol, runtime_checkable
+
+from switchyard.security.model import Finding, ItemKind, ItemVerdict, ScanItem, ScanReport, Severity
+
+__all__ = [
+    "DEFAULT_SEVERITY_WEIGHTS",
+    "Rule",
+    "ScanContext",
+    "ScanPolicy",
+    "Scanner",
+    "redact",
+    "redaction_spans",
+    "scan_text",
+]
+
+DEFAULT_SEVERITY_WEIGHTS: Mapping[Severity, float] = {
+    Severity.INFO: 0.0,
+    Severity.LOW: 0.15,
+    Severity.MEDIUM: 0.35,
+    Severity.HIGH: 0.6,
+    Severity.CRITICAL: 0.9,
+}
+"""Score contribution of one finding of each severity (before the rule's own weight)."""
+
+SECRET_TAG = "secret"
+"""Findings carrying this tag mark a span of a tool result that `redact` replaces."""
+
+
+@runtime_checkable
+class Rule(Protocol):
+    """One check. `check` yields findings for one item; it may read every item through the context."""
+
+    id: str
+    title: str
+    severity: Severity
+    doc: str
+    kinds: frozenset[ItemKind]
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterable[Finding]:
+        """Yield the findings of this rule on `item` (the engine fills in scores)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPolicy:
+    """How findings become verdicts.
+
+    Attributes:
+        threshold: an item whose combined score reaches this is judged malicious.
+        disabled: rule ids that do not run.
+        severity_overrides: rule id -> severity used instead of the rule's own for all its findings.
+        severity_weights: score contribution of each severity.
+    """
+
+    threshold: float = 0.5
+    disabled: frozenset[str] = frozenset()
+    severity_overrides: Mapping[str, Severity] = field(default_factory=dict[str, Severity])
+    severity_weights: Mapping[Severity, float] = field(default_factory=lambda: dict(DEFAULT_SEVERITY_WEIGHTS))
+
+    def enabled(self, rule: Rule) -> bool:
+        """True when `rule` runs under this policy."""
+        return rule.id not in self.disabled
+
+
+class ScanContext:
+    """Every item of every server in this scan, so rules can look across servers (shadowing, collisions)."""
+
+    def __init__(self, items: Sequence[ScanItem] = ()) -> None:
+        self.items: tuple[ScanItem, ...] = tuple(items)
+
+    @cached_property
+    def tools_by_name(self) -> Mapping[str, frozenset[str]]:
+        """Tool name -> the servers that declare it."""
+        out: dict[str, set[str]] = defaultdict(set)
+        for item in self.items:
+            if item.kind == "tool":
+                out[item.name].add(item.server)
+        return {name: frozenset(servers) for name, servers in out.items()}
+
+    @cached_property
+    def servers(self) -> frozenset[str]:
+        """Every server with at least one item."""
+        return frozenset(item.server for item in self.items)
+
+    def foreign_tools(self, server: str) -> Mapping[str, frozenset[str]]:
+        """Tool names declared by servers other than `server` -> those servers."""
+        return {
+            name: servers - {server}
+            for name, servers in self.tools_by_name.items()
+            if servers - {server}
+        }
+
+
+def _combine(scores: Iterable[float]) -> float:
+    remaining = 1.0
+    for s in scores:
+        remaining *= 1.0 - min(1.0, max(0.0, s))
+    return 1.0 - remaining
+
+
+class Scanner:
+    """Runs a set of rules under a policy. Thread-safe and reusable: build once, scan many times.
+
+    Example:
+        scanner = Scanner()
+        report = scanner.scan(items)            # definitions of every server
+        verdict = scanner.scan_text(result)     # one tool result (output guard)
+    """
+
+    def __init__(self, rules: Sequence[Rule] | None = None, policy: ScanPolicy | None = None) -> None:
+        if rules is None:
+            from switchyard.security.rules import default_rules
+
+            rules = default_rules()
+        self.policy = policy or ScanPolicy()
+        self.rules: tuple[Rule, ...] = tuple(r for r in rules if self.policy.enabled(r))
+        ids = [r.id for r in rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"duplicate rule ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+        self._by_kind: dict[str, tuple[Rule, ...]] = {}
+
+    def _rules_for(self, kind: ItemKind) -> tuple[Rule, ...]:
+        rules = self._by_kind.get(kind)
+        if rules is None:
+            rules = tuple(r for r in self.rules if kind in r.kinds)
+            self._by_kind[kind] = rules
+        return rules
+
+    def _score(self, finding: Finding) -> Finding:
+        severity = self.policy.severity_overrides.get(finding.rule_id, finding.severity)
+        base = self.policy.severity_weights.get(severity, 0.0)
+        score = min(1.0, base * finding.weight)
+        return dataclasses.replace(finding, severity=severity, score=score)
+
+    def scan_item(self, item: ScanItem, context: ScanContext | None = None) -> ItemVerdict:
+        """Run every applicable rule on one item and combine the findings into a verdict."""
+        ctx = context if context is not None else ScanContext((item,))
+        findings: list[Finding] = []
+        for rule in self._rules_for(item.kind):
+            findings.extend(self._score(f) for f in rule.check(item, ctx))
+        best: dict[str, float] = {}
+        for f in findings:
+            best[f.rule_id] = max(best.get(f.rule_id, 0.0), f.score)
+        score = _combine(best.values())
+        findings.sort(key=lambda f: (-f.severity.rank, -f.score, f.rule_id, f.field, f.evidence.start))
+        return ItemVerdict(item=item, score=score, malicious=score >= self.policy.threshold, findings=tuple(findings))
+
+    def scan(self, items: Sequence[ScanItem]) -> ScanReport:
+        """Scan a whole set of items (usually every server's definitions) with a shared context."""
+        context = ScanContext(items)
+        verdicts = tuple(self.scan_item(item, context) for item in context.items)
+        rules = tuple((r.id, r.title, r.doc) for r in self.rules)
+        return ScanReport(verdicts=verdicts, rules=rules)
+
+    def scan_text(self, text: str, kind: ItemKind = "tool_output", server: str = "", name: str = "") -> ItemVerdict:
+        """Scan one text (a tool result, a resource's contents) as a single-field item named `text`."""
+        item = ScanItem(kind=kind, server=server, name=name, fields={"text": text})
+        return self.scan_item(item)
+
+
+_default_scanner: Scanner | None = None
+
+
+def scan_text(text: str, kind: ItemKind = "tool_output", server: str = "", name: str = "") -> ItemVerdict:
+    """Scan one text with the default rules and policy (the runtime output guard's entry point)."""
+    global _default_scanner
+    if _default_scanner is None:
+        _default_scanner = Scanner()
+    return _default_scanner.scan_text(text, kind=kind, server=server, name=name)
+
+
+def redaction_spans(verdict: ItemVerdict, field_name: str = "text") -> list[tuple[int, int]]:
+    """The merged, sorted `(start, end)` spans of secrets found in one field of a verdict."""
+    spans = sorted(
+        (f.evidence.start, f.evidence.end)
+        for f in verdict.findings
+        if SECRET_TAG in f.tags and f.field == field_name
+    )
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def redact(text: str, spans: Sequence[tuple[int, int]], marker: str = "[REDACTED]") -> str:
+    """Replace each span of `text` by `marker` (spans as returned by `redaction_spans`)."""
+    out: list[str] = []
+    pos = 0
+    for start, end in spans:
+        out.append(text[pos:start])
+        out.append(marker)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)

@@ -1,0 +1,197 @@
+"""Rules on sensitive targets and ways out: credential files, exfiltration channels, and secret values.
+
+Owns: references to credentials and sensitive files (~/.ssh, id_rsa, .env, mcp.json, cloud credential files),
+exfiltration channels written into metadata or data (hard-coded addresses, URLs and "send/forward to"
+directives), and secret values themselves (private keys, cloud and API keys, tokens) with exact spans so the
+output guard can redact them. Does not own: parameters that ask for secrets (`rules.params`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+
+from switchyard.security.engine import SECRET_TAG, ScanContext
+from switchyard.security.model import Evidence, Finding, ScanItem, Severity
+from switchyard.security.rules.base import ALL_KINDS, DEFINITION_KINDS, RuleBase, prose_fields
+
+__all__ = ["ExfiltrationChannelRule", "SecretValueRule", "SensitiveFileRule"]
+
+_I = re.IGNORECASE
+
+_SENSITIVE_FILE_RE = re.compile(
+    r"(?:~|\$HOME|%USERPROFILE%|/home/\w+|/root|/Users/\w+)?/?\.ssh(?:/[\w.-]+)?"
+    r"|\bid_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?\b|\bauthorized_keys\b|\bknown_hosts\b"
+    r"|(?<![\w.])\.env(?:\.\w+)?\b(?!\s*(?:var|variable))|\bmcp\.json\b|claude_desktop_config\.json"
+    r"|\.aws/(?:credentials|config)|\.azure/|\.config/gcloud|application_default_credentials\.json"
+    r"|\.kube/config|\bkubeconfig\b|\.docker/config\.json|\.npmrc\b|\.pypirc\b|\.netrc\b|\.git-credentials\b"
+    r"|\.gnupg\b|\bsecring\.gpg\b|/etc/(?:passwd|shadow|sudoers|gshadow)\b|\bwallet\.dat\b|\bkeychain\b"
+    r"|\bLogin\s+Data\b|\bcookies\.sqlite\b|\blogins\.json\b|\bkey4\.db\b|\.bash_history\b|\.zsh_history\b"
+    r"|\.cursor/|\bsecrets?\.(?:json|ya?ml|toml)\b|\bcredentials\.json\b|\bservice[-_]account\.json\b",
+    _I,
+)
+
+_SECRET_WORDS_RE = re.compile(
+    r"\b(?:private\s+(?:ssh\s+)?keys?|ssh\s+keys?|api[\s_-]?keys?|access\s+tokens?|secret\s+keys?|"
+    r"passwords?|passphrases?|credentials?|session\s+(?:cookies?|tokens?)|seed\s+phrases?|mnemonic|"
+    r"security\s+codes?|2fa\s+codes?|otp|credit\s+card(?:\s+numbers?)?|passport\s+numbers?|"
+    r"bank\s+account(?:\s+numbers?)?|social\s+security\s+numbers?|ssn)\b",
+    _I,
+)
+_READ_VERB_RE = re.compile(
+    r"\b(?:read|cat|open|load|include|pass|attach|send|forward|upload|copy|paste|provide|share|extract|"
+    r"collect|fetch|get|retrieve|output|print|return|append|embed|put)\b",
+    _I,
+)
+
+
+class SensitiveFileRule(RuleBase):
+    """References to credential stores and sensitive files: ~/.ssh, id_rsa, .env, mcp.json, cloud credentials."""
+
+    id = "SY301"
+    title = "Reference to credentials or a sensitive file"
+    severity = Severity.MEDIUM
+    kinds = ALL_KINDS
+    doc = (
+        "Flags paths and names of credential stores (~/.ssh, id_rsa, authorized_keys, .env, mcp.json, "
+        "claude_desktop_config.json, ~/.aws/credentials, kubeconfig, .npmrc, .netrc, /etc/shadow, browser "
+        "password stores) in descriptions and results. In a definition, a secret noun (private key, API "
+        "key, password) next to a verb that moves data (read, pass, send, include) is flagged too."
+    )
+    why = (
+        "Tool poisoning payloads make the model read a key or config file and pass its content to the "
+        "attacker's tool; a description has no reason to mention the user's credential files."
+    )
+    fix = "Remove the reference; tools that truly manage credentials should say so in their name and purpose."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        for key, text in prose_fields(item):
+            for m in _SENSITIVE_FILE_RE.finditer(text):
+                yield self.finding(item, key, m.start(), m.end(), f"sensitive path {m.group(0)!r}")
+            if item.kind in DEFINITION_KINDS and key != "title":
+                for m in _SECRET_WORDS_RE.finditer(text):
+                    window = text[max(0, m.start() - 60) : m.end() + 30]
+                    if _READ_VERB_RE.search(window) and _ADDRESSED_RE.search(text):
+                        yield self.finding(
+                            item, key, m.start(), m.end(), f"asks to move {m.group(0)!r}", weight=0.8
+                        )
+
+
+_ADDRESSED_RE = re.compile(
+    r"\b(?:you|your|assistant|model|ai|llm|agent)\b|\bplease\b|\b(?:must|should)\b", _I
+)
+
+_EMAIL_RE = re.compile(r"\b[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}\b", _I)
+_URL_RE = re.compile(r"\b(?:https?|ftp|wss?)://[^\s'\"<>)\]}]+", _I)
+_SEND_TO_RE = re.compile(
+    r"\b(?:send|forward|e-?mail|upload|post|transmit|exfiltrate|copy|bcc|cc|redirect|report|leak|share|"
+    r"sync|mirror|relay|wire|transfer)\w*\s+(?:\S+\s+){0,8}?(?:to|at|into)\s*:?\s*"
+    r"(?:(?:my|the|this|our|their|his|her)\s+(?:\w+\s+){0,3}?)?(?=[\w.+-]+@|https?://|'|\"|`|IBAN|\$)",
+    _I,
+)
+_BENIGN_HOSTS = re.compile(
+    r"^(?:[\w-]+\.)*(?:example\.(?:com|org|net)|localhost|127\.0\.0\.1|json-schema\.org|schema\.org|"
+    r"w3\.org|github\.com|githubusercontent\.com|modelcontextprotocol\.io|python\.org|npmjs\.com|"
+    r"wikipedia\.org|readthedocs\.io|docs\.[\w.-]+)$",
+    _I,
+)
+_HOST_RE = re.compile(r"^(?:\w+)://([^/:?#]+)")
+
+
+class ExfiltrationChannelRule(RuleBase):
+    """A destination for data written into the text: "send ... to x@y.com", webhooks, hard-coded addresses."""
+
+    id = "SY302"
+    title = "Exfiltration channel"
+    severity = Severity.MEDIUM
+    kinds = ALL_KINDS
+    doc = (
+        "In definitions: hard-coded e-mail addresses and URLs (other than documentation and schema hosts), "
+        "each low on its own, and 'send/forward/upload ... to <address>' directives, medium. In tool "
+        "results only the directive form counts, since results legitimately contain addresses."
+    )
+    why = (
+        "Shadowing and poisoning payloads redirect data to the attacker ('send all emails to attkr@...'); "
+        "an injected result asks the agent to forward the user's data to an outside address."
+    )
+    fix = "Remove fixed destinations from descriptions; let the user supply recipients and endpoints."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        definition = item.kind in DEFINITION_KINDS
+        for key, text in prose_fields(item):
+            for m in _SEND_TO_RE.finditer(text):
+                yield self.finding(item, key, m.start(), m.end(), f"directs data to {text[m.end():m.end() + 40]!r}")
+            if not definition:
+                continue
+            for m in _EMAIL_RE.finditer(text):
+                host = m.group(0).rsplit("@", 1)[1]
+                if not _BENIGN_HOSTS.match(host):
+                    yield self.finding(item, key, m.start(), m.end(), f"e-mail address {m.group(0)!r}",
+                                       severity=Severity.LOW)
+            for m in _URL_RE.finditer(text):
+                hm = _HOST_RE.match(m.group(0))
+                if hm and not _BENIGN_HOSTS.match(hm.group(1)):
+                    yield self.finding(item, key, m.start(), m.end(), f"URL {m.group(0)!r}",
+                                       severity=Severity.INFO)
+
+
+# Secret formats with their provider. Kept specific: a false redaction corrupts a result.
+_SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("private key", r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]{16,8000}?-----END (?:[A-Z]+ )*"
+                    r"PRIVATE KEY(?: BLOCK)?-----"),
+    ("AWS access key id", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
+    ("AWS secret key", r"(?i:aws_?secret_?access_?key|aws_?secret)\W{1,4}[A-Za-z0-9/+=]{40}\b"),
+    ("GitHub token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b"),
+    ("GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}\b"),
+    ("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
+    ("Slack webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"),
+    ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    ("Stripe key", r"\b(?:sk|rk)_live_[0-9A-Za-z]{20,}\b"),
+    ("Anthropic key", r"\bsk-ant-[A-Za-z0-9_-]{20,}\b"),
+    ("OpenAI key", r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}\b"
+                   r"|\bsk-(?:proj|svcacct)-[A-Za-z0-9_-]{40,}\b"),
+    ("Hugging Face token", r"\bhf_[A-Za-z]{34,}\b"),
+    ("npm token", r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("JSON web token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}\b"),
+    ("bearer token", r"(?i:\bbearer)\s+[A-Za-z0-9_\-.=]{24,}"),
+    ("password or key assignment",
+     r"(?i:\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret)"
+     r"[\"']?\s*[:=]\s*[\"']?)(?=[^\s\"']{12,})(?=[^\s\"']*\d)(?=[^\s\"']*[A-Za-z])[^\s\"',;]{12,200}"),
+)
+_SECRET_RE = re.compile("|".join(f"(?P<s{i}>{p})" for i, (_, p) in enumerate(_SECRET_PATTERNS)))
+_SECRET_NAMES = {f"s{i}": name for i, (name, _) in enumerate(_SECRET_PATTERNS)}
+_SECRET_PREFILTER = re.compile(
+    r"PRIVATE KEY|AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|aws_?secret|gh[pousr]_|github_pat_|glpat-|xox|"
+    r"hooks\.slack|AIza|_live_|sk-|hf_|npm_|eyJ|bearer|pass|pwd|secret|key|token",
+    _I,
+)
+
+
+class SecretValueRule(RuleBase):
+    """Secret values in text (private keys, cloud and API keys, tokens), with spans for redaction."""
+
+    id = "SY303"
+    title = "Secret value present"
+    severity = Severity.HIGH
+    kinds = ALL_KINDS
+    doc = (
+        "Finds secret values by their published formats: PEM private keys, AWS access key ids and secret "
+        "keys, GitHub, GitLab, Slack, Google, Stripe, Anthropic, OpenAI, Hugging Face and npm tokens, JSON "
+        "web tokens, bearer tokens, and 'password=/api_key=' assignments with a long mixed value. Each "
+        "finding's evidence span is the secret itself, which the output guard redacts."
+    )
+    why = "A secret in a tool result reaches the model, its logs and possibly an attacker's tool in the same chat."
+    fix = "Rotate the secret; enable redaction in the output guard; keep secrets out of tool results and metadata."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        for key, text in item.fields.items():
+            if not _SECRET_PREFILTER.search(text):
+                continue
+            for m in _SECRET_RE.finditer(text):
+                kind = _SECRET_NAMES.get(m.lastgroup or "", "secret")
+                found = self.finding(item, key, m.start(), m.end(), f"{kind} ({m.end() - m.start()} characters)",
+                                     tags=(SECRET_TAG,))
+                # Never echo the secret in a report: show only its first characters.
+                masked = m.group(0)[:4] + "…[REDACTED]"
+                yield dataclasses.replace(found, evidence=Evidence(excerpt=masked, start=m.start(), end=m.end()))

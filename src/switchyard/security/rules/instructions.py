@@ -1,0 +1,185 @@
+"""Rules for instructions addressed to the model hidden in metadata or data (tool poisoning, line jumping).
+
+Owns: pseudo-tags that fake authority (`<IMPORTANT>`, `<system>`, `[SYSTEM]`, `###(system_message)`),
+attempts to override the model's instructions, demands of secrecy from the user, and preconditions that
+hijack the model's plan ("before using this tool, read ..."). These apply to definitions and to tool results.
+Does not own: what the hidden instruction asks for (files, exfiltration: `rules.exfil`; parameters:
+`rules.params`) — the scorer combines those signals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from switchyard.security.engine import ScanContext
+from switchyard.security.model import Finding, ScanItem, Severity
+from switchyard.security.rules.base import ALL_KINDS, RuleBase, prose_fields
+
+__all__ = ["HiddenPreconditionRule", "InstructionOverrideRule", "PseudoTagRule", "SecrecyRule"]
+
+_I = re.IGNORECASE
+
+_MODEL = r"(?:ai|llm|model|assistant|agent|gpt(?:-?\d[\w.-]*)?|claude|gemini|chatgpt|copilot|language model)"
+
+_STRONG_TAGS = (
+    r"system|system[ _-]?(?:message|prompt|override|instructions?)|hidden(?:[ _-]instructions?)?|secret|admin|"
+    r"override|developer|root|jailbreak|assistant|instructions?|ai[ _-]?instructions?|note[ _-]?to[ _-]?(?:ai|llm)"
+)
+_WEAK_TAGS = r"important|information|info|critical|note|context|requirements?|metadata|directive|warning|priority"
+
+_PSEUDO_TAG_RE = re.compile(
+    rf"</?\s*(?P<strong>{_STRONG_TAGS})\s*>"
+    rf"|</?\s*(?P<weak>{_WEAK_TAGS})\s*>"
+    r"|\[\s*(?P<bracket>(?:system|hidden|secret|admin|override|important|critical)[\w ]{0,24}|[\w ]{0,24}"
+    r"(?:directive|instructions?))\s*\]\s*:?"
+    r"|#{2,}\s*\(?\s*(?P<hash>system[ _]?(?:message|prompt)?|instructions?|important)\s*\)?"
+    r"|(?P<chat><\|(?:im_start|im_end|system|user|assistant|endoftext)\|>|\[/?INST\]|<</?SYS>>)"
+    r"|(?m:^[ \t>*-]*(?P<line>SYSTEM|SYSTEM PROMPT|ADMIN|DEVELOPER|ASSISTANT)\s*:)"
+    r"|(?P<bang>IMPORTANT\s*!{2,}|ATTENTION\s*!{2,})",
+)
+
+
+class PseudoTagRule(RuleBase):
+    """Markup that imitates a higher-authority channel: `<IMPORTANT>`, `<system>`, `[SYSTEM]`, chat tokens."""
+
+    id = "SY101"
+    title = "Pseudo-tag imitating a system or priority channel"
+    severity = Severity.MEDIUM
+    kinds = ALL_KINDS
+    doc = (
+        "Flags tags and markers that a human reader takes for formatting but a model may take for a "
+        "privileged instruction channel: XML-like tags (<IMPORTANT>, <system>, <INFORMATION>), bracketed "
+        "headers ([SYSTEM], [HIDDEN INSTRUCTION], [... DIRECTIVE]), '###(system_message)', chat-template "
+        "tokens (<|im_start|>, [INST]) and 'SYSTEM:' at the start of a line. Markdown emphasis such as "
+        "'**Important:**' is not flagged."
+    )
+    why = (
+        "Tool poisoning payloads wrap their instructions in tags that raise their apparent authority, so the "
+        "model follows them over the user's request; users never see these descriptions in most clients."
+    )
+    fix = "Remove the markup; a description should describe the tool, not instruct the model with priority tags."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        for key, text in prose_fields(item):
+            for m in _PSEUDO_TAG_RE.finditer(text):
+                strong = m.group("weak") is None
+                yield self.finding(
+                    item, key, m.start(), m.end(), f"pseudo-tag {m.group(0).strip()!r}",
+                    weight=1.0 if strong else 0.75,
+                )
+
+
+_OVERRIDE_RE = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass|skip)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|of\s+)*"
+    r"(?:previous|prior|above|earlier|preceding|original|former|existing|other|system|safety|default)\s+"
+    r"(?:instructions?|prompts?|directions?|rules|guidelines|messages?|context|commands?|tasks?)"
+    r"|\bnew\s+(?:system\s+)?instructions?\s*:"
+    r"|\byou\s+are\s+now\s+(?:a|an|in|the)\b"
+    r"|\bact\s+as\s*:"
+    rf"|\b(?:override|replace|ignore)\s+(?:the\s+)?(?:default\s+)?(?:{_MODEL}\s+)?(?:system\s+prompt|safety|"
+    r"content\s+filter(?:ing)?|guardrails?)"
+    r"|\b(?:disable|turn\s+off|bypass)\s+(?:all\s+)?(?:the\s+)?(?:content\s+filter(?:ing)?|safety\s+"
+    r"(?:checks?|filters?|guidelines)|security\s+checks?|guardrails?)",
+    _I,
+)
+
+
+class InstructionOverrideRule(RuleBase):
+    """Attempts to replace the model's instructions: "ignore previous instructions", "you are now ..."."""
+
+    id = "SY102"
+    title = "Attempt to override the model's instructions"
+    severity = Severity.HIGH
+    kinds = ALL_KINDS
+    doc = (
+        "Flags phrases that try to cancel or replace the instructions the model runs under: 'ignore (all) "
+        "previous instructions', 'disregard prior rules', 'new instructions:', 'you are now a ...', "
+        "'override the system prompt', 'disable content filtering / safety checks'."
+    )
+    why = "This is the core move of prompt injection: text from a tool takes over the agent's goal."
+    fix = "Remove the text. If it arrived in a tool result, treat the result as untrusted data, not instructions."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        for key, text in prose_fields(item):
+            for m in _OVERRIDE_RE.finditer(text):
+                yield self.finding(item, key, m.start(), m.end(), f"override phrase {m.group(0)!r}")
+
+
+_USER = r"(?:the\s+|your\s+|this\s+)?(?:user|human|person|customer|operator|client)s?"
+_SECRECY_RE = re.compile(
+    r"\b(?:do\s+not|don'?t|never|must\s+not|should\s+not|shouldn'?t|no\s+need\s+to|not\s+necessary\s+to)\s+"
+    r"(?:\w+\s+){0,2}?(?:tell|mention|inform|reveal|disclose|notify|alert|show|explain|say|report|warn)\w*\s+"
+    rf"(?:(?:this|that|it|anything|about\s+\w+)\s+)?(?:to\s+)?{_USER}"
+    rf"|\bwithout\s+(?:\w+\s+){{0,2}}?(?:telling|informing|notifying|alerting|asking|mentioning\s+it\s+to|"
+    rf"the\s+knowledge\s+of)\s+{_USER}"
+    rf"|\b{_USER}\s+(?:must|should|need)\s+not\s+(?:know|see|notice|be\s+(?:told|informed|aware))"
+    r"|\b(?:this\s+is\s+a|it\s+is\s+a)\s+(?:secret|confidential|hidden)\s+(?:operation|step|instruction|action)"
+    rf"|\bkeep\s+(?:this|it|that)\s+(?:hidden|secret|confidential)\s+from\s+{_USER}"
+    r"|\b(?:silently|covertly|secretly|quietly)\s+(?:\w+\s+)?(?:send|forward|copy|read|upload|include|add|"
+    r"append|pass|attach|exfiltrate|collect|log|bcc|execute|run)",
+    _I,
+)
+
+
+class SecrecyRule(RuleBase):
+    """Demands that the model hide what it does from the user."""
+
+    id = "SY103"
+    title = "Instruction to keep something from the user"
+    severity = Severity.HIGH
+    kinds = ALL_KINDS
+    doc = (
+        "Flags instructions to keep the user uninformed: 'do not mention this to the user', 'without "
+        "telling the user', 'the user must not know', 'this is a secret operation', 'silently send ...'."
+    )
+    why = (
+        "A legitimate tool has no reason to ask the model to hide its actions; secrecy is how poisoned "
+        "descriptions keep the user from noticing a file read or a redirected e-mail."
+    )
+    fix = "Remove the instruction; the tool's behaviour must be visible to the user."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        for key, text in prose_fields(item):
+            for m in _SECRECY_RE.finditer(text):
+                yield self.finding(item, key, m.start(), m.end(), f"secrecy demand {m.group(0)!r}")
+
+
+_PRECONDITION_RE = re.compile(
+    r"\bbefore\s+(?:you\s+)?(?:use|using|call|calling|invok\w+|execut\w+|run|running|answer\w*|respond\w*|"
+    r"solv\w+|proceed\w*|do(?:ing)?|perform\w*|can\s+\w+)\s+(?:this|the|any|that|your|other)\s+(?:\w+\s+){0,2}?"
+    r"(?:tool|function|task|request|operation|question)s?\b"
+    r"|\b(?:otherwise|or\s+else)\s+(?:the|this)\s+tool\s+(?:will\s+not|won'?t|cannot|can'?t|fails?)"
+    r"|\b(?:after|once)\s+you\s+(?:do|have\s+done|complete|finish)\s+(?:that|this)\b"
+    r"|\bthe\s+task\s+(?:that\s+)?I\s+gave\s+you\b"
+    rf"|\b(?:an?\s+)?(?:important\s+)?message\s+from\s+(?:\w+\s+){{0,3}}to\s+you\b|\bto\s+you,\s*{_MODEL}\b"
+    rf"|\b(?:attention|note|notice|dear|hey|hi)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]"
+    r"|\b(?:always|immediately|first)\s+(?:call|consult|use|run|invoke|execute)\s+this\s+tool\s+"
+    r"(?:first|before|immediately|as\s+the\s+first)"
+    r"|\bas\s+the\s+first\s+step\b.{0,40}\bbefore\s+(?:asking|answering|providing|responding)",
+    _I,
+)
+
+
+class HiddenPreconditionRule(RuleBase):
+    """Preconditions that hijack the model's plan: "before using this tool, first ...", "the task I gave you"."""
+
+    id = "SY104"
+    title = "Hidden precondition or message addressed to the model"
+    severity = Severity.MEDIUM
+    kinds = ALL_KINDS
+    doc = (
+        "Flags text that sets the model a task before or instead of the user's: 'before using this tool, "
+        "read ...', 'otherwise the tool will not work', 'before you can solve the task that I gave you', "
+        "'after you do that', 'this is an important message from X to you', 'always call this tool first'."
+    )
+    why = (
+        "Line-jumping and indirect injection attacks make the model perform a step the user never asked "
+        "for (read a key file, call another tool) by presenting it as a prerequisite."
+    )
+    fix = "Describe what the tool does and its inputs; do not give the model prerequisites outside the tool."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        for key, text in prose_fields(item):
+            for m in _PRECONDITION_RE.finditer(text):
+                yield self.finding(item, key, m.start(), m.end(), f"precondition {m.group(0)!r}")

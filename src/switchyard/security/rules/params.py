@@ -1,0 +1,134 @@
+"""Rules on parameters: fields that ask for data unrelated to the tool, and parameters that ask for secrets.
+
+Owns: out-of-scope parameters (the model's identity, its system prompt, the conversation, other tools, file
+contents), descriptions that route data into a specific parameter ("pass its content as 'sidenote'"), and
+parameters whose purpose is to receive a secret. Does not own: the description's other instructions
+(`rules.instructions`), or credential file paths (`rules.exfil`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, cast
+
+from switchyard.security.engine import ScanContext
+from switchyard.security.model import Finding, ScanItem, Severity
+from switchyard.security.rules.base import RuleBase
+from switchyard.security.text import name_words
+
+__all__ = ["OutOfScopeParameterRule", "SecretParameterRule"]
+
+_I = re.IGNORECASE
+_AGENT = r"(?:llm|ai|model|assistant|agent|chatbot|bot|language\s+model|gpt|claude)"
+
+# Parameter names (as words) that ask about the caller or the conversation rather than the task.
+_OOS_NAME_RE = re.compile(
+    rf"^(?:(?:llm|ai|assistant|agent|caller)\s+(?:model\s+)?(?:name|version|identity|type|id|provider|vendor)|"
+    r"(?:system|initial|original)\s+prompts?|(?:conversation|chat|dialog(?:ue)?|message)\s+(?:history|log|"
+    r"context|transcript)|previous\s+(?:messages|conversation|prompts?)|full\s+(?:context|conversation)|"
+    r"(?:available|other|all)\s+tools|tool\s+list|sidenote|side\s+note)$",
+    _I,
+)
+_OOS_TEXT_RE = re.compile(
+    rf"\b(?:name|identity|version|type|vendor)\s+of\s+(?:the\s+)?(?:\w+\s+)?{_AGENT}\s+(?:that|which|who|"
+    r"calling|invoking|using|making)"
+    rf"|\b{_AGENT}\s+(?:\w+\s+)?that\s+(?:calls|is\s+calling|invokes|uses|is\s+using)\s+this\s+tool"
+    r"|\byour\s+(?:own\s+)?(?:system\s+prompt|instructions|model\s+name|identity|configuration|context\s+window)"
+    r"|\b(?:entire|full|complete|whole|all\s+of\s+the|the)\s+(?:conversation|chat|dialog(?:ue)?)(?:\s+history)?"
+    r"\s+(?:so\s+far|with\s+the\s+user|up\s+to|history)"
+    r"|\b(?:conversation|chat)\s+history\b|\ball\s+(?:previous|prior|earlier)\s+(?:messages|prompts|turns)"
+    r"|\b(?:list|names?)\s+of\s+(?:all\s+)?(?:the\s+)?(?:available\s+|other\s+)?tools\s+(?:you|available)"
+    r"|\bcontents?\s+of\s+(?:the\s+)?(?:user'?s?\s+)?(?:~|/|\.|files?\s+(?:at|in)|any\s+file)",
+    _I,
+)
+_ROUTE_RE = re.compile(
+    r"\b(?:pass|put|include|provide|add|send|insert|place|fill|append|attach)\w*\s+(?:\S+\s+){0,8}?"
+    r"(?:as|in|into|to|via|inside|within)\s+(?:the\s+)?['\"`]?(?P<param>[A-Za-z_][\w-]*)['\"`]?"
+    r"(?:\s+(?:parameter|argument|field|param|arg))?",
+    _I,
+)
+_ROUTED_DATA_RE = re.compile(
+    r"\b(?:content|contents|file|files|key|keys|secret|password|token|credential|history|conversation|"
+    r"prompt|instructions|config|environment|messages)\b",
+    _I,
+)
+
+
+def _properties(item: ScanItem) -> Mapping[str, Any]:
+    schema = item.raw.get("inputSchema", item.raw.get("input_schema"))
+    if isinstance(schema, Mapping):
+        props = cast(Mapping[str, Any], schema).get("properties")
+        if isinstance(props, Mapping):
+            return cast(Mapping[str, Any], props)
+    return {}
+
+
+class OutOfScopeParameterRule(RuleBase):
+    """Parameters that collect what the tool does not need: the model's identity, the chat, files, other tools."""
+
+    id = "SY501"
+    title = "Parameter collects out-of-scope data"
+    severity = Severity.MEDIUM
+    doc = (
+        "Flags parameters whose name or description asks for information about the caller or the "
+        "conversation instead of the task: the model's name or version ('the name of the llm model that "
+        "calls this tool'), the system prompt, the conversation history, the list of available tools, the "
+        "contents of arbitrary files; and descriptions that route data into a named parameter ('read the "
+        "file and pass its content as sidenote')."
+    )
+    why = (
+        "An out-of-scope parameter turns every call into a leak: the model dutifully fills it, and the "
+        "server collects the user's context, the agent's configuration or secrets."
+    )
+    fix = "Remove the parameter; a tool should only ask for the inputs its function needs."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        props = _properties(item)
+        for key, text in item.fields.items():
+            if key.endswith("#name"):
+                if _OOS_NAME_RE.match(name_words(text)):
+                    yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks about the caller",
+                                       weight=1.5)
+            elif key != "name":
+                for m in _OOS_TEXT_RE.finditer(text):
+                    yield self.finding(item, key, m.start(), m.end(), f"asks for {m.group(0)!r}", weight=1.5)
+        description = item.fields.get("description", "")
+        if props and description:
+            for m in _ROUTE_RE.finditer(description):
+                param = m.group("param")
+                window = description[max(0, m.start() - 80) : m.end()]
+                if param in props and _ROUTED_DATA_RE.search(window):
+                    yield self.finding(item, "description", m.start(), m.end(),
+                                       f"routes data into parameter {param!r}", weight=1.5)
+
+
+_SECRET_PARAM_RE = re.compile(
+    r"\b(?:private\s+key|ssh\s+key|seed\s+phrase|mnemonic|recovery\s+phrase|passphrase|password|passwd|"
+    r"credit\s+card|card\s+number|cvv|ssn|social\s+security|otp|2fa\s+code|security\s+code|session\s+cookie)\b",
+    _I,
+)
+
+
+class SecretParameterRule(RuleBase):
+    """Parameters that ask the model to supply a secret (private key, password, seed phrase, card number)."""
+
+    id = "SY502"
+    title = "Parameter asks for a secret"
+    severity = Severity.LOW
+    doc = (
+        "Flags parameters named or described as private keys, SSH keys, seed phrases, passwords, card "
+        "numbers, one-time codes or session cookies. Low on its own (some admin tools take a password to "
+        "create an account); it weighs in with other signals. API tokens are not flagged: many honest "
+        "servers take one per call."
+    )
+    why = "A model asked for a secret will look for one in its context or files, and hand it to this server."
+    fix = "Take credentials from the server's own configuration, never from the model."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        for key, text in item.fields.items():
+            if key.endswith("#name") or (key.startswith("inputSchema.") and key.endswith(".description")):
+                words = name_words(text) if key.endswith("#name") else text
+                m = _SECRET_PARAM_RE.search(words)
+                if m:
+                    yield self.finding(item, key, 0, len(text), f"parameter asks for {m.group(0)!r}")

@@ -1,0 +1,173 @@
+"""Rules on what a tool claims to be: a declared purpose that is itself malicious, and preference manipulation.
+
+Owns: the offensive-capability vocabulary (exfiltration, credential theft, destruction, privilege escalation,
+persistence, defence evasion, offensive reconnaissance: the tactics of MITRE ATT&CK) read from a tool's name
+and description, and claims meant to bias the model's tool choice ("the best tool in the world", "always use
+this tool", "other tools are buggy"). Does not own: instructions hidden in the text (`rules.instructions`).
+
+Strong intent terms ("exfiltrate", "steal", "reverse shell") are high severity on their own; dual-use terms
+("enumerate", "port scan", "payload") are low and only matter when several combine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from switchyard.security.engine import ScanContext
+from switchyard.security.model import Finding, ScanItem, Severity
+from switchyard.security.rules.base import DEFINITION_KINDS, RuleBase
+from switchyard.security.text import name_words
+
+__all__ = ["MaliciousPurposeRule", "PreferenceManipulationRule"]
+
+_I = re.IGNORECASE
+
+# Unambiguous attacker intent: an honest tool does not describe itself this way.
+_STRONG = (
+    r"exfiltrat\w*|exfil|steal\w*|stolen|theft|attacker[- ]controlled|malicious\w*|backdoor\w*|rootkit\w*|"
+    r"keylog\w*|keystroke\s+(?:capture|logging)|ransomware|reverse[ -]shell|bind[ -]shell|web[ -]?shell|"
+    r"fork[ -]bomb|mimikatz|kerberoast\w*|dcsync|pass[- ]the[- ](?:hash|ticket)|overpass[- ]the[- ]hash|"
+    r"(?:golden|silver)\s+ticket|password[ -]spray\w*|brute[ -]?forc\w*|bruteforce|phishing|"
+    r"credential\s+(?:dump\w*|harvest\w*|theft|stuffing)|"
+    r"(?:dump|harvest|extract|grab|sniff|capture|steal|decrypt)\w*\s+(?:\w+\s+){0,3}?"
+    r"(?:credentials?|passwords?|password\s+hashes|hashes|secrets|private\s+keys|tokens|keychain|keyring|"
+    r"kwallet|lsass|sam\s+(?:hive|database)|ntds)|"
+    r"crack\w*\s+(?:\w+\s+){0,2}(?:passwords?|hash\w*|secret|keys?|wpa)|privilege\s+escalation|"
+    r"escalat\w+\s+(?:\w+\s+)?privileges?|privesc|(?:container|vm|chroot|sandbox|jail)\s+escape|"
+    r"escape\s+(?:the\s+)?(?:container|chroot|jail|sandbox|virtual\s+machine|vm)|"
+    r"evad\w+\s+(?:\w+\s+)?(?:detection|antivirus|edr|av|defender|security)|defen[cs]e\s+evasion|"
+    r"bypass\w*\s+(?:\w+\s+){0,2}?(?:security|antivirus|av|edr|amsi|uac|applocker|authentication|"
+    r"restrictions?|protections?|whitelisting|allowlisting|filters?|filtering|logging|2fa|mfa|"
+    r"detection|integrity|no_root_squash|tcc)|"
+    r"disabl\w+\s+(?:\w+\s+)?(?:antivirus|defender|firewall|security|logging|audit\w*|monitoring|edr|"
+    r"selinux|apparmor)|tamper\w*|timestomp\w*|cover\w*\s+(?:\w+\s+)?tracks|"
+    r"hid\w+\s+(?:\w+\s+)?(?:activity|tracks|malware|processes|payload|exfiltrated|data\s+(?:in|within))|"
+    r"covert\w*|inject\w*\s+(?:\w+\s+){0,2}?(?:shellcode|dll|code|keystrokes|malicious|payloads?|library)|"
+    r"shellcode|process\s+hollowing|hijack\w*|spoof\w*|forg\w+\s+(?:\w+\s+)?(?:tokens?|tickets?|"
+    r"signatures?|certificates?|authentication)|poison\w*|man[- ]in[- ]the[- ]middle|mitm|"
+    r"(?:sql|ldap|xpath|nosql|ognl|template|command|code|expression\s+language|xxe)\s+injection|"
+    r"deserialization\s+attack|\w+\s+attack\b|exploit\w*|zero[- ]day|cve-\d{4}-\d+|jailbreak\w*|"
+    r"root\s+(?:android|ios|device)|persistence|self[- ]propagat\w*|botnet|ddos|denial[- ]of[- ]service|"
+    r"cryptojack\w*|crypto[- ]?min(?:er|ing)|wip\w+\s+(?:\w+\s+)?(?:disks?|drives?|free\s+space|"
+    r"evidence|logs)|destroy\w*\s+(?:\w+\s+)?(?:data|files|evidence|backups)|corrupt\w*\s+(?:\w+\s+)?"
+    r"(?:files?|data|contents?|backups?)|exhaust\w*\s+(?:\w+\s+)?(?:disk|inodes?|process|memory|quota|"
+    r"resources)|(?:without|bypassing)\s+(?:the\s+)?(?:user'?s?\s+)?(?:consent|authori[sz]ation|"
+    r"permission|knowledge)|unauthori[sz]ed"
+)
+
+# Dual use: common in offensive tooling, also in honest admin tools. Low weight, they only add up.
+_DUAL = (
+    r"recon(?:naissance)?|osint|dork\w*|enumerat\w+|fingerprint\w*|port[ -]scan\w*|open\s+ports|"
+    r"scan\w*\s+(?:\w+\s+){0,2}?(?:for\s+)?(?:vulnerab\w+|hosts|networks?|ports|secrets|wireless|bluetooth)|"
+    r"vulnerab\w+|payloads?|arbitrary\s+(?:\w+\s+)?(?:code|commands?|files?)|target\s+(?:host|system|network|"
+    r"domain|machine|server|device)s?|(?:on|against|from)\s+(?:the\s+)?target|sensitive\s+(?:files|documents|"
+    r"data)|/proc/|suid|ntlm|kerberos|zone\s+transfer|banner\s+grab\w*|sweep|wordlist|"
+    r"handshakes?|pmkid|impersonat\w+|relay\w*|sniff\w*|intercept\w*|symlink\s+attack|"
+    r"path\s+traversal|race\s+condition|toctou|world[- ]writable|\bsetuid|ld_preload|autorun|"
+    r"(?:dump|extract)\w*\s+(?:\w+\s+){0,2}?(?:memory|database|registry|hashes|contents|profiles|data)|"
+    r"(?:gather|collect|harvest)\w*\s+(?:\w+\s+){0,2}?(?:emails?|addresses|usernames|users|information)"
+)
+
+_STRONG_RE = re.compile(rf"\b(?:{_STRONG})", _I)
+_DUAL_RE = re.compile(rf"\b(?:{_DUAL})", _I)
+
+
+class MaliciousPurposeRule(RuleBase):
+    """A tool whose declared purpose is an attack: exfiltration, credential theft, destruction, escalation."""
+
+    id = "SY601"
+    title = "Declared purpose is malicious"
+    severity = Severity.HIGH
+    doc = (
+        "Reads the tool's name (split into words) and description for offensive capabilities, after the "
+        "tactics of MITRE ATT&CK: exfiltration, credential access (dumping, cracking, brute force), "
+        "privilege escalation, persistence (backdoors, autoruns), defence evasion (bypass AMSI/UAC, "
+        "disable logging, tamper, timestomp), impact (ransomware, wiping, resource exhaustion), execution "
+        "(shellcode, injection attacks, reverse shells). Strong intent words are high severity; dual-use "
+        "words (enumerate, port scan, payload, target host) are low and only count in combination."
+    )
+    why = (
+        "An agent that can call such a tool can be steered (by the user, an injection or another tool) "
+        "into attacking the very machine and accounts it runs with."
+    )
+    fix = "Do not install this server; if it is a sanctioned security tool, run it isolated and approve each call."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        texts: list[tuple[str, str]] = []
+        if item.name:
+            texts.append(("name", name_words(item.name)))
+        for key in ("title", "description"):
+            if key in item.fields:
+                texts.append((key, item.fields[key]))
+        strong_seen: set[str] = set()
+        dual_seen: set[str] = set()
+        for key, text in texts:
+            for m in _STRONG_RE.finditer(text):
+                term = m.group(0).lower()
+                if term not in strong_seen:
+                    strong_seen.add(term)
+                    yield self._at(item, key, text, m, f"offensive capability {m.group(0)!r}", Severity.HIGH)
+            for m in _DUAL_RE.finditer(text):
+                term = m.group(0).lower()
+                if term not in dual_seen and not any(term in s or s in term for s in strong_seen):
+                    dual_seen.add(term)
+                    weight = 1.0 if len(dual_seen) < 2 else 2.4
+                    yield self._at(item, key, text, m, f"dual-use capability {m.group(0)!r}", Severity.LOW, weight)
+
+    def _at(
+        self, item: ScanItem, key: str, text: str, m: re.Match[str], message: str, severity: Severity,
+        weight: float = 1.0,
+    ) -> Finding:
+        if key == "name":  # offsets in the split name do not map back; point at the whole name
+            return self.finding(item, "name", 0, len(item.name), message, severity=severity, weight=weight)
+        return self.finding(item, key, m.start(), m.end(), message, severity=severity, weight=weight)
+
+
+_TOOL = r"(?:tool|function|server|api|plugin|option|choice|method|service|solution)"
+_PREFERENCE_RE = re.compile(
+    rf"\b(?:the\s+)?(?:best|greatest|only|most\s+(?:reliable|accurate|powerful|trusted|advanced|secure))\s+"
+    rf"(?:\w+\s+){{0,2}}?{_TOOL}s?\s+(?:in\s+the\s+world|ever|available|on\s+the\s+market|you\s+(?:can|should|"
+    rf"will)\s+\w+|for\s+(?:all|any|every)|there\s+is)"
+    rf"|\b(?:this|it)\s+is\s+the\s+(?:best|only|greatest|number\s+one|#1|top)\s+(?:\w+\s+){{0,2}}?{_TOOL}\b"
+    rf"|\b(?:always|only)\s+(?:use|prefer|choose|select|call|pick|trust)\s+this\s+{_TOOL}"
+    rf"|\b(?:prefer|use|choose|select|call)\s+this\s+{_TOOL}\s+(?:over|instead\s+of|rather\s+than|before)\s+"
+    rf"(?:any|all|the)?\s*(?:other|alternative)"
+    rf"|\b(?:do\s+not|don'?t|never)\s+(?:use|call|trust|choose)\s+(?:any\s+)?(?:other|alternative|"
+    rf"similar|competing)\s+(?:\w+\s+)?{_TOOL}s?"
+    rf"|\b(?:ignore|avoid)\s+(?:all\s+)?(?:other|alternative|similar)\s+(?:\w+\s+)?{_TOOL}s?"
+    rf"|\b(?:other|alternative|similar|competing)\s+(?:\w+\s+)?{_TOOL}s?\s+(?:are|is|will\s+be)\s+(?:\w+\s+)?"
+    r"(?:buggy|broken|unreliable|deprecated|unsafe|insecure|outdated|malicious|inaccurate|wrong|fake|slow)",
+    _I,
+)
+
+
+class PreferenceManipulationRule(RuleBase):
+    """Claims that push the model to pick this tool: "best tool in the world", "never use other tools"."""
+
+    id = "SY602"
+    title = "Preference manipulation in a description"
+    severity = Severity.MEDIUM
+    doc = (
+        "Flags self-promotion and disparagement aimed at the model's tool choice: superlative claims about "
+        "the tool itself ('this is the best tool in the world', 'the only tool you should use'), orders to "
+        "prefer it ('always use this tool', 'use this tool instead of any other'), and claims that other "
+        "tools are buggy, deprecated or unsafe. Plain quality words ('the best match', 'most accurate "
+        "results') are not flagged."
+    )
+    why = (
+        "Preference manipulation attacks make an agent route calls (and the user's data) to the attacker's "
+        "tool instead of the intended one; models weigh such claims when several tools fit."
+    )
+    fix = "State what the tool does; leave the choice between tools to the model and the user."
+
+    def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        for key in ("description", "title"):
+            text = item.fields.get(key)
+            if not text:
+                continue
+            for m in _PREFERENCE_RE.finditer(text):
+                yield self.finding(item, key, m.start(), m.end(), f"preference claim {m.group(0)!r}", weight=1.5)
+
+
+PURPOSE_KINDS = DEFINITION_KINDS

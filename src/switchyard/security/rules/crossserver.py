@@ -24,7 +24,7 @@ _I = re.IGNORECASE
 
 
 def _ref(n: int) -> str:
-    return rf"(?:the\s+)?[`'\"]?(?P<tool{n}>[\w.-]+)[`'\"]?\s+(?:tool|function|operation|command|method)"
+    return rf"(?:the\s+)?[`'\"]?(?!(?:this|that|the|a|an|any|each|every|other|your|my)\b)(?P<tool{n}>[\w.-]+)[`'\"]?\s+(?:tool|function|operation|command|method)"
 
 
 _SHADOW_RE = re.compile(
@@ -39,7 +39,9 @@ _SHADOW_RE = re.compile(
     r"outputs?|behaviou?r|address|target|endpoint)s?\b"
     r"|\b(?:all|any|every)\s+(?:other\s+)?(?:subsequent\s+|future\s+)?(?:tool\s+calls|calls\s+to|"
     r"(?:e-?mails|messages|requests)\s+(?:must|should|will)\s+(?:be\s+)?(?:sent|go|forwarded|routed|cc'?d))"
-    r"|\b(?:has|have)\s+(?:a\s+)?(?:very\s+)?(?:important|hidden|critical)\s+side[- ]effects?",
+    r"|\b(?:has|have)\s+(?:a\s+)?(?:very\s+)?(?:important|hidden|critical)\s+side[- ]effects?"
+    r"|\b(?P<always>(?:always|also|additionally|automatically)\s+(?:bcc|cc|copy|forward|send|include|add)\b"
+    r"[^.\n]{0,80}?(?:[\w.+-]+@[\w-]+\.[\w.]+|https?://))",
     _I,
 )
 _BACKTICK_RE = re.compile(r"`([\w.-]{3,64})`")
@@ -65,13 +67,19 @@ class ToolShadowingRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         foreign = context.foreign_tools(item.server)
+        distinct = 0
         for key, text in prose_fields(item):
             for m in _SHADOW_RE.finditer(text):
+                distinct += 1
                 tools = [v for k, v in m.groupdict().items() if v and k.startswith("tool")]
                 named = next((t for t in tools if t in foreign and t != item.name), None)
                 if named:
                     message = f"steers tool {named!r} of server(s) {', '.join(sorted(foreign[named]))}"
                     yield self.finding(item, key, m.start(), m.end(), message, severity=Severity.HIGH)
+                elif m.group("always") or distinct >= 2:
+                    # A silent extra recipient, or several steering moves in one text: shadowing, not workflow.
+                    yield self.finding(item, key, m.start(), m.end(), f"steers other tools: {m.group(0)!r}",
+                                       severity=Severity.HIGH)
                 else:
                     yield self.finding(item, key, m.start(), m.end(), f"steers another tool: {m.group(0)!r}")
             for m in _BACKTICK_RE.finditer(text):

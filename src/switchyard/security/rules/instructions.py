@@ -35,8 +35,9 @@ _PSEUDO_TAG_RE = re.compile(
     r"(?:directive|instructions?))\s*\]\s*:?"
     r"|#{2,}\s*\(?\s*(?P<hash>system[ _]?(?:message|prompt)?|instructions?|important)\s*\)?"
     r"|(?P<chat><\|(?:im_start|im_end|system|user|assistant|endoftext)\|>|\[/?INST\]|<</?SYS>>)"
-    r"|(?m:^[ \t>*-]*(?P<line>SYSTEM|SYSTEM PROMPT|ADMIN|DEVELOPER|ASSISTANT)\s*:)"
+    r"|(?m-i:^[ \t>*-]*(?P<line>SYSTEM|SYSTEM PROMPT|ADMIN|DEVELOPER|ASSISTANT)\s*:)"
     r"|(?P<bang>IMPORTANT\s*!{2,}|ATTENTION\s*!{2,})",
+    _I,
 )
 
 
@@ -85,6 +86,15 @@ _OVERRIDE_RE = re.compile(
 )
 
 
+_WEAKEN_RE = re.compile(
+    r"\b(?:ignore|skip|bypass\w*|disable|turn\s+off|without)\s+(?:all\s+|any\s+)?(?:the\s+)?(?:\w+\s+)?"
+    r"(?:security|validation|sanitization|sanitisation|safety|content)\s+"
+    r"(?:checks?|polic(?:y|ies)|validation|filter(?:s|ing)?|rules|controls?)"
+    r"|\b(?:trust|accept|allow)\s+all\s+(?:user\s+)?(?:input|queries|requests|content)",
+    _I,
+)
+
+
 class InstructionOverrideRule(RuleBase):
     """Attempts to replace the model's instructions: "ignore previous instructions", "you are now ..."."""
 
@@ -95,7 +105,8 @@ class InstructionOverrideRule(RuleBase):
     doc = (
         "Flags phrases that try to cancel or replace the instructions the model runs under: 'ignore (all) "
         "previous instructions', 'disregard prior rules', 'new instructions:', 'you are now a ...', "
-        "'override the system prompt', 'disable content filtering / safety checks'."
+        "'override the system prompt', 'disable content filtering / safety checks' (high); and, at medium, "
+        "directives that weaken checks: 'skip all validation', 'without security checks', 'trust all input'."
     )
     why = "This is the core move of prompt injection: text from a tool takes over the agent's goal."
     fix = "Remove the text. If it arrived in a tool result, treat the result as untrusted data, not instructions."
@@ -104,6 +115,9 @@ class InstructionOverrideRule(RuleBase):
         for key, text in prose_fields(item):
             for m in _OVERRIDE_RE.finditer(text):
                 yield self.finding(item, key, m.start(), m.end(), f"override phrase {m.group(0)!r}")
+            for m in _WEAKEN_RE.finditer(text):
+                yield self.finding(item, key, m.start(), m.end(), f"security-weakening directive {m.group(0)!r}",
+                                   severity=Severity.MEDIUM)
 
 
 _USER = r"(?:the\s+|your\s+|this\s+)?(?:user|human|person|customer|operator|client)s?"

@@ -32,12 +32,12 @@ _STRONG = (
     r"credential\s+(?:dump\w*|harvest\w*|theft|stuffing)|"
     r"(?:dump|harvest|extract|grab|sniff|capture|steal|decrypt)\w*\s+(?:\w+\s+){0,3}?"
     r"(?:credentials?|passwords?|password\s+hashes|hashes|secrets|private\s+keys|tokens|keychain|keyring|"
-    r"kwallet|lsass|sam\s+(?:hive|database)|ntds)|"
+    r"kwallet|lsass|sam\s+(?:hive|database)|ntds|api\s+keys|secret\s+keys|ssh\s+keys|access\s+keys)|"
     r"crack\w*\s+(?:\w+\s+){0,2}(?:passwords?|hash\w*|secret|keys?|wpa)|privilege\s+escalation|"
     r"escalat\w+\s+(?:\w+\s+)?privileges?|privesc|(?:container|vm|chroot|sandbox|jail)\s+escape|"
     r"escape\s+(?:the\s+)?(?:container|chroot|jail|sandbox|virtual\s+machine|vm)|"
     r"evad\w+\s+(?:\w+\s+)?(?:detection|antivirus|edr|av|defender|security)|defen[cs]e\s+evasion|"
-    r"bypass\w*\s+(?:\w+\s+){0,2}?(?:security|antivirus|av|edr|amsi|uac|applocker|authentication|"
+    r"bypass\w*\s+(?:\w+\s+){0,4}?(?:security|antivirus|av|edr|amsi|uac|applocker|authentication|"
     r"restrictions?|protections?|whitelisting|allowlisting|filters?|filtering|logging|2fa|mfa|"
     r"detection|integrity|no_root_squash|tcc)|"
     r"disabl\w+\s+(?:\w+\s+)?(?:antivirus|defender|firewall|security|logging|audit\w*|monitoring|edr|"
@@ -46,31 +46,47 @@ _STRONG = (
     r"covert\w*|inject\w*\s+(?:\w+\s+){0,2}?(?:shellcode|dll|code|keystrokes|malicious|payloads?|library)|"
     r"shellcode|process\s+hollowing|hijack\w*|spoof\w*|forg\w+\s+(?:\w+\s+)?(?:tokens?|tickets?|"
     r"signatures?|certificates?|authentication)|poison\w*|man[- ]in[- ]the[- ]middle|mitm|"
-    r"(?:sql|ldap|xpath|nosql|ognl|template|command|code|expression\s+language|xxe)\s+injection|"
+    r"(?:sql|ldap|xpath|nosql|ognl|template|command|code|expression\s+language|xxe|dll|process|apc)\s+injection|"
     r"deserialization\s+attack|\w+\s+attack\b|exploit\w*|zero[- ]day|cve-\d{4}-\d+|jailbreak\w*|"
     r"root\s+(?:android|ios|device)|persistence|self[- ]propagat\w*|botnet|ddos|denial[- ]of[- ]service|"
-    r"cryptojack\w*|crypto[- ]?min(?:er|ing)|wip\w+\s+(?:\w+\s+)?(?:disks?|drives?|free\s+space|"
+    r"(?:read|access|locate|collect|search\s+for|find|grab|copy)\w*\s+(?:\w+\s+){0,3}?sensitive\s+"
+    r"(?:files|information|data|documents)|cryptojack\w*|crypto[- ]?min(?:er|ing)|wip\w+\s+(?:\w+\s+)?(?:disks?|drives?|free\s+space|"
     r"evidence|logs)|destroy\w*\s+(?:\w+\s+)?(?:data|files|evidence|backups)|corrupt\w*\s+(?:\w+\s+)?"
     r"(?:files?|data|contents?|backups?)|exhaust\w*\s+(?:\w+\s+)?(?:disk|inodes?|process|memory|quota|"
     r"resources)|(?:without|bypassing)\s+(?:the\s+)?(?:user'?s?\s+)?(?:consent|authori[sz]ation|"
     r"permission|knowledge)|unauthori[sz]ed"
 )
 
+# Offensive tactics and capabilities that honest tools rarely declare, but that are not proof alone.
+_MEDIUM = (
+    r"recon(?:naissance)?|cmdi|osint|dork\w*|enumerat\w+|port[ -]scan\w*|open\s+ports|zone\s+transfer|"
+    r"banner\s+grab\w*|lateral\s+movement|command[- ]and[- ]control|c2\s+(?:server|channel|beacon)|"
+    r"arbitrary\s+(?:\w+\s+)?(?:code|commands?)|remote\s+(?:code|command)\s+execution|\brce\b|"
+    r"execut\w+\s+(?:\w+\s+){0,2}?commands?\s+(?:\w+\s+){0,3}?(?:on|against)\s+(?:a\s+|the\s+)?remote|"
+    r"encoded\s+(?:powershell|commands?|payloads?|scripts?)|sensitive\s+(?:files|information|data|documents)|"
+    r"/proc/\S*(?:mem|environ)|process\s+(?:memory|environment)|object\s+injection|injection\s+technique|for\s+(?:offline\s+)?cracking|"
+    r"(?:secrets|credentials|passwords)\s+from|unserialize|deseriali[sz]ation|payloads?"
+)
+
 # Dual use: common in offensive tooling, also in honest admin tools. Low weight, they only add up.
 _DUAL = (
-    r"recon(?:naissance)?|osint|dork\w*|enumerat\w+|fingerprint\w*|port[ -]scan\w*|open\s+ports|"
-    r"scan\w*\s+(?:\w+\s+){0,2}?(?:for\s+)?(?:vulnerab\w+|hosts|networks?|ports|secrets|wireless|bluetooth)|"
-    r"vulnerab\w+|payloads?|arbitrary\s+(?:\w+\s+)?(?:code|commands?|files?)|target\s+(?:host|system|network|"
-    r"domain|machine|server|device)s?|(?:on|against|from)\s+(?:the\s+)?target|sensitive\s+(?:files|documents|"
-    r"data)|/proc/|suid|ntlm|kerberos|zone\s+transfer|banner\s+grab\w*|sweep|wordlist|"
-    r"handshakes?|pmkid|impersonat\w+|relay\w*|sniff\w*|intercept\w*|symlink\s+attack|"
-    r"path\s+traversal|race\s+condition|toctou|world[- ]writable|\bsetuid|ld_preload|autorun|"
+    r"fingerprint\w*|scan\w*\s+(?:\w+\s+){0,2}?(?:for\s+)?(?:vulnerab\w+|hosts|networks?|ports|secrets|"
+    r"wireless|bluetooth)|vulnerab\w+|target\s+(?:host|system|network|domain|machine|server|device)s?|"
+    r"(?:on|against|from)\s+(?:the\s+)?target|/proc/|suid|ntlm|kerberos|sweep|wordlist|handshakes?|pmkid|"
+    r"impersonat\w+|relay\w*|sniff\w*|intercept\w*|path\s+traversal|race\s+condition|toctou|"
+    r"world[- ]writable|setuid|ld_preload|autorun|"
     r"(?:dump|extract)\w*\s+(?:\w+\s+){0,2}?(?:memory|database|registry|hashes|contents|profiles|data)|"
     r"(?:gather|collect|harvest)\w*\s+(?:\w+\s+){0,2}?(?:emails?|addresses|usernames|users|information)"
 )
 
-_STRONG_RE = re.compile(rf"\b(?:{_STRONG})", _I)
-_DUAL_RE = re.compile(rf"\b(?:{_DUAL})", _I)
+_STRONG_RE = re.compile(rf"(?<!\w)(?:{_STRONG})", _I)
+_MEDIUM_RE = re.compile(rf"(?<!\w)(?:{_MEDIUM})", _I)
+_DUAL_RE = re.compile(rf"(?<!\w)(?:{_DUAL})", _I)
+_TIERS: tuple[tuple[re.Pattern[str], float, Severity], ...] = (
+    (_STRONG_RE, 1.0, Severity.HIGH),
+    (_MEDIUM_RE, 0.5, Severity.MEDIUM),
+    (_DUAL_RE, 0.25, Severity.LOW),
+)
 
 
 class MaliciousPurposeRule(RuleBase):
@@ -100,24 +116,39 @@ class MaliciousPurposeRule(RuleBase):
         for key in ("title", "description"):
             if key in item.fields:
                 texts.append((key, item.fields[key]))
-        strong_seen: set[str] = set()
-        dual_seen: set[str] = set()
-        for key, text in texts:
-            for m in _STRONG_RE.finditer(text):
-                term = m.group(0).lower()
-                if term not in strong_seen:
-                    strong_seen.add(term)
-                    yield self._at(item, key, text, m, f"offensive capability {m.group(0)!r}", Severity.HIGH)
-            for m in _DUAL_RE.finditer(text):
-                term = m.group(0).lower()
-                if term not in dual_seen and not any(term in s or s in term for s in strong_seen):
-                    dual_seen.add(term)
-                    weight = 1.0 if len(dual_seen) < 2 else 2.4
-                    yield self._at(item, key, text, m, f"dual-use capability {m.group(0)!r}", Severity.LOW, weight)
+        # Each distinct term scores points by tier; the points of all terms decide the item's severity.
+        hits: list[tuple[float, Severity, str, re.Match[str]]] = []
+        seen: list[str] = []
+        for regex, points, severity in _TIERS:
+            for key, text in texts:
+                for m in regex.finditer(text):
+                    term = m.group(0).lower()
+                    if any(term in t or t in term for t in seen):
+                        continue
+                    seen.append(term)
+                    hits.append((points, severity, key, m))
+        if not hits:
+            return
+        total = sum(h[0] for h in hits)
+        if total >= 1.0:
+            top_severity, top_weight = Severity.HIGH, 1.0
+        elif total >= 0.75:
+            top_severity, top_weight = Severity.MEDIUM, 1.5
+        elif total >= 0.5:
+            top_severity, top_weight = Severity.MEDIUM, 1.0
+        else:
+            top_severity, top_weight = Severity.LOW, 1.0
+        for i, (points, severity, key, m) in enumerate(hits):
+            label = "offensive capability" if points >= 1.0 else "dual-use capability"
+            message = f"{label} {m.group(0)!r}"
+            if i == 0:
+                message += f" ({total:g} points from {len(hits)} term(s))"
+                yield self._at(item, key, m, message, top_severity, top_weight)
+            else:
+                yield self._at(item, key, m, message, severity, 0.0)
 
     def _at(
-        self, item: ScanItem, key: str, text: str, m: re.Match[str], message: str, severity: Severity,
-        weight: float = 1.0,
+        self, item: ScanItem, key: str, m: re.Match[str], message: str, severity: Severity, weight: float
     ) -> Finding:
         if key == "name":  # offsets in the split name do not map back; point at the whole name
             return self.finding(item, "name", 0, len(item.name), message, severity=severity, weight=weight)

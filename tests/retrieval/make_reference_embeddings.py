@@ -19,7 +19,7 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference_texts import REFERENCE_TEXTS  # noqa: E402
+from reference_texts import REFERENCE_TEXTS
 
 
 def main() -> None:

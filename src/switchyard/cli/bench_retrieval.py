@@ -13,6 +13,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from switchyard.retrieval.bench import BenchResult, find_sets, load_tools, run_benchmark
 from switchyard.retrieval.encoder import MiniLMEncoder
 from switchyard.retrieval.index import RETRIEVERS, Retriever, ToolIndex
@@ -79,9 +82,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_tables(results: list[BenchResult], tokens: dict[str, dict[str, int] | None]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title="Tool retrieval")
     for col in ("set", "retriever", "tools", "queries", *_METRICS, "build s", "dense s", "p50 ms", "p95 ms"):
         table.add_column(col, justify="left" if col in ("set", "retriever") else "right")
@@ -94,9 +94,17 @@ def _print_tables(results: list[BenchResult], tokens: dict[str, dict[str, int] |
                 if i == 0
                 else ["", "", "", ""]
             )
-            table.add_row(label, r.retriever, str(r.tools) if i == 0 else "", str(r.queries) if i == 0 else "",
-                          *(f"{m[k]:.3f}" for k in _METRICS), *timing)
+            table.add_row(
+                label,
+                r.retriever,
+                str(r.tools) if i == 0 else "",
+                str(r.queries) if i == 0 else "",
+                *(f"{m[k]:.3f}" for k in _METRICS),
+                *timing,
+            )
     console = Console()
+    if not console.is_terminal:  # files and pipes get the whole table, not one squeezed to 80 columns
+        console = Console(width=200)
     console.print(table)
     cost = Table(title="Tool-list tokens (cl100k_base): all vs search mode")
     for col in ("set", "all", "search", "ratio"):

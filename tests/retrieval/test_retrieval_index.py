@@ -1,0 +1,122 @@
+"""ToolIndex behaviour on a small hand-written catalog: ranking, filters, updates, background dense build."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from retrieval_fakes import CountingEncoder, small_catalog, tool
+
+from switchyard.retrieval import FusionConfig, SqliteVectorCache, ToolIndex
+
+
+@pytest.mark.parametrize("retriever", ["bm25", "dense", "hybrid"])
+def test_each_retriever_puts_the_obvious_tool_first(retriever: str) -> None:
+    encoder = None if retriever == "bm25" else CountingEncoder()
+    index = ToolIndex(encoder, retriever=retriever, background=False)  # type: ignore[arg-type]
+    index.build(small_catalog())
+    assert index.search("send an email to my boss", k=3)[0].key == "mail/send_email"
+    assert index.search("weather forecast for Lisbon", k=1)[0].key == "weather/get_forecast"
+
+
+def test_hits_carry_server_and_descending_scores() -> None:
+    index = ToolIndex(retriever="bm25")
+    index.build(small_catalog())
+    hits = index.search("chart", k=5)
+    assert [h.server for h in hits[:3]] == ["charts"] * 3
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert len(index.search("chart", k=100)) == len(small_catalog())
+
+
+def test_server_filter_only_returns_that_servers_tools() -> None:
+    index = ToolIndex(retriever="bm25")
+    index.build(small_catalog())
+    hits = index.search("write text to a file", k=5, server="mail")
+    assert {h.server for h in hits} == {"mail"}
+    assert index.search("anything", server="no-such-server") == []
+
+
+def test_multi_intent_query_gets_a_tool_for_each_part_in_the_top_k() -> None:
+    index = ToolIndex(CountingEncoder(), background=False)
+    index.build(small_catalog())
+    keys = [h.key for h in index.search("read the notes file, make a word cloud and then email it to Ann", k=4)]
+    assert {"files/read_file", "charts/generate_word_cloud", "mail/send_email"} <= set(keys)
+
+
+def test_lexical_answers_at_once_and_dense_joins_when_ready() -> None:
+    gate = threading.Event()
+    encoder = CountingEncoder(gate)
+    index = ToolIndex(encoder)  # hybrid, background build
+    index.build(small_catalog())
+    try:
+        assert not index.dense_ready
+        assert index.search("send an email", k=1)[0].key == "mail/send_email"  # lexical only, no waiting
+        gate.set()
+        assert index.wait_dense(10)
+        assert index.dense_ready
+        assert index.search("send an email", k=1)[0].key == "mail/send_email"
+    finally:
+        gate.set()
+        index.close()
+
+
+def test_update_adds_replaces_and_removes_tools_and_reembeds_only_changes() -> None:
+    encoder = CountingEncoder()
+    index = ToolIndex(encoder, background=False)
+    index.build(small_catalog())
+    assert len(encoder.encoded) == len(small_catalog())
+    encoder.encoded.clear()
+    changed = tool("weather", "get_forecast", "Hourly weather forecast with rain probability.", city="City")
+    added = tool("maps", "geocode", "Turn a street address into coordinates.", address="Street address")
+    index.update([changed, added], removed=["mail/searchInbox"])
+    assert index.dense_ready
+    assert len(encoder.encoded) == 2  # only the changed and the new tool text
+    keys = {d.key for d in index.docs}
+    assert "mail/searchInbox" not in keys
+    assert "maps/geocode" in keys
+    assert index.search("coordinates of an address", k=1)[0].key == "maps/geocode"
+
+
+def test_restart_with_sqlite_cache_embeds_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    first = CountingEncoder()
+    cache = SqliteVectorCache(path)
+    ToolIndex(first, cache=cache, background=False).build(small_catalog())
+    cache.close()
+    assert len(first.encoded) == len(small_catalog())
+
+    second = CountingEncoder()
+    reopened = SqliteVectorCache(path)
+    index = ToolIndex(second, cache=reopened, background=False)
+    index.build(small_catalog())
+    assert index.dense_ready
+    assert second.encoded == []
+    reopened.close()
+
+
+def test_dense_failure_keeps_lexical_search_working() -> None:
+    class BrokenEncoder(CountingEncoder):
+        def encode(self, texts):  # type: ignore[no-untyped-def]
+            if len(texts) > 1:
+                raise RuntimeError("model exploded")
+            return super().encode(texts)
+
+    index = ToolIndex(BrokenEncoder(), background=False)
+    index.build(small_catalog())
+    assert not index.dense_ready
+    assert isinstance(index.dense_error, RuntimeError)
+    assert index.search("send an email", k=1)[0].key == "mail/send_email"
+
+
+def test_invalid_configuration_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs an encoder"):
+        ToolIndex(retriever="dense")
+    with pytest.raises(ValueError, match="retriever must be"):
+        ToolIndex(retriever="magic")  # type: ignore[arg-type]
+
+
+def test_rrf_fusion_also_ranks_the_obvious_tool_first() -> None:
+    index = ToolIndex(CountingEncoder(), config=FusionConfig(method="rrf"), background=False)
+    index.build(small_catalog())
+    assert index.search("plot a line chart of prices over time", k=1)[0].key == "charts/generate_line_chart"

@@ -1,0 +1,78 @@
+"""Tool text, the analyser and multi-intent query decomposition."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from switchyard.retrieval.query import decompose
+from switchyard.retrieval.text import ToolDoc, analyse, dense_text, lexical_terms, split_identifier
+
+
+def test_split_identifier_handles_snake_camel_kebab_and_dots() -> None:
+    assert split_identifier("get_weather-forecast") == "get weather forecast"
+    assert split_identifier("getWeatherForecast") == "get Weather Forecast"
+    assert split_identifier("HTTPServerStatus") == "HTTP Server Status"
+    assert split_identifier("fs.read_file") == "fs read file"
+
+
+def test_analyse_lowercases_stems_and_drops_stopwords() -> None:
+    assert analyse("Sending the Emails to getRecipients") == ["send", "email", "get", "recipi"]
+
+
+def test_analyse_makes_bigrams_of_cjk_text() -> None:
+    assert analyse("必应搜索") == ["必应", "应搜", "搜索"]
+
+
+def test_tool_text_has_name_words_description_parameters_and_server() -> None:
+    doc = ToolDoc(
+        key="wx/get_forecast",
+        server="weather-server",
+        name="get_forecast",
+        description="Forecast for a city.",
+        input_schema={"type": "object", "properties": {"cityName": {"type": "string", "description": "The city"}}},
+        server_description="Weather data.",
+    )
+    assert (
+        dense_text(doc)
+        == "get forecast: Forecast for a city. Parameters: city Name. Server: weather server. Weather data."
+    )
+    terms = lexical_terms(doc)
+    assert terms.count("forecast") == 3 + 1  # name weight 3, plus the description
+    assert "citi" in terms
+    assert "weather" in terms
+
+
+def test_single_intent_query_is_not_decomposed() -> None:
+    assert decompose("list my storage accounts in resource group rg1") == []
+
+
+def test_multi_intent_query_splits_on_sentences_commas_and_conjunctions() -> None:
+    query = (
+        "Find the weather in Paris, then email it to Bob and draw a bar chart of temperatures. Save it to report.pdf"
+    )
+    assert decompose(query) == [
+        "Find the weather in Paris",
+        "email it to Bob",
+        "draw a bar chart of temperatures",
+        "Save it to report.pdf",
+    ]
+
+
+def test_fragments_without_two_content_terms_join_their_neighbour() -> None:
+    assert decompose("Open the file and then, finally, summarise it for me, thanks") == [
+        "Open the file",
+        "summarise it for me thanks",
+    ]
+    assert decompose("read the sales figures, plot a line chart, ok") == [
+        "read the sales figures",
+        "plot a line chart ok",
+    ]
+
+
+@given(st.text(max_size=200))
+def test_decompose_never_fails_and_parts_are_substrings(text: str) -> None:
+    parts = decompose(text)
+    assert len(parts) != 1
+    for part in parts:
+        assert all(word in text for word in part.split())

@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 from switchyard.security.model import Finding, ItemKind, ItemVerdict, ScanItem, ScanReport, Severity
+from switchyard.security.text import flatten_escapes
 
 __all__ = [
     "DEFAULT_SEVERITY_WEIGHTS",
@@ -154,9 +155,13 @@ class Scanner:
     def scan_item(self, item: ScanItem, context: ScanContext | None = None) -> ItemVerdict:
         """Run every applicable rule on one item and combine the findings into a verdict."""
         ctx = context if context is not None else ScanContext((item,))
+        view = item
+        if any("\\" in text for text in item.fields.values()):
+            # Rules read escaped dumps (repr, YAML) as the text they encode; offsets stay valid (same length).
+            view = dataclasses.replace(item, fields={k: flatten_escapes(v) for k, v in item.fields.items()})
         findings: list[Finding] = []
         for rule in self._rules_for(item.kind):
-            findings.extend(self._score(f) for f in rule.check(item, ctx))
+            findings.extend(self._score(f) for f in rule.check(view, ctx))
         best: dict[str, float] = {}
         for f in findings:
             best[f.rule_id] = max(best.get(f.rule_id, 0.0), f.score)

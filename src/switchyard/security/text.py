@@ -15,6 +15,7 @@ from switchyard.security.model import Evidence, ItemKind, ScanItem
 
 __all__ = [
     "evidence",
+    "flatten_escapes",
     "is_invisible",
     "item_from_definition",
     "make_visible",
@@ -154,6 +155,18 @@ def item_from_definition(kind: ItemKind, server: str, definition: Mapping[str, A
         name = name or "instructions"
     text_fields = _definition_fields(kind, definition)
     return ScanItem(kind=kind, server=server, name=str(name), fields=text_fields, raw=dict(definition))
+
+
+_ESCAPE_RE = re.compile(r"\\[ntr]|\\(?=\n)|(?<=\s)\\(?= )")
+_ESCAPE_MAP = {"\\n": " \n", "\\t": "  ", "\\r": "  "}
+
+
+def flatten_escapes(text: str) -> str:
+    """Turn escaped line breaks (a result that is a repr or YAML dump: `\\n`, `\\` continuations) into real
+    whitespace, keeping every offset: each replacement has the length of what it replaces."""
+    if "\\" not in text:
+        return text
+    return _ESCAPE_RE.sub(lambda m: _ESCAPE_MAP.get(m.group(0), " "), text)
 
 
 def nfkc_casefold(text: str) -> str:

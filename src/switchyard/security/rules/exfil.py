@@ -190,8 +190,9 @@ class SecretValueRule(RuleBase):
                 continue
             for m in _SECRET_RE.finditer(text):
                 kind = _SECRET_NAMES.get(m.lastgroup or "", "secret")
+                # Weight 0: a secret is a leak to redact, not evidence that the item is an attack.
                 found = self.finding(item, key, m.start(), m.end(), f"{kind} ({m.end() - m.start()} characters)",
-                                     tags=(SECRET_TAG,))
+                                     tags=(SECRET_TAG,), weight=0.0)
                 # Never echo the secret in a report: show only its first characters.
                 masked = m.group(0)[:4] + "…[REDACTED]"
                 yield dataclasses.replace(found, evidence=Evidence(excerpt=masked, start=m.start(), end=m.end()))

@@ -35,7 +35,8 @@ _PSEUDO_TAG_RE = re.compile(
     r"(?:directive|instructions?))\s*\]\s*:?"
     r"|#{2,}\s*\(?\s*(?P<hash>system[ _]?(?:message|prompt)?|instructions?|important)\s*\)?"
     r"|(?P<chat><\|(?:im_start|im_end|system|user|assistant|endoftext)\|>|\[/?INST\]|<</?SYS>>)"
-    r"|(?m-i:^[ \t>*-]*(?P<line>SYSTEM|SYSTEM PROMPT|ADMIN|DEVELOPER|ASSISTANT)\s*:)"
+    r"|(?m-i:^[ \t>*#-]*(?P<line>SYSTEM|SYSTEM PROMPT|ADMIN|DEVELOPER|ASSISTANT|"
+    r"(?:[A-Z]+ )?(?:OVERRIDE|DIRECTIVE|INSTRUCTIONS?)(?: [A-Z]+)?)\s*:)"
     r"|(?P<bang>IMPORTANT\s*!{2,}|ATTENTION\s*!{2,})",
     _I,
 )
@@ -52,7 +53,8 @@ class PseudoTagRule(RuleBase):
         "Flags tags and markers that a human reader takes for formatting but a model may take for a "
         "privileged instruction channel: XML-like tags (<IMPORTANT>, <system>, <INFORMATION>), bracketed "
         "headers ([SYSTEM], [HIDDEN INSTRUCTION], [... DIRECTIVE]), '###(system_message)', chat-template "
-        "tokens (<|im_start|>, [INST]) and 'SYSTEM:' at the start of a line. Markdown emphasis such as "
+        "tokens (<|im_start|>, [INST]), and upper-case headers at the start of a line ('SYSTEM:', "
+        "'INSTRUCTION OVERRIDE:'). Two or more distinct strong markers weigh more. Markdown emphasis such as "
         "'**Important:**' is not flagged."
     )
     why = (
@@ -62,19 +64,26 @@ class PseudoTagRule(RuleBase):
     fix = "Remove the markup; a description should describe the tool, not instruct the model with priority tags."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        strong_markers: set[str] = set()
         for key, text in prose_fields(item):
             for m in _PSEUDO_TAG_RE.finditer(text):
+                marker = m.group(0).strip().strip("<>/[]:# ").lower()
                 strong = m.group("weak") is None
-                yield self.finding(
-                    item, key, m.start(), m.end(), f"pseudo-tag {m.group(0).strip()!r}",
-                    weight=1.0 if strong else 0.75,
-                )
+                weight = 1.0 if strong else 0.75
+                if strong and item.kind == "tool_output":
+                    weight = 1.5  # data has no system channel: a strong marker in a result exists to fool a model
+                if strong and marker not in strong_markers:
+                    strong_markers.add(marker)
+                    if len(strong_markers) >= 2:
+                        weight = 1.5  # several distinct authority markers: a payload, not formatting
+                yield self.finding(item, key, m.start(), m.end(), f"pseudo-tag {m.group(0).strip()!r}", weight=weight)
 
 
 _OVERRIDE_RE = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass|skip)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|of\s+)*"
     r"(?:previous|prior|above|earlier|preceding|original|former|existing|other|system|safety|default)\s+"
-    r"(?:instructions?|prompts?|directions?|rules|guidelines|messages?|context|commands?|tasks?)"
+    # Misspelt on purpose by attackers to dodge filters ("iunstructions"): match the word's core.
+    r"\w*(?:str[uc]+t|direct|prompt|rule|guideline|command|task|order|context)\w*"
     r"|\bnew\s+(?:system\s+)?instructions?\s*:"
     r"|\byou\s+are\s+now\s+(?:a|an|in|the)\b"
     r"|\bact\s+as\s*:"

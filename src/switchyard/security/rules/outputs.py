@@ -7,7 +7,10 @@ Does not own: override phrases, pseudo-tags and secrecy demands, which apply to 
 (`rules.instructions`), nor secrets (`rules.exfil`).
 
 Results legitimately contain imperatives ("please ignore this e-mail", "click the link below"), so a bare
-imperative is low; it becomes medium or high only with a destination, a sensitive object or bulk scope.
+imperative is low. Each aggravating signal adds points: data sent *to* an outside address, sensitive data,
+bulk scope ("all unread e-mails"), task framing ("TODO:", "... instead."), dictating the answer ("say that"),
+0.5 each; speaking as the user ("my calendar") and destructive or financial verbs, 0.25 each. 1 point or more
+is high, 0.75 medium (over the threshold alone), 0.5 medium, less low.
 """
 
 from __future__ import annotations
@@ -34,27 +37,50 @@ _DIRECTIVE_RE = re.compile(
     r"(?:^|(?<=[.!?:;\n\"'>\]])\s*|(?<=\n)\s*[-*]?\s*)"
     r"(?P<frame>(?:TODO|NOTE|TASK|ACTION(?:\s+REQUIRED)?|INSTRUCTIONS?)\s*:\s*)?"
     r"(?:(?:please|kindly|now|then|also|first|finally|immediately|do)\s*,?\s+)*"
-    rf"(?P<verb>{_VERBS})\b(?P<rest>[^.!?\n]{{0,300}})",
+    rf"(?P<verb>{_VERBS})\b(?P<rest>[^.!?]{{0,300}})",
     _I,
 )
+# A destination the data is sent *to*: "to x@y.com", "to my new email address, x@y.com", "to IBAN ...".
 _DESTINATION_RE = re.compile(
-    r"[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}|https?://\S+|\bIBAN\b|\b[A-Z]{2}\d{2}[A-Z0-9]{10,30}\b|\bwebhook\b",
+    r"\bto\s+(?:[^\s.]+\s+){0,6}?[:\s]*(?:[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}|https?://\S+|IBAN\b|"
+    r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}\b)",
     _I,
 )
 _SENSITIVE_RE = re.compile(
     r"\b(?:passwords?|security\s+codes?|verification\s+codes?|2fa|otp|credit\s+card|card\s+numbers?|"
     r"passport|bank\s+account|iban|ssn|social\s+security|api\s+keys?|tokens?|private\s+keys?|"
     r"credentials?|user\s+information|personal\s+(?:information|data|details)|login\s+details|"
-    r"(?:home\s+)?address(?:es)?\s+and|phone\s+numbers?|id[\s_]number)\b",
+    r"phone\s+numbers?|id[\s_]number)\b",
     _I,
 )
 _BULK_RE = re.compile(
     r"\b(?:all|every|each|entire|whole)\s+(?:\w+\s+){0,3}?(?:e-?mails?|messages?|files?|documents?|contacts?|"
-    r"events?|conversations?|history|inbox|data|records|channels?|users?|transactions?)\b",
+    r"events?|conversations?|history|inbox|data|records|channels?|users?|transactions?|persons?|people)\b",
     _I,
 )
 _SPEECH_RE = re.compile(r"^(?:say|tell|recommend)\b(?:\s+(?:the\s+user|me|him|her|them|everyone))?\s+that\b", _I)
+_FIRST_PERSON_RE = re.compile(r"\b(?:my|me|I|mine)\b")
+_DESTRUCTIVE_RE = re.compile(r"^(?:delete|remove|erase|wipe|cancel|transfer|wire|pay)\b", _I)
 _HIJACK_TAIL_RE = re.compile(r"\binstead\s*[.!]?\s*$", _I)
+
+
+def _points(sentence_from_verb: str, rest: str, framed: bool) -> tuple[float, list[str]]:
+    """Evidence points of one imperative sentence, with the reasons (see the module docstring)."""
+    reasons: list[str] = []
+    points = 0.0
+    for ok, value, reason in (
+        (_DESTINATION_RE.search(rest) is not None, 0.5, "outside destination"),
+        (_SENSITIVE_RE.search(rest) is not None, 0.5, "sensitive data"),
+        (_BULK_RE.search(rest) is not None, 0.5, "bulk scope"),
+        (framed, 0.5, "task framing"),
+        (_SPEECH_RE.match(sentence_from_verb) is not None, 0.5, "dictates the answer"),
+        (_FIRST_PERSON_RE.search(rest) is not None, 0.25, "speaks as the user"),
+        (_DESTRUCTIVE_RE.match(sentence_from_verb) is not None, 0.25, "destructive or financial action"),
+    ):
+        if ok:
+            points += value
+            reasons.append(reason)
+    return points, reasons
 
 
 class EmbeddedDirectiveRule(RuleBase):
@@ -66,10 +92,11 @@ class EmbeddedDirectiveRule(RuleBase):
     kinds = OUTPUT_KINDS
     doc = (
         "Finds imperative sentences inside a result (start of a sentence or line, optionally after "
-        "'please' or a 'TODO:' marker) and grades them: with an outside destination (e-mail address, URL, "
-        "IBAN) and sensitive data (passwords, security codes, card or passport numbers) or bulk scope ('all "
-        "unread e-mails'): high; with one of those, or framed by 'TODO:' or ending in 'instead.', or telling "
-        "the agent what to say ('say that ...'): medium; a bare imperative: low."
+        "'please' or a 'TODO:' marker) and grades them by aggravating signals: data sent to an outside "
+        "address, sensitive data (passwords, security codes, card or passport numbers), bulk scope ('all "
+        "unread e-mails'), task framing ('TODO:', '... instead.'), dictating the answer ('say that ...'): "
+        "0.5 points each; speaking as the user ('my calendar'), destructive or financial verbs: 0.25. "
+        "1+ point is high, 0.75 medium over the threshold, 0.5 medium, a bare imperative low."
     )
     why = (
         "Indirect prompt injection plants the attacker's task in content the agent reads (an e-mail, a "
@@ -79,31 +106,30 @@ class EmbeddedDirectiveRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in item.fields.items():
-            best: tuple[int, float, int, int, str] | None = None
+            best: tuple[float, int, int, list[str]] | None = None
             for m in _DIRECTIVE_RE.finditer(text):
-                sentence = m.group(0)
                 rest = m.group("rest")
-                dest = _DESTINATION_RE.search(rest) is not None
-                sensitive = _SENSITIVE_RE.search(rest) is not None
-                bulk = _BULK_RE.search(rest) is not None
-                framed = m.group("frame") is not None or _HIJACK_TAIL_RE.search(
-                    text[m.end() : m.end() + 12] if m.end() < len(text) else rest
-                ) is not None
-                speech = _SPEECH_RE.match(sentence[m.start("verb") - m.start() :]) is not None
-                if dest and (sensitive or bulk):
-                    grade = (2, 1.2, "directs the user's data to an outside destination")
-                elif dest or sensitive or bulk or framed or speech:
-                    grade = (1, 1.0, "directs the agent to act")
-                else:
-                    grade = (0, 1.0, "imperative sentence in data")
-                if best is None or grade[0] > best[0]:
-                    best = (grade[0], grade[1], m.start("verb"), m.end(), grade[2])
-                if best[0] == 2:
+                tail = text[m.end() : m.end() + 12]
+                framed = m.group("frame") is not None or _HIJACK_TAIL_RE.search(tail or rest) is not None
+                points, reasons = _points(text[m.start("verb") : m.end()], rest, framed)
+                if best is None or points > best[0]:
+                    best = (points, m.start("verb"), m.end(), reasons)
+                if points >= 1.0:
                     break
-            if best is not None:
-                level, weight, start, end, message = best
-                severity = (Severity.LOW, Severity.MEDIUM, Severity.HIGH)[level]
-                yield self.finding(item, key, start, end, message, severity=severity, weight=weight)
+            if best is None:
+                continue
+            points, start, end, reasons = best
+            if points >= 1.0:
+                severity, weight = Severity.HIGH, 1.0
+            elif points >= 0.75:
+                severity, weight = Severity.MEDIUM, 1.5
+            elif points >= 0.5:
+                severity, weight = Severity.MEDIUM, 1.0
+            else:
+                severity, weight = Severity.LOW, 1.0
+            why = ", ".join(reasons) or "no aggravating signal"
+            yield self.finding(item, key, start, end, f"imperative aimed at the agent ({why})",
+                               severity=severity, weight=weight)
 
 
 _TOOL_CALL_RE = re.compile(

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 import mcp_types as types
 from mcp.server import Server
+from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
@@ -38,7 +39,13 @@ __all__ = ["FrontServer"]
 
 logger = logging.getLogger("switchyard.front")
 
-_T = TypeVar("_T")
+_CACHEABLE: tuple[CacheableMethod, ...] = (
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+)
 
 
 def _client_info(ctx: ServerRequestContext[Any, Any]) -> Mapping[str, Any] | None:
@@ -52,10 +59,19 @@ def _client_info(ctx: ServerRequestContext[Any, Any]) -> Mapping[str, Any] | Non
     return None
 
 
-def _progress_relay(ctx: ServerRequestContext[Any, Any]) -> ProgressCallback | None:
-    meta = cast(Mapping[str, Any], ctx.meta or {})
-    if meta.get("progressToken") is None and meta.get("progress_token") is None:
-        return None
+def _complete(result: JsonObject) -> JsonObject:
+    """Mark a result `complete` when it does not say (a legacy server's results never do).
+
+    The modern wire requires `resultType`; on a legacy connection the SDK's per-version sieve drops it again.
+    """
+    if "resultType" in result:
+        return result
+    return {**result, "resultType": "complete"}
+
+
+def _progress_relay(ctx: ServerRequestContext[Any, Any]) -> ProgressCallback:
+    """Relay upstream progress to the caller. `report_progress` is a no-op when the caller asked for none;
+    asking the upstream regardless keeps in-process clients (which carry no token on the wire) working."""
     session = ctx.session
 
     async def relay(progress: float, total: float | None, message: str | None) -> None:
@@ -86,6 +102,9 @@ class FrontServer:
             on_unsubscribe_resource=self._unsubscribe,
             on_completion=self._complete,
             on_subscriptions_listen=ListenHandler(self.bus),
+            # The catalog can change at any moment (a server restarts, a list_changed arrives) and later
+            # per-client visibility makes lists caller-specific: never stale, never shared.
+            cache_hints={method: CacheHint(ttl_ms=0, scope="private") for method in _CACHEABLE},
         )
         self.server.middleware.append(self._track_connection)
         gateway.add_listener(self._on_catalog_change)
@@ -135,15 +154,7 @@ class FrontServer:
                 client_info=_client_info(ctx),
                 on_progress=_progress_relay(ctx),
             )
-            return await self.gateway.handle(call)
-        except MCPError:
-            raise
-        except Exception as exc:
-            raise MCPError.from_error_data(to_error_data(exc)) from None
-
-    async def _safely(self, fn: Callable[[], Awaitable[_T]]) -> _T:
-        try:
-            return await fn()
+            return _complete(await self.gateway.handle(call))
         except MCPError:
             raise
         except Exception as exc:
@@ -153,19 +164,19 @@ class FrontServer:
 
     async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
-        return {"tools": self.gateway.public("tools")}
+        return _complete({"tools": self.gateway.public("tools")})
 
     async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
-        return {"prompts": self.gateway.public("prompts")}
+        return _complete({"prompts": self.gateway.public("prompts")})
 
     async def _list_resources(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
-        return {"resources": [r for _, r in self.gateway.catalog.resources]}
+        return _complete({"resources": [r for _, r in self.gateway.catalog.resources]})
 
     async def _list_templates(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
-        return {"resourceTemplates": [t for _, t in self.gateway.catalog.templates]}
+        return _complete({"resourceTemplates": [t for _, t in self.gateway.catalog.templates]})
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: Any) -> Any:
         await self.gateway.settled()
@@ -177,10 +188,10 @@ class FrontServer:
                 client_info=_client_info(ctx),
                 on_progress=_progress_relay(ctx),
             )
-            return await self.gateway.handle(call)
+            return _complete(await self.gateway.handle(call))
         except UpstreamUnavailable as exc:
             # A tool call that could not reach its server is a tool failure the model can read and act on.
-            return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+            return _complete({"content": [{"type": "text", "text": str(exc)}], "isError": True})
         except MCPError:
             raise
         except Exception as exc:

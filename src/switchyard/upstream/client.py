@@ -184,6 +184,8 @@ class ClientUpstream:
         finally:
             self._state = UpstreamState.STOPPED
             self._client = None
+            self._refresh_send.close()
+            self._refresh_recv.close()
 
     def _make_client(self, target: Any) -> Client:
         mode: str = "auto"

@@ -1,0 +1,143 @@
+"""Configuration: Claude-style files load unchanged, every problem is reported at once, secrets never leak."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from switchyard.config import HttpServerConfig, StdioServerConfig, interpolate, load_config, parse_config
+from switchyard.errors import ConfigError
+
+
+def test_a_claude_desktop_config_loads_unchanged() -> None:
+    doc = {
+        "mcpServers": {
+            "time": {"command": "uvx", "args": ["mcp-server-time"], "env": {"TZ": "UTC"}},
+            "remote": {"url": "https://example.test/mcp", "headers": {"Authorization": "Bearer x"}},
+            "vscode": {"type": "http", "url": "http://127.0.0.1:9/mcp"},
+            "cursor": {"transport": "streamable-http", "url": "http://127.0.0.1:9/mcp"},
+        }
+    }
+    config = parse_config(doc, env={})
+    assert isinstance(config.servers["time"], StdioServerConfig)
+    assert config.servers["time"].args == ("mcp-server-time",)
+    assert isinstance(config.servers["remote"], HttpServerConfig)
+    assert isinstance(config.servers["cursor"], HttpServerConfig)
+    assert config.servers["cursor"].type == "streamable-http"
+    assert config.switchyard.naming.separator == "__"
+
+
+def test_vscode_servers_key_is_accepted() -> None:
+    config = parse_config({"servers": {"a": {"type": "stdio", "command": "x"}}}, env={})
+    assert list(config.servers) == ["a"]
+
+
+def test_every_problem_is_reported_at_once_with_its_json_path() -> None:
+    doc = {
+        "mcpServers": {
+            "a": {"command": "", "timeout": -1},
+            "b": {"args": ["x"]},
+            "c": {"url": "ftp://nope"},
+            "d": {"command": "x", "comand": "typo"},
+        },
+        "switchyard": {"exposure": "everything", "naming": {"separator": "::"}},
+        "extra": 1,
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, env={})
+    paths = {p.path for p in info.value.problems}
+    assert "$.mcpServers.a.command" in paths
+    assert "$.mcpServers.a.timeout" in paths
+    assert "$.mcpServers.b" in paths
+    assert "$.mcpServers.c.url" in paths
+    assert "$.mcpServers.d.comand" in paths
+    assert "$.switchyard.exposure" in paths
+    assert "$.switchyard.naming.separator" in paths
+    assert "$.extra" in paths
+    text = str(info.value)
+    assert "'all'" in text and "'search'" in text  # says what is allowed
+
+
+def test_secrets_in_env_and_headers_never_appear_in_errors_or_repr() -> None:
+    secret = "sk-live-SECRET-123456"
+    doc = {
+        "mcpServers": {
+            "a": {"command": "x", "env": {"API_KEY": secret, "BAD": 5}},
+            "b": {"url": "http://h/mcp", "headers": {"Authorization": f"Bearer {secret}", "X": ["list"]}},
+        }
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, env={})
+    assert secret not in str(info.value)
+    assert "$.mcpServers.a.env.BAD" in {p.path for p in info.value.problems}
+    ok = parse_config({"mcpServers": {"a": {"command": "x", "env": {"API_KEY": secret}}}}, env={})
+    assert secret not in repr(ok.servers["a"])
+    assert secret not in repr(ok)
+
+
+def test_environment_variables_are_interpolated_with_defaults() -> None:
+    doc = {"mcpServers": {"a": {"command": "${BIN}", "args": ["${MISSING:-fallback}", "$${LITERAL}"]}}}
+    config = parse_config(doc, env={"BIN": "/usr/bin/tool"})
+    server = config.servers["a"]
+    assert isinstance(server, StdioServerConfig)
+    assert server.command == "/usr/bin/tool"
+    assert server.args == ("fallback", "${LITERAL}")
+
+
+def test_an_unset_variable_without_default_is_a_problem_naming_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"mcpServers": {"a": {"command": "x", "env": {"K": "${TOKEN}"}}}}, env={})
+    assert "TOKEN" in str(info.value)
+    assert info.value.problems[0].path == "$.mcpServers.a.env.K"
+
+
+def test_disabled_servers_are_not_active() -> None:
+    doc = {"mcpServers": {"a": {"command": "x", "enabled": False}, "b": {"command": "y", "disabled": True}, "c": {"command": "z"}}}
+    assert list(parse_config(doc, env={}).active_servers()) == ["c"]
+
+
+def test_per_server_timeout_overrides_the_default() -> None:
+    config = parse_config({"mcpServers": {"a": {"command": "x", "timeout": 5}, "b": {"command": "y"}}}, env={})
+    assert config.call_timeout("a") == 5
+    assert config.call_timeout("b") == config.switchyard.timeouts.call
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [("{not json", "not valid JSON"), ("[]", "must be a JSON object"), ('{"mcpServers": []}', "must be an object")],
+)
+def test_malformed_files_are_reported(tmp_path: Path, content: str, needle: str) -> None:
+    path = tmp_path / "servers.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert needle in str(info.value)
+
+
+def test_a_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "absent.json")
+    assert "cannot read file" in str(info.value)
+
+
+def test_the_old_sse_transport_is_refused_with_a_reason() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"mcpServers": {"a": {"type": "sse", "url": "http://h/sse"}}}, env={})
+    assert "Streamable HTTP" in str(info.value)
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="$"), max_size=40))
+def test_interpolation_leaves_text_without_dollar_signs_unchanged(text: str) -> None:
+    assert interpolate(text, {}) == (text, [])
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=8), max_size=4))
+def test_any_json_object_either_loads_or_raises_config_error(servers: dict[str, str]) -> None:
+    try:
+        parse_config(json.loads(json.dumps({"mcpServers": servers})), env={})
+    except ConfigError as exc:
+        assert exc.problems

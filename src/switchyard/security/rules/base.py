@@ -7,7 +7,9 @@ Owns: nothing that detects; every rule family module imports from here. Does not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from functools import lru_cache
 from switchyard.security.model import Finding, ItemKind, ScanItem, Severity
 from switchyard.security.text import evidence
 
@@ -16,8 +18,10 @@ __all__ = [
     "DEFINITION_KINDS",
     "OUTPUT_KINDS",
     "RuleBase",
+    "lowered",
     "name_fields",
     "prose_fields",
+    "windowed",
 ]
 
 DEFINITION_KINDS: frozenset[ItemKind] = frozenset(
@@ -43,6 +47,47 @@ def name_fields(item: ScanItem) -> Iterator[tuple[str, str]]:
     for key, text in item.fields.items():
         if key == "name" or key.endswith("#name"):
             yield key, text
+
+
+@lru_cache(maxsize=256)
+def lowered(text: str) -> str:
+    """`text.lower()`, cached: several rules look for anchors in the same text (str hashes are cached too)."""
+    return text.lower()
+
+
+def windowed(
+    regex: re.Pattern[str], text: str, anchors: tuple[str, ...], before: int, after: int
+) -> Iterator[re.Match[str]]:
+    """`regex.finditer(text)` restricted to windows around lower-case `anchors`, for speed on long results.
+
+    Every match of `regex` must contain one of the anchors, start at most `before` characters before it and
+    end at most `after` characters after it; then the matches are the same as a full scan. Results are
+    mostly free of anchors, so most of the text is never touched by the (slower) regex.
+    """
+    if len(text) < 256:
+        yield from regex.finditer(text)
+        return
+    low = lowered(text)
+    spans: list[tuple[int, int]] = []
+    for anchor in anchors:
+        i = low.find(anchor)
+        while i != -1:
+            spans.append((max(0, i - before), min(len(text), i + len(anchor) + after)))
+            i = low.find(anchor, i + 1)
+    if not spans:
+        return
+    spans.sort()
+    merged: list[tuple[int, int]] = [spans[0]]
+    for lo, hi in spans[1:]:
+        if lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    last_end = -1
+    for lo, hi in merged:
+        for m in regex.finditer(text, max(lo, last_end), hi):
+            last_end = m.end()
+            yield m
 
 
 class RuleBase:

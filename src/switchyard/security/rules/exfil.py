@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import SECRET_TAG, ScanContext
 from switchyard.security.model import Evidence, Finding, ScanItem, Severity
-from switchyard.security.rules.base import ALL_KINDS, DEFINITION_KINDS, RuleBase, prose_fields
+from switchyard.security.rules.base import ALL_KINDS, DEFINITION_KINDS, RuleBase, lowered, prose_fields, windowed
 
 __all__ = ["ExfiltrationChannelRule", "SecretValueRule", "SensitiveFileRule"]
 
@@ -46,6 +46,14 @@ _READ_VERB_RE = re.compile(
 )
 
 
+_SENSITIVE_ANCHORS = (
+    ".ssh", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "authorized_keys", "known_hosts", ".env", "mcp.json", "claude_desktop", ".aws", ".azure",
+    "gcloud", "credentials", ".kube", "kubeconfig", ".docker", ".npmrc", ".pypirc", ".netrc", ".git-cred",
+    ".gnupg", "secring", "/etc/", "wallet.dat", "keychain", "login data", "cookies.sqlite", "logins.json",
+    "key4.db", "_history", ".cursor", "secret",
+)
+
+
 class SensitiveFileRule(RuleBase):
     """References to credential stores and sensitive files: ~/.ssh, id_rsa, .env, mcp.json, cloud credentials."""
 
@@ -67,7 +75,7 @@ class SensitiveFileRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in prose_fields(item):
-            for m in _SENSITIVE_FILE_RE.finditer(text):
+            for m in windowed(_SENSITIVE_FILE_RE, text, _SENSITIVE_ANCHORS, 40, 60):
                 yield self.finding(item, key, m.start(), m.end(), f"sensitive path {m.group(0)!r}")
             if item.kind in DEFINITION_KINDS and key != "title":
                 for m in _SECRET_WORDS_RE.finditer(text):
@@ -99,17 +107,23 @@ _BENIGN_HOSTS = re.compile(
 _HOST_RE = re.compile(r"^(?:\w+)://([^/:?#]+)")
 
 
+_SEND_ANCHORS = (
+    "send", "forward", "mail", "upload", "post", "transmit", "exfiltrate", "copy", "bcc", "cc", "redirect",
+    "report", "leak", "share", "sync", "mirror", "relay", "wire", "transfer",
+)
+
+
 class ExfiltrationChannelRule(RuleBase):
     """A destination for data written into the text: "send ... to x@y.com", webhooks, hard-coded addresses."""
 
     id = "SY302"
     title = "Exfiltration channel"
     severity = Severity.MEDIUM
-    kinds = ALL_KINDS
+    kinds = DEFINITION_KINDS  # in results, SY701 grades "send ... to <address>" with the rest of the sentence
     doc = (
         "In definitions: hard-coded e-mail addresses and URLs (other than documentation and schema hosts), "
-        "each low on its own, and 'send/forward/upload ... to <address>' directives, medium. In tool "
-        "results only the directive form counts, since results legitimately contain addresses."
+        "each low on its own, and 'send/forward/upload ... to <address>' directives, medium. Tool results "
+        "legitimately contain addresses; there SY701 grades such directives instead."
     )
     why = (
         "Shadowing and poisoning payloads redirect data to the attacker ('send all emails to attkr@...'); "
@@ -118,12 +132,9 @@ class ExfiltrationChannelRule(RuleBase):
     fix = "Remove fixed destinations from descriptions; let the user supply recipients and endpoints."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        definition = item.kind in DEFINITION_KINDS
         for key, text in prose_fields(item):
-            for m in _SEND_TO_RE.finditer(text):
+            for m in windowed(_SEND_TO_RE, text, _SEND_ANCHORS, 2, 200):
                 yield self.finding(item, key, m.start(), m.end(), f"directs data to {text[m.end():m.end() + 40]!r}")
-            if not definition:
-                continue
             for m in _EMAIL_RE.finditer(text):
                 host = m.group(0).rsplit("@", 1)[1]
                 if not _BENIGN_HOSTS.match(host):
@@ -159,12 +170,15 @@ _SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
      r"(?i:\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret)"
      r"[\"']?\s*[:=]\s*[\"']?)(?=[^\s\"']{12,})(?=[^\s\"']*\d)(?=[^\s\"']*[A-Za-z])[^\s\"',;]{12,200}"),
 )
-_SECRET_RE = re.compile("|".join(f"(?P<s{i}>{p})" for i, (_, p) in enumerate(_SECRET_PATTERNS)))
-_SECRET_NAMES = {f"s{i}": name for i, (name, _) in enumerate(_SECRET_PATTERNS)}
-_SECRET_PREFILTER = re.compile(
-    r"PRIVATE KEY|AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|aws_?secret|gh[pousr]_|github_pat_|glpat-|xox|"
-    r"hooks\.slack|AIza|_live_|sk-|hf_|npm_|eyJ|bearer|pass|pwd|secret|key|token",
-    _I,
+_SECRET_ANCHORS: tuple[tuple[str, ...], ...] = (
+    ("private key",), ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa"), ("aws",),
+    ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), ("glpat-",), ("xox",), ("hooks.slack",), ("aiza",),
+    ("_live_",), ("sk-ant-",), ("sk-",), ("hf_",), ("npm_",), ("eyj",), ("bearer",),
+    ("pass", "pwd", "secret", "key", "token"),
+)
+_SECRET_CHECKS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (name, re.compile(pattern), anchors)
+    for (name, pattern), anchors in zip(_SECRET_PATTERNS, _SECRET_ANCHORS, strict=True)
 )
 
 
@@ -186,13 +200,18 @@ class SecretValueRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in item.fields.items():
-            if not _SECRET_PREFILTER.search(text):
-                continue
-            for m in _SECRET_RE.finditer(text):
-                kind = _SECRET_NAMES.get(m.lastgroup or "", "secret")
-                # Weight 0: a secret is a leak to redact, not evidence that the item is an attack.
-                found = self.finding(item, key, m.start(), m.end(), f"{kind} ({m.end() - m.start()} characters)",
-                                     tags=(SECRET_TAG,), weight=0.0)
-                # Never echo the secret in a report: show only its first characters.
-                masked = m.group(0)[:4] + "…[REDACTED]"
-                yield dataclasses.replace(found, evidence=Evidence(excerpt=masked, start=m.start(), end=m.end()))
+            low = lowered(text)
+            for kind, regex, anchors in _SECRET_CHECKS:
+                if any(a in low for a in anchors):
+                    # Formats with a literal prefix scan fast; the keyword form is matched near its keywords only.
+                    matches = windowed(regex, text, anchors, 20, 240) if len(anchors) > 1 else regex.finditer(text)
+                    yield from self._findings(item, key, kind, matches)
+
+    def _findings(self, item: ScanItem, key: str, kind: str, matches: Iterator[re.Match[str]]) -> Iterator[Finding]:
+        for m in matches:
+            # Weight 0: a secret is a leak to redact, not evidence that the item is an attack.
+            found = self.finding(item, key, m.start(), m.end(), f"{kind} ({m.end() - m.start()} characters)",
+                                 tags=(SECRET_TAG,), weight=0.0)
+            # Never echo the secret in a report: show only its first characters.
+            masked = m.group(0)[:4] + "…[REDACTED]"
+            yield dataclasses.replace(found, evidence=Evidence(excerpt=masked, start=m.start(), end=m.end()))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import ALL_KINDS, RuleBase, prose_fields
+from switchyard.security.rules.base import ALL_KINDS, RuleBase, prose_fields, windowed
 
 __all__ = ["HiddenPreconditionRule", "InstructionOverrideRule", "PseudoTagRule", "SecrecyRule"]
 
@@ -42,6 +42,12 @@ _PSEUDO_TAG_RE = re.compile(
 )
 
 
+_TAG_ANCHORS = (
+    "<", "[", "##", "system", "admin", "developer", "assistant", "important", "attention", "override",
+    "directive", "instruction",
+)
+
+
 class PseudoTagRule(RuleBase):
     """Markup that imitates a higher-authority channel: `<IMPORTANT>`, `<system>`, `[SYSTEM]`, chat tokens."""
 
@@ -66,7 +72,7 @@ class PseudoTagRule(RuleBase):
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         strong_markers: set[str] = set()
         for key, text in prose_fields(item):
-            for m in _PSEUDO_TAG_RE.finditer(text):
+            for m in windowed(_PSEUDO_TAG_RE, text, _TAG_ANCHORS, 8, 60):
                 marker = m.group(0).strip().strip("<>/[]:# ").lower()
                 strong = m.group("weak") is None
                 weight = 1.0 if strong else 0.75
@@ -104,6 +110,13 @@ _WEAKEN_RE = re.compile(
 )
 
 
+_OVERRIDE_ANCHORS = (
+    "ignore", "disregard", "forget", "override", "bypass", "skip", "new ", "you are now", "act as", "replace",
+    "disable", "turn off",
+)
+_WEAKEN_ANCHORS = ("ignore", "skip", "bypass", "disable", "turn off", "without", "trust", "accept", "allow")
+
+
 class InstructionOverrideRule(RuleBase):
     """Attempts to replace the model's instructions: "ignore previous instructions", "you are now ..."."""
 
@@ -122,9 +135,9 @@ class InstructionOverrideRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in prose_fields(item):
-            for m in _OVERRIDE_RE.finditer(text):
+            for m in windowed(_OVERRIDE_RE, text, _OVERRIDE_ANCHORS, 2, 160):
                 yield self.finding(item, key, m.start(), m.end(), f"override phrase {m.group(0)!r}")
-            for m in _WEAKEN_RE.finditer(text):
+            for m in windowed(_WEAKEN_RE, text, _WEAKEN_ANCHORS, 2, 120):
                 yield self.finding(item, key, m.start(), m.end(), f"security-weakening directive {m.group(0)!r}",
                                    severity=Severity.MEDIUM)
 
@@ -142,6 +155,12 @@ _SECRECY_RE = re.compile(
     r"|\b(?:silently|covertly|secretly|quietly)\s+(?:\w+\s+)?(?:send|forward|copy|read|upload|include|add|"
     r"append|pass|attach|exfiltrate|collect|log|bcc|execute|run)",
     _I,
+)
+
+
+_SECRECY_ANCHORS = (
+    "user", "human", "person", "customer", "operator", "client", "secret", "confidential", "hidden", "silently",
+    "covertly", "quietly",
 )
 
 
@@ -164,7 +183,7 @@ class SecrecyRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in prose_fields(item):
-            for m in _SECRECY_RE.finditer(text):
+            for m in windowed(_SECRECY_RE, text, _SECRECY_ANCHORS, 140, 80):
                 yield self.finding(item, key, m.start(), m.end(), f"secrecy demand {m.group(0)!r}")
 
 
@@ -176,11 +195,17 @@ _PRECONDITION_RE = re.compile(
     r"|\b(?:after|once)\s+you\s+(?:do|have\s+done|complete|finish)\s+(?:that|this)\b"
     r"|\bthe\s+task\s+(?:that\s+)?I\s+gave\s+you\b"
     rf"|\b(?:an?\s+)?(?:important\s+)?message\s+from\s+(?:\w+\s+){{0,3}}to\s+you\b|\bto\s+you,\s*{_MODEL}\b"
-    rf"|\b(?:attention|note|notice|dear|hey|hi)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]"
+    rf"|\b(?:attention|note|notice|dear|hey)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]"
     r"|\b(?:always|immediately|first)\s+(?:call|consult|use|run|invoke|execute)\s+this\s+tool\s+"
     r"(?:first|before|immediately|as\s+the\s+first)"
     r"|\bas\s+the\s+first\s+step\b.{0,40}\bbefore\s+(?:asking|answering|providing|responding)",
     _I,
+)
+
+
+_PRECONDITION_ANCHORS = (
+    "before", "otherwise", "or else", "after you", "once you", "task", "message", "to you", "always",
+    "immediately", "first", "attention", "note", "notice", "dear", "hey",
 )
 
 
@@ -204,5 +229,5 @@ class HiddenPreconditionRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in prose_fields(item):
-            for m in _PRECONDITION_RE.finditer(text):
+            for m in windowed(_PRECONDITION_RE, text, _PRECONDITION_ANCHORS, 40, 160):
                 yield self.finding(item, key, m.start(), m.end(), f"precondition {m.group(0)!r}")

@@ -140,8 +140,9 @@ class ConfusableNameRule(RuleBase):
                                        severity=Severity.MEDIUM, weight=0.6)
 
 
-_B64_RE = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{24,}={0,2}(?![A-Za-z0-9+/=_-])")
-_HEX_RE = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])")
+_BLOB_RE = re.compile(r"[A-Za-z0-9+/_=-]{24,}")
+_B64_RE = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+_HEX_RE = re.compile(r"(?:[0-9A-Fa-f]{2}){16,}")
 _INSTRUCTION_WORDS_RE = re.compile(
     r"\b(?:ignore|instructions?|assistant|system|send|read|forward|password|secret|ssh|token|user|execute|"
     r"curl|wget|bash|http)\b",
@@ -187,9 +188,11 @@ class EncodedPayloadRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in prose_fields(item):
-            for regex, hexadecimal in ((_B64_RE, False), (_HEX_RE, True)):
-                for m in regex.finditer(text):
-                    decoded = _decoded_text(m.group(0), hexadecimal)
+            for m in _BLOB_RE.finditer(text):
+                blob = m.group(0)
+                hexadecimal = _HEX_RE.fullmatch(blob) is not None
+                if hexadecimal or _B64_RE.fullmatch(blob):
+                    decoded = _decoded_text(blob, hexadecimal)
                     if decoded is None:
                         continue
                     instructive = _INSTRUCTION_WORDS_RE.search(decoded) is not None

@@ -15,12 +15,13 @@ is high, 0.75 medium (over the threshold alone), 0.5 medium, less low.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import OUTPUT_KINDS, RuleBase
+from switchyard.security.rules.base import OUTPUT_KINDS, RuleBase, lowered, windowed
 
 __all__ = ["EmbeddedDirectiveRule", "ToolCallInstructionRule"]
 
@@ -32,14 +33,16 @@ _VERBS = (
     r"reply|write|grant|download|install|run|execute|retrieve|summari[sz]e|insert|rename|move|copy|"
     r"cancel|modify|set|disclose|reveal|list|find|collect|concatenate|follow"
 )
-# An imperative at the start of a sentence or line, optionally after a politeness word or a framing marker.
-_DIRECTIVE_RE = re.compile(
-    r"(?:^|(?<=[.!?:;\n\"'>\]])\s*|(?<=\n)\s*[-*]?\s*)"
-    r"(?P<frame>(?:TODO|NOTE|TASK|ACTION(?:\s+REQUIRED)?|INSTRUCTIONS?)\s*:\s*)?"
+_BODY = (
+    r"(?P<frame>(?:todo|note|task|action(?:\s+required)?|instructions?)\s*:\s*)?"
     r"(?:(?:please|kindly|now|then|also|first|finally|immediately|do)\s*,?\s+)*"
-    rf"(?P<verb>{_VERBS})\b(?P<rest>[^.!?]{{0,300}})",
-    _I,
+    rf"(?P<verb>{_VERBS})\b(?P<rest>(?:[^.!?]|[.!?](?=\w)){{0,300}})"
 )
+# An imperative at the start of a sentence or line (after punctuation, a quote or a bullet), run on the
+# lower-cased text: starting with a character class lets the regex engine skip ahead quickly.
+_DIRECTIVE_RE = re.compile(r"[.!?:;\n\"'>\]][ \t\n]*(?:[-*][ \t]*)?" + _BODY)
+_DIRECTIVE_AT_START_RE = re.compile(r"[ \t\n]*(?:[-*][ \t]*)?" + _BODY)
+
 # A destination the data is sent *to*: "to x@y.com", "to my new email address, x@y.com", "to IBAN ...".
 _DESTINATION_RE = re.compile(
     r"\bto\s+(?:[^\s.]+\s+){0,6}?[:\s]*(?:[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}|https?://\S+|IBAN\b|"
@@ -107,8 +110,12 @@ class EmbeddedDirectiveRule(RuleBase):
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in item.fields.items():
             best: tuple[float, int, int, list[str]] | None = None
-            for m in _DIRECTIVE_RE.finditer(text):
-                rest = m.group("rest")
+            low = lowered(text)
+            if len(low) != len(text):  # lower() changed lengths (rare letters): offsets would drift
+                low = text
+            first = _DIRECTIVE_AT_START_RE.match(low)
+            for m in itertools.chain((first,) if first else (), _DIRECTIVE_RE.finditer(low)):
+                rest = text[m.start("rest") : m.end("rest")]
                 tail = text[m.end() : m.end() + 12]
                 framed = m.group("frame") is not None or _HIJACK_TAIL_RE.search(tail or rest) is not None
                 points, reasons = _points(text[m.start("verb") : m.end()], rest, framed)
@@ -142,6 +149,9 @@ _TOOL_CALL_RE = re.compile(
 )
 
 
+_TOOL_CALL_ANCHORS = ("tool", "function", "arguments", "parameters", "placeholders")
+
+
 class ToolCallInstructionRule(RuleBase):
     """A result that tells the agent which tool to call, and with which arguments."""
 
@@ -159,6 +169,6 @@ class ToolCallInstructionRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in item.fields.items():
-            m = _TOOL_CALL_RE.search(text)
+            m = next(windowed(_TOOL_CALL_RE, text, _TOOL_CALL_ANCHORS, 70, 120), None)
             if m:
                 yield self.finding(item, key, m.start(), m.end(), f"scripts a tool call: {m.group(0)!r}")

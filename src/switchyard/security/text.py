@@ -157,8 +157,7 @@ def item_from_definition(kind: ItemKind, server: str, definition: Mapping[str, A
     return ScanItem(kind=kind, server=server, name=str(name), fields=text_fields, raw=dict(definition))
 
 
-_ESCAPE_RE = re.compile(r"\\[ntr]|\\(?=\n)|(?<=\s)\\(?= )")
-_ESCAPE_MAP = {"\\n": " \n", "\\t": "  ", "\\r": "  "}
+_CONTINUATION_RE = re.compile(r"\\(?=\n)|(?<=\s)\\(?= )")
 
 
 def flatten_escapes(text: str) -> str:
@@ -166,7 +165,10 @@ def flatten_escapes(text: str) -> str:
     whitespace, keeping every offset: each replacement has the length of what it replaces."""
     if "\\" not in text:
         return text
-    return _ESCAPE_RE.sub(lambda m: _ESCAPE_MAP.get(m.group(0), " "), text)
+    text = text.replace("\\n", " \n").replace("\\t", "  ").replace("\\r", "  ")
+    if "\\\n" in text or " \\ " in text:
+        text = _CONTINUATION_RE.sub(" ", text)
+    return text
 
 
 def nfkc_casefold(text: str) -> str:

@@ -68,8 +68,11 @@ def windowed(
         yield from regex.finditer(text)
         return
     low = lowered(text)
+    present = [a for a in anchors if a in low]
+    if not present:
+        return
     spans: list[tuple[int, int]] = []
-    for anchor in anchors:
+    for anchor in present:
         i = low.find(anchor)
         while i != -1:
             spans.append((max(0, i - before), min(len(text), i + len(anchor) + after)))

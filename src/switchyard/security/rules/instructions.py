@@ -42,9 +42,11 @@ _PSEUDO_TAG_RE = re.compile(
 )
 
 
+# Every alternative of the pattern contains one of these words (tag names, chat-token pieces).
 _TAG_ANCHORS = (
-    "<", "[", "##", "system", "admin", "developer", "assistant", "important", "attention", "override",
-    "directive", "instruction",
+    "system", "admin", "developer", "assistant", "important", "attention", "override", "directive",
+    "instruction", "hidden", "secret", "root", "jailbreak", "info", "critical", "note", "context",
+    "requirement", "metadata", "warning", "priority", "<|", "inst]", "<<",
 )
 
 
@@ -72,7 +74,7 @@ class PseudoTagRule(RuleBase):
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         strong_markers: set[str] = set()
         for key, text in prose_fields(item):
-            for m in windowed(_PSEUDO_TAG_RE, text, _TAG_ANCHORS, 8, 60):
+            for m in windowed(_PSEUDO_TAG_RE, text, _TAG_ANCHORS, 40, 60):
                 marker = m.group(0).strip().strip("<>/[]:# ").lower()
                 strong = m.group("weak") is None
                 weight = 1.0 if strong else 0.75

@@ -9,7 +9,8 @@ Does not own: override phrases, pseudo-tags and secrecy demands, which apply to 
 Results legitimately contain imperatives ("please ignore this e-mail", "click the link below"), so a bare
 imperative is low. Each aggravating signal adds points: data sent *to* an outside address, sensitive data,
 bulk scope ("all unread e-mails"), task framing ("TODO:", "... instead."), dictating the answer ("say that"),
-0.5 each; speaking as the user ("my calendar") and destructive or financial verbs, 0.25 each. 1 point or more
+0.5 each; naming an address at all, speaking as the user ("my calendar") and destructive or financial
+verbs, 0.25 each. 1 point or more
 is high, 0.75 medium (over the threshold alone), 0.5 medium, less low.
 """
 
@@ -36,7 +37,8 @@ _VERBS = (
 _BODY = (
     r"(?P<frame>(?:todo|note|task|action(?:\s+required)?|instructions?)\s*:\s*)?"
     r"(?:(?:please|kindly|now|then|also|first|finally|immediately|do)\s*,?\s+)*"
-    rf"(?P<verb>{_VERBS})\b(?P<rest>(?:[^.!?]|[.!?](?=\w)){{0,300}})"
+    # A word followed by ':' or '=' is a key in structured data ("email: x@y"), not an imperative.
+    rf"(?P<verb>{_VERBS})\b(?!['\"]?\s*[:=])(?P<rest>(?:[^.!?]{{1,300}}|[.!?](?=\w)){{0,12}})"
 )
 # An imperative at the start of a sentence or line (after punctuation, a quote or a bullet), run on the
 # lower-cased text: starting with a character class lets the regex engine skip ahead quickly.
@@ -49,6 +51,7 @@ _DESTINATION_RE = re.compile(
     r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}\b)",
     _I,
 )
+_ADDRESS_RE = re.compile(r"[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}|https?://\S+", _I)
 _SENSITIVE_RE = re.compile(
     r"\b(?:passwords?|security\s+codes?|verification\s+codes?|2fa|otp|credit\s+card|card\s+numbers?|"
     r"passport|bank\s+account|iban|ssn|social\s+security|api\s+keys?|tokens?|private\s+keys?|"
@@ -73,6 +76,7 @@ def _points(sentence_from_verb: str, rest: str, framed: bool) -> tuple[float, li
     points = 0.0
     for ok, value, reason in (
         (_DESTINATION_RE.search(rest) is not None, 0.5, "outside destination"),
+        (_ADDRESS_RE.search(rest) is not None, 0.25, "names an address"),
         (_SENSITIVE_RE.search(rest) is not None, 0.5, "sensitive data"),
         (_BULK_RE.search(rest) is not None, 0.5, "bulk scope"),
         (framed, 0.5, "task framing"),
@@ -98,7 +102,8 @@ class EmbeddedDirectiveRule(RuleBase):
         "'please' or a 'TODO:' marker) and grades them by aggravating signals: data sent to an outside "
         "address, sensitive data (passwords, security codes, card or passport numbers), bulk scope ('all "
         "unread e-mails'), task framing ('TODO:', '... instead.'), dictating the answer ('say that ...'): "
-        "0.5 points each; speaking as the user ('my calendar'), destructive or financial verbs: 0.25. "
+        "0.5 points each; naming an address at all, speaking as the user ('my calendar'), destructive or "
+        "financial verbs: 0.25. "
         "1+ point is high, 0.75 medium over the threshold, 0.5 medium, a bare imperative low."
     )
     why = (
@@ -115,7 +120,7 @@ class EmbeddedDirectiveRule(RuleBase):
                 low = text
             first = _DIRECTIVE_AT_START_RE.match(low)
             for m in itertools.chain((first,) if first else (), _DIRECTIVE_RE.finditer(low)):
-                rest = text[m.start("rest") : m.end("rest")]
+                rest = text[m.start("rest") : min(m.end("rest"), m.start("rest") + 400)]
                 tail = text[m.end() : m.end() + 12]
                 framed = m.group("frame") is not None or _HIJACK_TAIL_RE.search(tail or rest) is not None
                 points, reasons = _points(text[m.start("verb") : m.end()], rest, framed)

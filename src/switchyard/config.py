@@ -24,6 +24,7 @@ from switchyard.errors import ConfigError, ConfigProblem
 
 __all__ = [
     "GatewayConfig",
+    "HttpFrontSettings",
     "HttpServerConfig",
     "NamingSettings",
     "ServerConfig",
@@ -137,6 +138,21 @@ class RestartSettings(_Model):
     maximum: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
 
+class HttpFrontSettings(_Model):
+    """The HTTP front (`switchyard serve --http`): DNS-rebinding checks, request size, legacy sessions.
+
+    Loopback names (`127.0.0.1`, `localhost`, `[::1]`, any port) and the bound address are always allowed as
+    `Host`; browsers' loopback origins are always allowed as `Origin`. List more here when a proxy or another
+    name fronts the gateway. A request without `Origin` (any non-browser client) is allowed.
+    """
+
+    allowed_hosts: tuple[str, ...] = Field(default=(), description="extra Host values; 'name:*' allows any port")
+    allowed_origins: tuple[str, ...] = Field(default=(), description="extra Origin values; 'scheme://name:*' any port")
+    max_body_bytes: Annotated[int, Field(gt=0, le=1024 * 1024 * 1024)] = 4 * 1024 * 1024
+    session_idle_timeout: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 30 * 60.0
+    max_sessions: Annotated[int, Field(gt=0, le=1_000_000)] = 10_000
+
+
 class StoreSettings(_Model):
     """Where persistent state (pins, vectors, audit) lives."""
 
@@ -149,6 +165,30 @@ class StoreSettings(_Model):
         return Path(os.path.expanduser(cast(str, resolved)))
 
 
+class OpenAIEncoderSettings(_Model):
+    """An OpenAI-compatible `/v1/embeddings` endpoint used instead of the bundled MiniLM encoder."""
+
+    base_url: Annotated[str, Field(pattern=r"^https?://")]
+    model: Annotated[str, Field(min_length=1)]
+    dim: Annotated[int, Field(gt=0, le=16384)]
+    api_key_env: str | None = "OPENAI_API_KEY"
+
+
+class RetrievalSettings(_Model):
+    """How `search_tools` ranks tools."""
+
+    retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    encoder: Literal["minilm", "openai"] = "minilm"
+    openai: OpenAIEncoderSettings | None = None
+    default_k: Annotated[int, Field(ge=1, le=50)] = 10
+
+    @model_validator(mode="after")
+    def _openai_needs_settings(self) -> RetrievalSettings:
+        if self.encoder == "openai" and self.openai is None:
+            raise ValueError("encoder 'openai' needs an 'openai' object with base_url, model and dim")
+        return self
+
+
 class SwitchyardSettings(_Model):
     """Gateway settings under the top-level `switchyard` key."""
 
@@ -157,7 +197,11 @@ class SwitchyardSettings(_Model):
     timeouts: TimeoutSettings = TimeoutSettings()
     restart: RestartSettings = RestartSettings()
     store: StoreSettings = StoreSettings()
+    http: HttpFrontSettings = HttpFrontSettings()
     exposure: Literal["all", "search", "dynamic"] = "all"
+    pinned: tuple[str, ...] = Field(default=(), description="tools always listed in search/dynamic modes")
+    working_set: Annotated[int, Field(ge=1, le=128)] = 16
+    retrieval: RetrievalSettings = RetrievalSettings()
     pin: Literal["strict", "warn", "off"] = "off"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

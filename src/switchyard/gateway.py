@@ -19,6 +19,7 @@ import anyio
 from switchyard.catalog.catalog import Catalog, build_catalog
 from switchyard.config import GatewayConfig, HttpServerConfig, StdioServerConfig
 from switchyard.errors import InvalidRequest, UpstreamUnavailable
+from switchyard.exposure import Exposure, ToolFinder
 from switchyard.pipeline.chain import Handler, Stage, compose
 from switchyard.pipeline.context import CallContext
 from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamState
@@ -74,6 +75,8 @@ class Gateway:
         self.catalog: Catalog = Catalog()
         self._public: dict[str, list[JsonObject]] = {"tools": [], "prompts": [], "resources": []}
         self._handler: Handler = compose(stages, self._dispatch)
+        finder = ToolFinder(config) if config.switchyard.exposure != "all" else None
+        self.exposure = Exposure(config, finder)
         self.started = anyio.Event()
         """Set once every server's first connection attempt has finished (up or failed)."""
 
@@ -151,6 +154,8 @@ class Gateway:
                 yield self
             finally:
                 tg.cancel_scope.cancel()
+                if self.exposure.finder is not None:
+                    self.exposure.finder.close()
 
     async def wait_ready(self, timeout: float | None = None) -> dict[str, bool]:
         """Wait for every server's first attempt (in parallel); returns which came up."""
@@ -173,6 +178,8 @@ class Gateway:
             name: (u.snapshot if u.state is UpstreamState.UP else None) for name, u in self.upstreams.items()
         }
         catalog = build_catalog(snapshots, self.config)
+        if self.exposure.finder is not None:
+            self.exposure.finder.sync(catalog, snapshots)
         public = {
             "tools": [e.public() for e in catalog.tools.values()],
             "prompts": [e.public() for e in catalog.prompts.values()],

@@ -31,7 +31,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from switchyard import __version__
-from switchyard.errors import UpstreamUnavailable, to_error_data
+from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
+from switchyard.exposure import META_NAMES, WorkingSet
 from switchyard.gateway import Gateway
 from switchyard.upstream.base import JsonObject, ProgressCallback
 
@@ -88,6 +89,7 @@ class FrontServer:
         self.bus = InMemorySubscriptionBus()
         self._legacy: weakref.WeakSet[Any] = weakref.WeakSet()
         self._subscribed: dict[str, weakref.WeakSet[Any]] = {}
+        self._working: weakref.WeakKeyDictionary[Any, WorkingSet] = weakref.WeakKeyDictionary()
         self.server: Server[Any] = Server(
             gateway.config.switchyard.name,
             version=__version__,
@@ -164,7 +166,9 @@ class FrontServer:
 
     async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
-        return _complete({"tools": self.gateway.public("tools")})
+        gw = self.gateway
+        tools = gw.exposure.list_tools(gw.catalog, gw.public("tools"), self._working_set(ctx))
+        return _complete({"tools": tools})
 
     async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
@@ -178,12 +182,56 @@ class FrontServer:
         await self.gateway.settled()
         return _complete({"resourceTemplates": [t for _, t in self.gateway.catalog.templates]})
 
+    def _working_set(self, ctx: ServerRequestContext[Any, Any]) -> WorkingSet | None:
+        """The session's working set in `dynamic` mode on a legacy session; None otherwise."""
+        if self.gateway.exposure.mode != "dynamic" or ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return None
+        connection = getattr(ctx.session, "_connection", None)
+        if connection is None:
+            return None
+        working = self._working.get(connection)
+        if working is None:
+            working = self._working[connection] = WorkingSet(self.gateway.exposure.working_limit)
+        return working
+
+    async def _meta_tool(self, ctx: ServerRequestContext[Any, Any], name: str) -> tuple[JsonObject | None, JsonObject]:
+        """Answer `search_tools` directly; turn `call_tool` into the params of the real call."""
+        raw = ctx.params or {}
+        arguments = raw.get("arguments") or {}
+        if not isinstance(arguments, Mapping):
+            raise InvalidRequest(f"{name}: 'arguments' must be an object")
+        args = cast(Mapping[str, Any], arguments)
+        gw = self.gateway
+        if name == "search_tools":
+            result, found = await gw.exposure.search(gw.catalog, args)
+            working = self._working_set(ctx)
+            if working is not None and working.add(found):
+                await ctx.session.send_tool_list_changed()
+            return result, {}
+        inner = args.get("name")
+        inner_args = args.get("arguments", {})
+        if not isinstance(inner, str) or not isinstance(inner_args, Mapping):
+            raise InvalidRequest("call_tool needs 'name' (string) and 'arguments' (object)")
+        params: JsonObject = {"name": inner, "arguments": inner_args}
+        if "_meta" in raw:
+            params["_meta"] = raw["_meta"]
+        working = self._working_set(ctx)
+        if working is not None:
+            working.touch(inner)
+        return None, params
+
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: Any) -> Any:
         await self.gateway.settled()
         try:
+            call_params: Mapping[str, Any] | None = ctx.params
+            name = (ctx.params or {}).get("name")
+            if name in META_NAMES and self.gateway.exposure.mode != "all" and name not in self.gateway.catalog.tools:
+                answered, call_params = await self._meta_tool(ctx, str(name))
+                if answered is not None:
+                    return _complete(answered)
             call = self.gateway.context(
                 "tools/call",
-                ctx.params,
+                call_params,
                 era=ctx.protocol_version,
                 client_info=_client_info(ctx),
                 on_progress=_progress_relay(ctx),

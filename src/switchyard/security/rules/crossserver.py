@@ -39,7 +39,7 @@ _SHADOW_RE = re.compile(
     r"outputs?|behaviou?r|address|target|endpoint)s?\b"
     r"|\b(?:all|any|every)\s+(?:other\s+)?(?:subsequent\s+|future\s+)?(?:tool\s+calls|calls\s+to|"
     r"(?:e-?mails|messages|requests)\s+(?:must|should|will)\s+(?:be\s+)?(?:sent|go|forwarded|routed|cc'?d))"
-    r"|\b(?:has|have)\s+(?:a\s+)?(?:very\s+)?(?:important|hidden|critical)\s+side[- ]effects?"
+    r"|\b(?:has|have)\s+(?:an?\s+)?(?:very\s+)?(?:important|hidden|critical)\s+side[- ]effects?"
     r"|\b(?P<always>(?:always|also|additionally|automatically)\s+(?:bcc|cc|copy|forward|send|include|add)\b"
     r"[^.\n]{0,80}?(?:[\w.+-]+@[\w-]+\.[\w.]+|https?://))",
     _I,

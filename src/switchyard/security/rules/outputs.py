@@ -9,8 +9,9 @@ Does not own: override phrases, pseudo-tags and secrecy demands, which apply to 
 Results legitimately contain imperatives ("please ignore this e-mail", "click the link below"), so a bare
 imperative is low. Each aggravating signal adds points: data sent *to* an outside address, sensitive data,
 bulk scope ("all unread e-mails"), task framing ("TODO:", "... instead."), dictating the answer ("say that"),
-0.5 each; naming an address at all, speaking as the user ("my calendar") and destructive or financial
-verbs, 0.25 each. 1 point or more
+0.5 each (sensitive data only with a verb that moves it, else 0.25); naming an address at all, speaking as
+the user ("my calendar"), talking to the agent about "the user", and destructive or financial verbs, 0.25
+each. 1 point or more
 is high, 0.75 medium (over the threshold alone), 0.5 medium, less low.
 """
 
@@ -66,6 +67,12 @@ _BULK_RE = re.compile(
 )
 _SPEECH_RE = re.compile(r"^(?:say|tell|recommend)\b(?:\s+(?:the\s+user|me|him|her|them|everyone))?\s+that\b", _I)
 _FIRST_PERSON_RE = re.compile(r"\b(?:my|me|I|mine)\b")
+_MOVING_RE = re.compile(
+    r"^(?:send|e-?mail|forward|share|upload|post|publish|give|provide|include|disclose|reveal|tell|say|write|"
+    r"get|retrieve|list|find|collect|copy|concatenate|reply|transfer|wire)\b",
+    _I,
+)
+_THIRD_PARTY_RE = re.compile(r"\bthe\s+(?:user|assistant|ai|model|agent|llm)\b", _I)
 _DESTRUCTIVE_RE = re.compile(r"^(?:delete|remove|erase|wipe|cancel|transfer|wire|pay)\b", _I)
 _HIJACK_TAIL_RE = re.compile(r"\binstead\s*[.!]?\s*$", _I)
 
@@ -77,7 +84,10 @@ def _points(sentence_from_verb: str, rest: str, framed: bool) -> tuple[float, li
     for ok, value, reason in (
         (_DESTINATION_RE.search(rest) is not None, 0.5, "outside destination"),
         (_ADDRESS_RE.search(rest) is not None, 0.25, "names an address"),
-        (_SENSITIVE_RE.search(rest) is not None, 0.5, "sensitive data"),
+        # Sensitive data weighs most when the verb moves it ("send the code"), less otherwise ("reset").
+        (_SENSITIVE_RE.search(rest) is not None, 0.5 if _MOVING_RE.match(sentence_from_verb) else 0.25,
+         "sensitive data"),
+        (_THIRD_PARTY_RE.search(rest) is not None, 0.25, "talks to the agent about the user"),
         (_BULK_RE.search(rest) is not None, 0.5, "bulk scope"),
         (framed, 0.5, "task framing"),
         (_SPEECH_RE.match(sentence_from_verb) is not None, 0.5, "dictates the answer"),
@@ -102,8 +112,9 @@ class EmbeddedDirectiveRule(RuleBase):
         "'please' or a 'TODO:' marker) and grades them by aggravating signals: data sent to an outside "
         "address, sensitive data (passwords, security codes, card or passport numbers), bulk scope ('all "
         "unread e-mails'), task framing ('TODO:', '... instead.'), dictating the answer ('say that ...'): "
-        "0.5 points each; naming an address at all, speaking as the user ('my calendar'), destructive or "
-        "financial verbs: 0.25. "
+        "0.5 points each (sensitive data only when the verb moves it); naming an address at all, speaking as "
+        "the user ('my calendar'), talking to the agent about 'the user', destructive or financial verbs: "
+        "0.25. "
         "1+ point is high, 0.75 medium over the threshold, 0.5 medium, a bare imperative low."
     )
     why = (

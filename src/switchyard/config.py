@@ -189,6 +189,13 @@ class RetrievalSettings(_Model):
         return self
 
 
+class ScanSettings(_Model):
+    """Scanning of tool definitions when servers come up."""
+
+    on_start: bool = True
+    quarantine_at: Literal["low", "medium", "high", "critical"] = "high"
+
+
 class SwitchyardSettings(_Model):
     """Gateway settings under the top-level `switchyard` key."""
 
@@ -202,6 +209,7 @@ class SwitchyardSettings(_Model):
     pinned: tuple[str, ...] = Field(default=(), description="tools always listed in search/dynamic modes")
     working_set: Annotated[int, Field(ge=1, le=128)] = 16
     retrieval: RetrievalSettings = RetrievalSettings()
+    scan: ScanSettings = ScanSettings()
     pin: Literal["strict", "warn", "off"] = "off"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

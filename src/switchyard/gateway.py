@@ -17,11 +17,15 @@ from typing import Any
 import anyio
 
 from switchyard.catalog.catalog import Catalog, build_catalog
+from switchyard.catalog.pins import Pinning
+from switchyard.catalog.scanning import make_scan
 from switchyard.config import GatewayConfig, HttpServerConfig, StdioServerConfig
 from switchyard.errors import InvalidRequest, UpstreamUnavailable
 from switchyard.exposure import Exposure, ToolFinder
 from switchyard.pipeline.chain import Handler, Stage, compose
 from switchyard.pipeline.context import CallContext
+from switchyard.store.base import PinStore
+from switchyard.store.sqlite import SqliteStore
 from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamState
 from switchyard.upstream.client import ClientUpstream
 from switchyard.upstream.http import HttpUpstream
@@ -65,6 +69,7 @@ class Gateway:
         *,
         upstreams: Mapping[str, Upstream] | None = None,
         stages: Sequence[Stage] = (),
+        store: PinStore | None = None,
     ) -> None:
         self.config = config
         self._listeners: list[CatalogListener] = []
@@ -75,6 +80,8 @@ class Gateway:
         self.catalog: Catalog = Catalog()
         self._public: dict[str, list[JsonObject]] = {"tools": [], "prompts": [], "resources": []}
         self._handler: Handler = compose(stages, self._dispatch)
+        self.store = store if store is not None else self._open_store(config)
+        self.pinning = Pinning(config, self.store)
         finder = ToolFinder(config) if config.switchyard.exposure != "all" else None
         self.exposure = Exposure(config, finder)
         self.started = anyio.Event()
@@ -97,6 +104,14 @@ class Gateway:
             elif isinstance(cfg, HttpServerConfig):  # pyright: ignore[reportUnnecessaryIsInstance]
                 out[name] = HttpUpstream(name, cfg, **common)
         return out
+
+    @staticmethod
+    def _open_store(config: GatewayConfig) -> PinStore | None:
+        """The store, when pinning is on for any server; a store that cannot open is a start-up error."""
+        modes = {config.switchyard.pin} | {c.pin for c in config.servers.values() if c.pin is not None}
+        if modes == {"off"}:
+            return None
+        return SqliteStore(config.switchyard.store.resolved_path)
 
     def add_listener(self, listener: CatalogListener) -> Callable[[], None]:
         """Be told when client-visible lists change. Returns a function that removes the listener."""
@@ -148,6 +163,8 @@ class Gateway:
                 self.started.set()
 
             tg.start_soon(mark_started)
+            if self.store is not None:
+                tg.start_soon(self._watch_store)
             if wait:
                 await self.started.wait()
             try:
@@ -156,6 +173,17 @@ class Gateway:
                 tg.cancel_scope.cancel()
                 if self.exposure.finder is not None:
                     self.exposure.finder.close()
+
+    async def _watch_store(self) -> None:
+        """Rebuild when another process (`switchyard approve`) changes the store, so approvals apply live."""
+        assert self.store is not None
+        seen = self.store.data_version()
+        while True:
+            await anyio.sleep(1.0)
+            version = self.store.data_version()
+            if version != seen:
+                seen = version
+                await self._on_catalog_inputs_changed("store")
 
     async def wait_ready(self, timeout: float | None = None) -> dict[str, bool]:
         """Wait for every server's first attempt (in parallel); returns which came up."""
@@ -178,6 +206,9 @@ class Gateway:
             name: (u.snapshot if u.state is UpstreamState.UP else None) for name, u in self.upstreams.items()
         }
         catalog = build_catalog(snapshots, self.config)
+        scan_settings = self.config.switchyard.scan
+        self.pinning.scan = make_scan(catalog, scan_settings.quarantine_at) if scan_settings.on_start else None
+        catalog = self.pinning.review(catalog)
         if self.exposure.finder is not None:
             self.exposure.finder.sync(catalog, snapshots)
         public = {
@@ -194,9 +225,12 @@ class Gateway:
         return changed
 
     async def _on_upstream_change(self, upstream: Upstream, what: frozenset[str]) -> None:
+        await self._on_catalog_inputs_changed(upstream.name)
+
+    async def _on_catalog_inputs_changed(self, cause: str) -> None:
         changed = self.rebuild()
         if changed:
-            logger.info("catalog changed (%s) after %s", ", ".join(sorted(changed)), upstream.name)
+            logger.info("catalog changed (%s) after %s", ", ".join(sorted(changed)), cause)
             for listener in list(self._listeners):
                 try:
                     await listener(changed)

@@ -17,7 +17,7 @@ from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 
 from switchyard.catalog.naming import federated_name, short_hash
 from switchyard.config import GatewayConfig, ToolFilter
-from switchyard.errors import NotFound
+from switchyard.errors import NotFound, Quarantined
 from switchyard.upstream.base import JsonObject, UpstreamSnapshot
 
 __all__ = ["Catalog", "Collision", "Entry", "build_catalog"]
@@ -60,6 +60,8 @@ class Catalog:
     templates: tuple[tuple[str, JsonObject], ...] = ()
     collisions: tuple[Collision, ...] = ()
     resource_owner: Mapping[str, str] = field(default_factory=dict[str, str])
+    quarantined: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    """Tools held out of the catalog (by pinning or scanning), by federated name: `pins.Hold` values."""
     _compiled_templates: tuple[tuple[str, UriTemplate], ...] = ()
 
     def tool(self, name: str) -> Entry:
@@ -70,6 +72,9 @@ class Catalog:
         """
         entry = self.tools.get(name)
         if entry is None:
+            hold = self.quarantined.get(name)
+            if hold is not None:
+                raise Quarantined(hold.message(), {"reason": hold.reason, "kind": hold.kind})
             raise NotFound(f"Unknown tool: {name}")
         return entry
 

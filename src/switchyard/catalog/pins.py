@@ -114,20 +114,24 @@ class Pinning:
                 approved_by_person = pin is not None and pin.digest == d and pin.source == "approve"
                 flag = None if approved_by_person else self._flag(entry, d)
                 hold: Hold | None = None
-                if flag is not None:
-                    hold = Hold(entry.name, server, entry.original, "finding", flag, entry.definition,
-                                pin.definition if pin else None)
-                elif mode == "off" or (pin is not None and pin.digest == d):
-                    pass
-                elif pin is not None:
+                changed = pin is not None and pin.digest != d and mode != "off"
+                if changed:
+                    assert pin is not None
                     fields = ", ".join(_changed_fields(pin.definition, entry.definition)) or "definition"
                     reason = f"its definition changed since it was approved ({fields})"
-                    if mode == "strict":
+                    if flag is not None:
+                        reason = f"{reason}; {flag}"
+                    if mode == "strict" or flag is not None:
                         hold = Hold(entry.name, server, entry.original, "changed", reason, entry.definition,
                                     pin.definition)
                     else:
                         logger.warning("server %s: tool %s: %s (pin mode warn: still served)", server,
                                        entry.original, reason)
+                elif flag is not None:
+                    hold = Hold(entry.name, server, entry.original, "finding", flag, entry.definition,
+                                pin.definition if pin else None)
+                elif mode == "off" or pin is not None:
+                    pass
                 elif first_use or mode == "warn":
                     new_pins.append(Pin(server, entry.original, d, canonical(entry.definition), now))
                     if not first_use:

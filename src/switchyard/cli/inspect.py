@@ -47,7 +47,11 @@ def _check_report(gateway: Gateway) -> dict[str, Any]:
                 "error": upstream.last_error,
             }
         )
-    return {"servers": servers, "collisions": [str(c) for c in gateway.catalog.collisions]}
+    quarantined = [
+        {"name": name, "server": h.server, "tool": h.tool, "kind": h.kind, "reason": h.reason}
+        for name, h in gateway.catalog.quarantined.items()
+    ]
+    return {"servers": servers, "collisions": [str(c) for c in gateway.catalog.collisions], "quarantined": quarantined}
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -64,7 +68,10 @@ def run_check(args: argparse.Namespace) -> int:
                 console = stderr.__class__()
                 console.print(status_table(gateway))
                 for collision in gateway.catalog.collisions:
-                    console.print(f"[yellow]collision[/]: {collision}")
+                    console.print(f"[yellow]collision[/]: {collision}", highlight=False)
+                for q in report["quarantined"]:
+                    console.print(f"[red]quarantined[/] {q['name']}: ", end="")
+                    console.print(q["reason"], markup=False, highlight=False)
                 disabled = [n for n, c in config.servers.items() if not c.active]
                 if disabled:
                     console.print(f"disabled: {', '.join(disabled)}")

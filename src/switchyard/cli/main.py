@@ -17,7 +17,7 @@ from switchyard.errors import ConfigError, GatewayError, SwitchyardError
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = ("serve", "inspect", "call", "search")
+_COMMANDS = ("serve", "inspect", "call", "search", "scan", "pins")
 _BENCHMARKS = ("bench_retrieval", "bench_scan")
 
 
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    run = getattr(args, "run", None)
+    run = getattr(args, "run", None) or getattr(args, "func", None)
     if run is None:
         parser.print_help(sys.stderr)
         return 2

@@ -1,0 +1,114 @@
+"""`switchyard scan`: scan servers' tools, prompts, resources and instructions for poisoning and shadowing.
+
+Owns the command: choosing what to scan (every configured server, one of them, a one-off `--stdio` command or
+`--url`, or an offline `--file`), collecting the items, and printing the report as text, JSON or SARIF with a
+`--fail-on` exit code for CI. Rules and reports are security/'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+import anyio
+
+from switchyard.cli.common import configure_logging, load, started_gateway, stderr
+from switchyard.config import GatewayConfig, parse_config
+from switchyard.errors import InvalidRequest
+from switchyard.security import ScanItem, Scanner, Severity, item_from_definition, items_from_file
+from switchyard.security.reports import to_json, to_sarif, to_text
+from switchyard.upstream.base import UpstreamState
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:  # pyright: ignore[reportPrivateUsage]
+    """Add the `scan` command."""
+    parser = subparsers.add_parser("scan", help="scan MCP servers' definitions for tool poisoning and shadowing")
+    parser.add_argument("-c", "--config", default=None, help="configuration file (default $SWITCHYARD_CONFIG)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--server", help="scan only this configured server")
+    source.add_argument("--stdio", metavar="COMMAND", help='a one-off stdio server, e.g. --stdio "uvx mcp-server-time"')
+    source.add_argument("--url", help="a one-off Streamable HTTP server")
+    source.add_argument("--file", help="offline: a tools/list JSON dump or a JSONL corpus")
+    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    parser.add_argument("--fail-on", default="high", help="exit 1 when a finding is at least this severe (or 'never')")
+    parser.add_argument("--min-severity", default="low", help="text format: hide findings below this severity")
+    parser.set_defaults(run=run)
+
+
+def _one_off(args: argparse.Namespace) -> GatewayConfig:
+    if args.stdio:
+        argv = shlex.split(args.stdio)
+        if not argv:
+            raise InvalidRequest("--stdio needs a command")
+        entry = {"command": argv[0], "args": argv[1:]}
+        name = argv[0].rsplit("/", 1)[-1]
+    else:
+        entry = {"url": args.url}
+        name = "remote"
+    return parse_config({"mcpServers": {name: entry}, "switchyard": {"scan": {"on_start": False}}})
+
+
+def _items_from_servers(config: GatewayConfig, only: str | None, progress: bool) -> list[ScanItem]:
+    if only is not None:
+        if only not in config.servers:
+            raise InvalidRequest(f"no server named {only!r} in the configuration")
+        config = config.model_copy(update={"servers": {only: config.servers[only]}})
+    config = config.model_copy(
+        update={"switchyard": config.switchyard.model_copy(update={"scan": config.switchyard.scan.model_copy(
+            update={"on_start": False})})}
+    )
+
+    async def main() -> list[ScanItem]:
+        items: list[ScanItem] = []
+        async with started_gateway(config, show_progress=progress) as gateway:
+            for name, upstream in gateway.upstreams.items():
+                snap = upstream.snapshot
+                if upstream.state is not UpstreamState.UP or snap is None:
+                    stderr.print(f"[yellow]skipped[/] {name}: {upstream.last_error or 'not up'}")
+                    continue
+                items += [item_from_definition("tool", name, t) for t in snap.tools]
+                items += [item_from_definition("prompt", name, p) for p in snap.prompts]
+                items += [item_from_definition("resource", name, r) for r in snap.resources]
+                items += [item_from_definition("resource_template", name, t) for t in snap.templates]
+                if snap.instructions:
+                    items.append(ScanItem("server_instructions", name, "instructions", {"instructions": snap.instructions}))
+        return items
+
+    return anyio.run(main)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when nothing reaches --fail-on, 1 otherwise."""
+    configure_logging("error")
+    fail_on = None if args.fail_on == "never" else Severity.parse(args.fail_on)
+    if args.file:
+        items = items_from_file(args.file)
+    elif args.stdio or args.url:
+        items = _items_from_servers(_one_off(args), None, args.format == "text")
+    else:
+        if args.config is None:
+            import os
+
+            args.config = os.environ.get("SWITCHYARD_CONFIG", "servers.json")
+        items = _items_from_servers(load(args), args.server, args.format == "text")
+    scanner = Scanner()
+    if args.format == "text" and stderr.is_terminal and len(items) > 200:
+        with stderr.status(f"scanning {len(items)} items..."):
+            report = scanner.scan(items)
+    else:
+        report = scanner.scan(items)
+    if args.format == "json":
+        sys.stdout.write(to_json(report) + "\n")
+    elif args.format == "sarif":
+        sys.stdout.write(to_sarif(report, artifact_uri=args.file) + "\n")
+    else:
+        text = to_text(report, min_severity=Severity.parse(args.min_severity))
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        flagged = sum(1 for v in report.verdicts if v.findings)
+        stderr.print(f"{len(items)} items scanned, {flagged} with findings")
+    if fail_on is not None and report.at_least(fail_on):
+        return 1
+    return 0

@@ -41,14 +41,19 @@ async def dump(params: StdioServerParameters) -> dict[str, Any]:
         if init.instructions:
             out["instructions"] = init.instructions
         caps = init.capabilities
-        out["tools"] = [t.model_dump(mode="json", exclude_none=True, by_alias=True)
-                        for t in (await session.list_tools()).tools]
+        out["tools"] = [
+            t.model_dump(mode="json", exclude_none=True, by_alias=True) for t in (await session.list_tools()).tools
+        ]
         if caps.prompts:
-            out["prompts"] = [p.model_dump(mode="json", exclude_none=True, by_alias=True)
-                              for p in (await session.list_prompts()).prompts]
+            out["prompts"] = [
+                p.model_dump(mode="json", exclude_none=True, by_alias=True)
+                for p in (await session.list_prompts()).prompts
+            ]
         if caps.resources:
-            out["resources"] = [r.model_dump(mode="json", exclude_none=True, by_alias=True)
-                                for r in (await session.list_resources()).resources]
+            out["resources"] = [
+                r.model_dump(mode="json", exclude_none=True, by_alias=True)
+                for r in (await session.list_resources()).resources
+            ]
             out["resourceTemplates"] = [
                 r.model_dump(mode="json", exclude_none=True, by_alias=True)
                 for r in (await session.list_resource_templates()).resource_templates
@@ -60,9 +65,7 @@ async def main() -> None:
     HERE.mkdir(exist_ok=True)
     workdir = tempfile.mkdtemp()
     try:
-        import subprocess
-
-        subprocess.run(["git", "init", "-q", workdir], check=True)
+        await anyio.run_process(["git", "init", "-q", workdir])
         for name, params in servers(workdir).items():
             with anyio.fail_after(60):
                 data = await dump(params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchyard.security import ItemVerdict, Scanner, ScanItem, item_from_definition
+from switchyard.security import ItemVerdict, ScanItem, Scanner, item_from_definition
 from switchyard.security.engine import ScanContext
 
 SCANNER = Scanner()

@@ -12,8 +12,8 @@ from switchyard.security import (
     Rule,
     ScanContext,
     ScanItem,
-    ScanPolicy,
     Scanner,
+    ScanPolicy,
     Severity,
     default_rules,
     scan_text,
@@ -48,8 +48,10 @@ def test_default_rules_satisfy_the_protocol_and_have_unique_documented_ids() -> 
 def test_one_medium_signal_stays_below_the_threshold_and_two_cross_it() -> None:
     one = Scanner([_Always("T1", Severity.MEDIUM)]).scan_item(tool())
     two = Scanner([_Always("T1", Severity.MEDIUM), _Always("T2", Severity.MEDIUM)]).scan_item(tool())
-    assert not one.malicious and one.score == pytest.approx(0.35)
-    assert two.malicious and two.score == pytest.approx(1 - 0.65 * 0.65)
+    assert not one.malicious
+    assert one.score == pytest.approx(0.35)
+    assert two.malicious
+    assert two.score == pytest.approx(1 - 0.65 * 0.65)
 
 
 def test_a_rule_counts_once_however_many_times_it_fires() -> None:

@@ -16,7 +16,11 @@ DUMPS = sorted((Path(__file__).parent / "real_servers").glob("*.json"))
 
 def test_all_five_reference_servers_are_present() -> None:
     assert {p.stem for p in DUMPS} == {
-        "mcp-server-time", "mcp-server-git", "server-everything", "server-filesystem", "server-memory",
+        "mcp-server-time",
+        "mcp-server-git",
+        "server-everything",
+        "server-filesystem",
+        "server-memory",
     }
 
 

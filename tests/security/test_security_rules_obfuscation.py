@@ -50,5 +50,6 @@ def test_random_tokens_and_hashes_are_not_payloads() -> None:
 
 def test_a_very_long_description_is_low() -> None:
     findings = [f for f in verdict(tool(description="Word. " * 900)).findings if f.rule_id == "SY404"]
-    assert findings and findings[0].severity.value == "low"
+    assert findings
+    assert findings[0].severity.value == "low"
     assert "SY404" not in rule_ids(tool(description="Short and clear."))

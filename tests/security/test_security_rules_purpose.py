@@ -39,8 +39,11 @@ def test_ordinary_admin_tools_are_not_malicious(name: str, text: str) -> None:
 
 
 def test_dual_use_terms_alone_stay_low() -> None:
-    findings = [f for f in verdict(tool("trace", "Traces the route to a target host.")).findings if f.rule_id == "SY601"]
-    assert findings and all(f.severity.value == "low" for f in findings)
+    findings = [
+        f for f in verdict(tool("trace", "Traces the route to a target host.")).findings if f.rule_id == "SY601"
+    ]
+    assert findings
+    assert all(f.severity.value == "low" for f in findings)
 
 
 @pytest.mark.parametrize(

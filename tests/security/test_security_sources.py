@@ -10,9 +10,14 @@ import pytest
 from switchyard.security import items_from_definitions, items_from_file, load_corpus
 
 DUMP = {
-    "tools": [{"name": "echo", "description": "Echoes text.",
-               "inputSchema": {"type": "object", "properties": {"text": {"type": "string", "description": "What"}}},
-               "annotations": {"title": "Echo"}}],
+    "tools": [
+        {
+            "name": "echo",
+            "description": "Echoes text.",
+            "inputSchema": {"type": "object", "properties": {"text": {"type": "string", "description": "What"}}},
+            "annotations": {"title": "Echo"},
+        }
+    ],
     "prompts": [{"name": "greet", "description": "Greets.", "arguments": [{"name": "who", "description": "Name"}]}],
     "resources": [{"uri": "file:///notes.txt", "name": "notes", "description": "Notes."}],
     "resourceTemplates": [{"uriTemplate": "file:///{path}", "name": "files"}],
@@ -50,13 +55,22 @@ def test_something_else_is_refused() -> None:
 def test_a_labelled_jsonl_corpus_keeps_labels_and_kinds(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     rows = [
-        {"id": "a", "server": "s", "name": "t", "description": "d", "input_schema": {"type": "object"},
-         "label": "malicious", "category": "x", "source": "me"},
+        {
+            "id": "a",
+            "server": "s",
+            "name": "t",
+            "description": "d",
+            "input_schema": {"type": "object"},
+            "label": "malicious",
+            "category": "x",
+            "source": "me",
+        },
         {"id": "b", "text": "hello", "label": "benign"},
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     corpus = load_corpus(path)
     assert [c.item.kind for c in corpus] == ["tool", "tool_output"]
-    assert corpus[0].positive and not corpus[1].positive
+    assert corpus[0].positive
+    assert not corpus[1].positive
     assert corpus[0].item.fields["description"] == "d"
     assert [i.kind for i in items_from_file(path)] == ["tool", "tool_output"]

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from switchyard.security.engine import ScanContext, ScanPolicy, Scanner
+from switchyard.security.engine import ScanContext, Scanner, ScanPolicy
 from switchyard.security.model import ItemVerdict
 from switchyard.security.sources import LabelledItem, load_corpus
 
@@ -90,7 +90,9 @@ class BenchResult:
         return self.chars / 1e6 / self.seconds if self.seconds else 0.0
 
 
-def run_bench(corpus: Sequence[LabelledItem], scanner: Scanner, repeat: int = 3, shared_context: bool = False) -> BenchResult:
+def run_bench(
+    corpus: Sequence[LabelledItem], scanner: Scanner, repeat: int = 3, shared_context: bool = False
+) -> BenchResult:
     """Scan every row (alone, or with all rows as one context), count outcomes, and time the best of `repeat`
     runs in CPU seconds of this process (one core)."""
     items = [li.item for li in corpus]
@@ -110,8 +112,9 @@ def run_bench(corpus: Sequence[LabelledItem], scanner: Scanner, repeat: int = 3,
         by_category[li.category or "-"].add(li.positive, verdict.malicious)
         by_source[li.source or "-"].add(li.positive, verdict.malicious)
     chars = sum(len("".join(it.fields.values()).encode()) for it in items)
-    return BenchResult(overall, dict(by_category), dict(by_source), list(zip(corpus, verdicts, strict=True)),
-                       best, len(items), chars)
+    return BenchResult(
+        overall, dict(by_category), dict(by_source), list(zip(corpus, verdicts, strict=True)), best, len(items), chars
+    )
 
 
 def _table(title: str, rows: dict[str, Counts]) -> list[str]:
@@ -130,7 +133,8 @@ def format_result(result: BenchResult, kind: str, data: str) -> str:
     """The Markdown report printed by the command (and pasted into docs/benchmarks.md)."""
     c = result.overall
     speed = (
-        f"{result.per_second:,.0f} definitions/s" if kind == "descriptions"
+        f"{result.per_second:,.0f} definitions/s"
+        if kind == "descriptions"
         else f"{result.mb_per_second:.1f} MB/s ({result.per_second:,.0f} results/s)"
     )
     lines = [
@@ -168,13 +172,27 @@ def _main(args: argparse.Namespace) -> int:
     result = run_bench(corpus, scanner, repeat=args.repeat, shared_context=args.shared_context)
     if args.json:
         c = result.overall
-        print(json.dumps({
-            "precision": c.precision, "recall": c.recall, "f1": c.f1, "fpr": c.fpr,
-            "tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn,
-            "per_second": result.per_second, "mb_per_second": result.mb_per_second,
-            "by_category": {k: {"recall": v.recall, "fpr": v.fpr, "n": v.tp + v.fp + v.tn + v.fn}
-                            for k, v in result.by_category.items()},
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "precision": c.precision,
+                    "recall": c.recall,
+                    "f1": c.f1,
+                    "fpr": c.fpr,
+                    "tp": c.tp,
+                    "fp": c.fp,
+                    "tn": c.tn,
+                    "fn": c.fn,
+                    "per_second": result.per_second,
+                    "mb_per_second": result.mb_per_second,
+                    "by_category": {
+                        k: {"recall": v.recall, "fpr": v.fpr, "n": v.tp + v.fp + v.tn + v.fn}
+                        for k, v in result.by_category.items()
+                    },
+                },
+                indent=2,
+            )
+        )
     else:
         print(format_result(result, args.kind, args.data))
         if args.errors:
@@ -185,14 +203,25 @@ def _main(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:  # pyright: ignore[reportPrivateUsage]
     """Add the `scan` sub-command to a `bench` sub-parser group."""
-    parser = subparsers.add_parser("scan", help="precision/recall/FPR and speed of the threat scanner on a JSONL corpus")
-    parser.add_argument("--data", required=True, help="labelled JSONL corpus (tool_descriptions.jsonl or tool_outputs.jsonl)")
-    parser.add_argument("--kind", choices=("descriptions", "outputs"), default="descriptions",
-                        help="descriptions: definitions labelled malicious/benign; outputs: results labelled injection/benign")
+    parser = subparsers.add_parser(
+        "scan", help="precision/recall/FPR and speed of the threat scanner on a JSONL corpus"
+    )
+    parser.add_argument(
+        "--data", required=True, help="labelled JSONL corpus (tool_descriptions.jsonl or tool_outputs.jsonl)"
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("descriptions", "outputs"),
+        default="descriptions",
+        help="descriptions: definitions labelled malicious/benign; outputs: results labelled injection/benign",
+    )
     parser.add_argument("--threshold", type=float, default=ScanPolicy().threshold, help="score for a malicious verdict")
     parser.add_argument("--repeat", type=int, default=3, help="timing runs (best is reported)")
-    parser.add_argument("--shared-context", action="store_true",
-                        help="scan all rows as one multi-server catalogue (enables cross-server rules between rows)")
+    parser.add_argument(
+        "--shared-context",
+        action="store_true",
+        help="scan all rows as one multi-server catalogue (enables cross-server rules between rows)",
+    )
     parser.add_argument("--errors", type=int, default=0, metavar="N", help="also list the first N misclassified rows")
     parser.add_argument("--json", action="store_true", help="print metrics as JSON")
     parser.set_defaults(func=_main)

@@ -16,7 +16,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Protocol, runtime_checkable
 
 from switchyard.security.model import Finding, ItemKind, ItemVerdict, ScanItem, ScanReport, Severity
@@ -28,6 +28,7 @@ __all__ = [
     "ScanContext",
     "ScanPolicy",
     "Scanner",
+    "default_scanner",
     "redact",
     "redaction_spans",
     "scan_text",
@@ -104,11 +105,7 @@ class ScanContext:
 
     def foreign_tools(self, server: str) -> Mapping[str, frozenset[str]]:
         """Tool names declared by servers other than `server` -> those servers."""
-        return {
-            name: servers - {server}
-            for name, servers in self.tools_by_name.items()
-            if servers - {server}
-        }
+        return {name: servers - {server} for name, servers in self.tools_by_name.items() if servers - {server}}
 
 
 def _combine(scores: Iterable[float]) -> float:
@@ -129,7 +126,8 @@ class Scanner:
 
     def __init__(self, rules: Sequence[Rule] | None = None, policy: ScanPolicy | None = None) -> None:
         if rules is None:
-            from switchyard.security.rules import default_rules
+            # Imported here: the rules import this module (Rule, ScanContext), so a top-level import would cycle.
+            from switchyard.security.rules import default_rules  # noqa: PLC0415
 
             rules = default_rules()
         self.policy = policy or ScanPolicy()
@@ -182,23 +180,21 @@ class Scanner:
         return self.scan_item(item)
 
 
-_default_scanner: Scanner | None = None
+@lru_cache(maxsize=1)
+def default_scanner() -> Scanner:
+    """The shared scanner with the built-in rules and the default policy (built on first use)."""
+    return Scanner()
 
 
 def scan_text(text: str, kind: ItemKind = "tool_output", server: str = "", name: str = "") -> ItemVerdict:
     """Scan one text with the default rules and policy (the runtime output guard's entry point)."""
-    global _default_scanner
-    if _default_scanner is None:
-        _default_scanner = Scanner()
-    return _default_scanner.scan_text(text, kind=kind, server=server, name=name)
+    return default_scanner().scan_text(text, kind=kind, server=server, name=name)
 
 
 def redaction_spans(verdict: ItemVerdict, field_name: str = "text") -> list[tuple[int, int]]:
     """The merged, sorted `(start, end)` spans of secrets found in one field of a verdict."""
     spans = sorted(
-        (f.evidence.start, f.evidence.end)
-        for f in verdict.findings
-        if SECRET_TAG in f.tags and f.field == field_name
+        (f.evidence.start, f.evidence.end) for f in verdict.findings if SECRET_TAG in f.tags and f.field == field_name
     )
     merged: list[tuple[int, int]] = []
     for start, end in spans:

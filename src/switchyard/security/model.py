@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = [
@@ -25,7 +25,7 @@ ItemKind = Literal["tool", "prompt", "resource", "resource_template", "server_in
 """What an item is: a definition from a `*/list` call, a server's instructions, or a tool result."""
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a finding is, ordered from `info` to `critical` (compare with `rank`)."""
 
     INFO = "info"

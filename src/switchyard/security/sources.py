@@ -49,7 +49,7 @@ def items_from_definitions(data: Any, server: str = "file") -> list[ScanItem]:
     if isinstance(data, Mapping) and "result" in data and isinstance(cast(Mapping[str, Any], data)["result"], Mapping):
         data = cast(Mapping[str, Any], data)["result"]
     if isinstance(data, list):
-        data = {"tools": data}
+        data = {"tools": cast(list[Any], data)}
     if not isinstance(data, Mapping):
         raise ValueError("expected a tools/list result: an object with 'tools' or a list of tool definitions")
     obj = cast(Mapping[str, Any], data)
@@ -93,8 +93,8 @@ def load_corpus(path: str | Path) -> list[LabelledItem]:
     """Read a JSONL corpus: one definition or tool result per line, with optional `label`/`category`/`source`."""
     out: list[LabelledItem] = []
     with Path(path).open(encoding="utf-8") as fh:
-        for index, line in enumerate(fh):
-            line = line.strip()
+        for index, raw_line in enumerate(fh):
+            line = raw_line.strip()
             if not line:
                 continue
             row = json.loads(line)
@@ -113,7 +113,9 @@ def items_from_file(path: str | Path, server: str | None = None) -> list[ScanIte
     return items_from_definitions(data, server=server or p.stem)
 
 
-def split_by(items: Sequence[LabelledItem], holdout_sources: Sequence[str]) -> tuple[list[LabelledItem], list[LabelledItem]]:
+def split_by(
+    items: Sequence[LabelledItem], holdout_sources: Sequence[str]
+) -> tuple[list[LabelledItem], list[LabelledItem]]:
     """Split a corpus into (development, held-out) by source prefix, to check that rules generalise."""
     held = [li for li in items if li.source and li.source.startswith(tuple(holdout_sources))]
     dev = [li for li in items if li not in held]

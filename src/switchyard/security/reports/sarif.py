@@ -50,11 +50,13 @@ def _fingerprint(f: Finding) -> str:
 
 def _result(f: Finding, rule_index: int, artifact_uri: str | None) -> dict[str, Any]:
     location: dict[str, Any] = {
-        "logicalLocations": [{
-            "name": f.item,
-            "fullyQualifiedName": f"{f.server}/{f.item}#{f.field}",
-            "kind": "member",
-        }],
+        "logicalLocations": [
+            {
+                "name": f.item,
+                "fullyQualifiedName": f"{f.server}/{f.item}#{f.field}",
+                "kind": "member",
+            }
+        ],
         "message": {"text": f"{f.field}, characters {f.evidence.start}-{f.evidence.end}"},
     }
     if artifact_uri:
@@ -62,8 +64,9 @@ def _result(f: Finding, rule_index: int, artifact_uri: str | None) -> dict[str, 
     result: dict[str, Any] = {
         "ruleId": f.rule_id,
         "level": _LEVEL[f.severity],
-        "message": {"text": f"{f.message} in {f.kind} '{f.item}' of server '{f.server}' ({f.field}): "
-                            f"{f.evidence.excerpt}"},
+        "message": {
+            "text": f"{f.message} in {f.kind} '{f.item}' of server '{f.server}' ({f.field}): {f.evidence.excerpt}"
+        },
         "locations": [location],
         "partialFingerprints": {"switchyardFinding/v1": _fingerprint(f)},
         "properties": {
@@ -101,12 +104,14 @@ def to_sarif_dict(report: ScanReport, *, artifact_uri: str | None = None) -> dic
     index = {d["id"]: i for i, d in enumerate(descriptors)}
     results = [_result(f, index.get(f.rule_id, -1), artifact_uri) for f in report.findings]
     run: dict[str, Any] = {
-        "tool": {"driver": {
-            "name": "switchyard-scan",
-            "fullName": "Switchyard MCP threat scanner",
-            "version": _tool_version(),
-            "rules": descriptors,
-        }},
+        "tool": {
+            "driver": {
+                "name": "switchyard-scan",
+                "fullName": "Switchyard MCP threat scanner",
+                "version": _tool_version(),
+                "rules": descriptors,
+            }
+        },
         "results": results,
         "columnKind": "unicodeCodePoints",
     }

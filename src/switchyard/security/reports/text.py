@@ -34,8 +34,9 @@ def to_text(
 ) -> str:
     """Render the report; findings below `min_severity` are left out. Returns the text (also printed to
     `console` when one is given, e.g. a terminal console with colours)."""
-    out = console or Console(file=io.StringIO(), force_terminal=color, no_color=not color, width=width,
-                             highlight=False, soft_wrap=False)
+    out = console or Console(
+        file=io.StringIO(), force_terminal=color, no_color=not color, width=width, highlight=False, soft_wrap=False
+    )
     verdicts = sorted(report.verdicts, key=lambda v: (-v.score, v.item.server, v.item.name))
     shown = 0
     for v in verdicts:
@@ -44,13 +45,19 @@ def to_text(
             continue
         shown += 1
         verdict = "[bold red]MALICIOUS[/]" if v.malicious else "[yellow]suspicious[/]"
-        out.print(f"{verdict} {escape(v.item.server)} / {v.item.kind} [bold]{escape(v.item.name)}[/] "
-                  f"score {v.score:.2f}")
+        out.print(
+            f"{verdict} {escape(v.item.server)} / {v.item.kind} [bold]{escape(v.item.name)}[/] score {v.score:.2f}"
+        )
         for f in findings:
-            out.print(Text.assemble(
-                "  ", (f"{f.severity.value.upper():8}", _STYLE[f.severity]), f" {f.rule_id} ", (f.field, "bold"),
-                f": {f.message}",
-            ))
+            out.print(
+                Text.assemble(
+                    "  ",
+                    (f"{f.severity.value.upper():8}", _STYLE[f.severity]),
+                    f" {f.rule_id} ",
+                    (f.field, "bold"),
+                    f": {f.message}",
+                )
+            )
             out.print(Text(f"      evidence [{f.evidence.start}:{f.evidence.end}]: {f.evidence.excerpt}", style="dim"))
             out.print(Text(f"      why: {f.why}"))
             out.print(Text(f"      fix: {f.fix}"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
+
 from switchyard.security.model import Finding, ItemKind, ScanItem, Severity
 from switchyard.security.text import evidence
 

@@ -24,7 +24,11 @@ _I = re.IGNORECASE
 
 
 def _ref(n: int) -> str:
-    return rf"(?:the\s+)?[`'\"]?(?!(?:this|that|the|a|an|any|each|every|other|your|my)\b)(?P<tool{n}>[\w.-]+)[`'\"]?\s+(?:tool|function|operation|command|method)"
+    """A reference to a named tool ("the `add` tool"), with its name in group `tool<n>`; not "this tool"."""
+    return (
+        r"(?:the\s+)?[`'\"]?(?!(?:this|that|the|a|an|any|each|every|other|your|my)\b)"
+        rf"(?P<tool{n}>[\w.-]+)[`'\"]?\s+(?:tool|function|operation|command|method)"
+    )
 
 
 _SHADOW_RE = re.compile(
@@ -78,25 +82,64 @@ class ToolShadowingRule(RuleBase):
                     yield self.finding(item, key, m.start(), m.end(), message, severity=Severity.HIGH)
                 elif m.group("always") or distinct >= 2:
                     # A silent extra recipient, or several steering moves in one text: shadowing, not workflow.
-                    yield self.finding(item, key, m.start(), m.end(), f"steers other tools: {m.group(0)!r}",
-                                       severity=Severity.HIGH)
+                    yield self.finding(
+                        item, key, m.start(), m.end(), f"steers other tools: {m.group(0)!r}", severity=Severity.HIGH
+                    )
                 else:
                     yield self.finding(item, key, m.start(), m.end(), f"steers another tool: {m.group(0)!r}")
             for m in _BACKTICK_RE.finditer(text):
                 name = m.group(1)
                 if name in foreign and name != item.name:
-                    yield self.finding(item, key, m.start(), m.end(),
-                                       f"names tool {name!r} of server(s) {', '.join(sorted(foreign[name]))}",
-                                       severity=Severity.LOW)
+                    yield self.finding(
+                        item,
+                        key,
+                        m.start(),
+                        m.end(),
+                        f"names tool {name!r} of server(s) {', '.join(sorted(foreign[name]))}",
+                        severity=Severity.LOW,
+                    )
 
 
 # Letters that render like Latin ones (a small, high-value subset of Unicode's confusables.txt).
-_CONFUSABLES = str.maketrans({
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
-    "ԁ": "d", "ɡ": "g", "һ": "h", "ӏ": "l", "ո": "n", "ν": "v", "ο": "o", "α": "a", "ι": "i", "κ": "k",
-    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ɑ": "a", "Ꭺ": "a", "ⅰ": "i", "ⅼ": "l", "０": "0",
-    "0": "o", "1": "l", "3": "e", "5": "s", "|": "l", "ı": "i",
-})
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a",
+        "е": "e",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ɡ": "g",
+        "һ": "h",
+        "ӏ": "l",
+        "ո": "n",
+        "ν": "v",
+        "ο": "o",
+        "α": "a",
+        "ι": "i",
+        "κ": "k",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "ɑ": "a",
+        "Ꭺ": "a",
+        "ⅰ": "i",
+        "ⅼ": "l",
+        "０": "0",
+        "0": "o",
+        "1": "l",
+        "3": "e",
+        "5": "s",
+        "|": "l",
+        "ı": "i",
+    }
+)
 _SEPARATORS_RE = re.compile(r"[\s_\-.:/]+")
 
 
@@ -156,7 +199,7 @@ class NameCollisionRule(RuleBase):
             return
         index = _index(context)
         sk = name_skeleton(item.name)
-        keys = {sk} | (_deletions(sk) if len(sk) >= 6 else set())
+        keys: set[str] = {sk} | (_deletions(sk) if len(sk) >= 6 else set[str]())
         seen: set[tuple[str, str]] = set()
         for k in keys:
             for other, server in index.get(k, ()):
@@ -171,5 +214,12 @@ class NameCollisionRule(RuleBase):
                     severity, how = Severity.MEDIUM, "the same normalised name as"
                 else:
                     severity, how = Severity.MEDIUM, "one edit from"
-                yield self.finding(item, "name", 0, len(item.name), f"{how} {other!r} on server {server!r}",
-                                   severity=severity, weight=0.6 if severity is Severity.MEDIUM else 1.0)
+                yield self.finding(
+                    item,
+                    "name",
+                    0,
+                    len(item.name),
+                    f"{how} {other!r} on server {server!r}",
+                    severity=severity,
+                    weight=0.6 if severity is Severity.MEDIUM else 1.0,
+                )

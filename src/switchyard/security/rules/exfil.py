@@ -47,10 +47,39 @@ _READ_VERB_RE = re.compile(
 
 
 _SENSITIVE_ANCHORS = (
-    ".ssh", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "authorized_keys", "known_hosts", ".env", "mcp.json", "claude_desktop", ".aws", ".azure",
-    "gcloud", "credentials", ".kube", "kubeconfig", ".docker", ".npmrc", ".pypirc", ".netrc", ".git-cred",
-    ".gnupg", "secring", "/etc/", "wallet.dat", "keychain", "login data", "cookies.sqlite", "logins.json",
-    "key4.db", "_history", ".cursor", "secret",
+    ".ssh",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "authorized_keys",
+    "known_hosts",
+    ".env",
+    "mcp.json",
+    "claude_desktop",
+    ".aws",
+    ".azure",
+    "gcloud",
+    "credentials",
+    ".kube",
+    "kubeconfig",
+    ".docker",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+    ".git-cred",
+    ".gnupg",
+    "secring",
+    "/etc/",
+    "wallet.dat",
+    "keychain",
+    "login data",
+    "cookies.sqlite",
+    "logins.json",
+    "key4.db",
+    "_history",
+    ".cursor",
+    "secret",
 )
 
 
@@ -81,14 +110,10 @@ class SensitiveFileRule(RuleBase):
                 for m in _SECRET_WORDS_RE.finditer(text):
                     window = text[max(0, m.start() - 60) : m.end() + 30]
                     if _READ_VERB_RE.search(window) and _ADDRESSED_RE.search(text):
-                        yield self.finding(
-                            item, key, m.start(), m.end(), f"asks to move {m.group(0)!r}", weight=0.8
-                        )
+                        yield self.finding(item, key, m.start(), m.end(), f"asks to move {m.group(0)!r}", weight=0.8)
 
 
-_ADDRESSED_RE = re.compile(
-    r"\b(?:you|your|assistant|model|ai|llm|agent)\b|\bplease\b|\b(?:must|should)\b", _I
-)
+_ADDRESSED_RE = re.compile(r"\b(?:you|your|assistant|model|ai|llm|agent)\b|\bplease\b|\b(?:must|should)\b", _I)
 
 _EMAIL_RE = re.compile(r"\b[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}\b", _I)
 _URL_RE = re.compile(r"\b(?:https?|ftp|wss?)://[^\s'\"<>)\]}]+", _I)
@@ -108,8 +133,25 @@ _HOST_RE = re.compile(r"^(?:\w+)://([^/:?#]+)")
 
 
 _SEND_ANCHORS = (
-    "send", "forward", "mail", "upload", "post", "transmit", "exfiltrate", "copy", "bcc", "cc", "redirect",
-    "report", "leak", "share", "sync", "mirror", "relay", "wire", "transfer",
+    "send",
+    "forward",
+    "mail",
+    "upload",
+    "post",
+    "transmit",
+    "exfiltrate",
+    "copy",
+    "bcc",
+    "cc",
+    "redirect",
+    "report",
+    "leak",
+    "share",
+    "sync",
+    "mirror",
+    "relay",
+    "wire",
+    "transfer",
 )
 
 
@@ -134,23 +176,26 @@ class ExfiltrationChannelRule(RuleBase):
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in prose_fields(item):
             for m in windowed(_SEND_TO_RE, text, _SEND_ANCHORS, 2, 200):
-                yield self.finding(item, key, m.start(), m.end(), f"directs data to {text[m.end():m.end() + 40]!r}")
+                yield self.finding(item, key, m.start(), m.end(), f"directs data to {text[m.end() : m.end() + 40]!r}")
             for m in _EMAIL_RE.finditer(text):
                 host = m.group(0).rsplit("@", 1)[1]
                 if not _BENIGN_HOSTS.match(host):
-                    yield self.finding(item, key, m.start(), m.end(), f"e-mail address {m.group(0)!r}",
-                                       severity=Severity.LOW)
+                    yield self.finding(
+                        item, key, m.start(), m.end(), f"e-mail address {m.group(0)!r}", severity=Severity.LOW
+                    )
             for m in _URL_RE.finditer(text):
                 hm = _HOST_RE.match(m.group(0))
                 if hm and not _BENIGN_HOSTS.match(hm.group(1)):
-                    yield self.finding(item, key, m.start(), m.end(), f"URL {m.group(0)!r}",
-                                       severity=Severity.INFO)
+                    yield self.finding(item, key, m.start(), m.end(), f"URL {m.group(0)!r}", severity=Severity.INFO)
 
 
 # Secret formats with their provider. Kept specific: a false redaction corrupts a result.
 _SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("private key", r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]{16,8000}?-----END (?:[A-Z]+ )*"
-                    r"PRIVATE KEY(?: BLOCK)?-----"),
+    (
+        "private key",
+        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]{16,8000}?-----END (?:[A-Z]+ )*"
+        r"PRIVATE KEY(?: BLOCK)?-----",
+    ),
     ("AWS access key id", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
     ("AWS secret key", r"(?i:aws_?secret_?access_?key|aws_?secret)\W{1,4}[A-Za-z0-9/+=]{40}\b"),
     ("GitHub token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b"),
@@ -160,20 +205,37 @@ _SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
     ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
     ("Stripe key", r"\b(?:sk|rk)_live_[0-9A-Za-z]{20,}\b"),
     ("Anthropic key", r"\bsk-ant-[A-Za-z0-9_-]{20,}\b"),
-    ("OpenAI key", r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}\b"
-                   r"|\bsk-(?:proj|svcacct)-[A-Za-z0-9_-]{40,}\b"),
+    (
+        "OpenAI key",
+        r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}\b"
+        r"|\bsk-(?:proj|svcacct)-[A-Za-z0-9_-]{40,}\b",
+    ),
     ("Hugging Face token", r"\bhf_[A-Za-z]{34,}\b"),
     ("npm token", r"\bnpm_[A-Za-z0-9]{36}\b"),
     ("JSON web token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}\b"),
     ("bearer token", r"(?i:\bbearer)\s+[A-Za-z0-9_\-.=]{24,}"),
-    ("password or key assignment",
-     r"(?i:\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret)"
-     r"[\"']?\s*[:=]\s*[\"']?)(?=[^\s\"']{12,})(?=[^\s\"']*\d)(?=[^\s\"']*[A-Za-z])[^\s\"',;]{12,200}"),
+    (
+        "password or key assignment",
+        r"(?i:\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret)"
+        r"[\"']?\s*[:=]\s*[\"']?)(?=[^\s\"']{12,})(?=[^\s\"']*\d)(?=[^\s\"']*[A-Za-z])[^\s\"',;]{12,200}",
+    ),
 )
 _SECRET_ANCHORS: tuple[tuple[str, ...], ...] = (
-    ("private key",), ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa"), ("aws",),
-    ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), ("glpat-",), ("xox",), ("hooks.slack",), ("aiza",),
-    ("_live_",), ("sk-ant-",), ("sk-",), ("hf_",), ("npm_",), ("eyj",), ("bearer",),
+    ("private key",),
+    ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa"),
+    ("aws",),
+    ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    ("glpat-",),
+    ("xox",),
+    ("hooks.slack",),
+    ("aiza",),
+    ("_live_",),
+    ("sk-ant-",),
+    ("sk-",),
+    ("hf_",),
+    ("npm_",),
+    ("eyj",),
+    ("bearer",),
     ("pass", "pwd", "secret", "key", "token"),
 )
 _SECRET_CHECKS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = tuple(
@@ -210,8 +272,15 @@ class SecretValueRule(RuleBase):
     def _findings(self, item: ScanItem, key: str, kind: str, matches: Iterator[re.Match[str]]) -> Iterator[Finding]:
         for m in matches:
             # Weight 0: a secret is a leak to redact, not evidence that the item is an attack.
-            found = self.finding(item, key, m.start(), m.end(), f"{kind} ({m.end() - m.start()} characters)",
-                                 tags=(SECRET_TAG,), weight=0.0)
+            found = self.finding(
+                item,
+                key,
+                m.start(),
+                m.end(),
+                f"{kind} ({m.end() - m.start()} characters)",
+                tags=(SECRET_TAG,),
+                weight=0.0,
+            )
             # Never echo the secret in a report: show only its first characters.
             masked = m.group(0)[:4] + "…[REDACTED]"
             yield dataclasses.replace(found, evidence=Evidence(excerpt=masked, start=m.start(), end=m.end()))

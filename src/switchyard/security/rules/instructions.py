@@ -44,9 +44,30 @@ _PSEUDO_TAG_RE = re.compile(
 
 # Every alternative of the pattern contains one of these words (tag names, chat-token pieces).
 _TAG_ANCHORS = (
-    "system", "admin", "developer", "assistant", "important", "attention", "override", "directive",
-    "instruction", "hidden", "secret", "root", "jailbreak", "info", "critical", "note", "context",
-    "requirement", "metadata", "warning", "priority", "<|", "inst]", "<<",
+    "system",
+    "admin",
+    "developer",
+    "assistant",
+    "important",
+    "attention",
+    "override",
+    "directive",
+    "instruction",
+    "hidden",
+    "secret",
+    "root",
+    "jailbreak",
+    "info",
+    "critical",
+    "note",
+    "context",
+    "requirement",
+    "metadata",
+    "warning",
+    "priority",
+    "<|",
+    "inst]",
+    "<<",
 )
 
 
@@ -113,8 +134,18 @@ _WEAKEN_RE = re.compile(
 
 
 _OVERRIDE_ANCHORS = (
-    "ignore", "disregard", "forget", "override", "bypass", "skip", "new ", "you are now", "act as", "replace",
-    "disable", "turn off",
+    "ignore",
+    "disregard",
+    "forget",
+    "override",
+    "bypass",
+    "skip",
+    "new ",
+    "you are now",
+    "act as",
+    "replace",
+    "disable",
+    "turn off",
 )
 _WEAKEN_ANCHORS = ("ignore", "skip", "bypass", "disable", "turn off", "without", "trust", "accept", "allow")
 
@@ -140,8 +171,14 @@ class InstructionOverrideRule(RuleBase):
             for m in windowed(_OVERRIDE_RE, text, _OVERRIDE_ANCHORS, 2, 160):
                 yield self.finding(item, key, m.start(), m.end(), f"override phrase {m.group(0)!r}")
             for m in windowed(_WEAKEN_RE, text, _WEAKEN_ANCHORS, 2, 120):
-                yield self.finding(item, key, m.start(), m.end(), f"security-weakening directive {m.group(0)!r}",
-                                   severity=Severity.MEDIUM)
+                yield self.finding(
+                    item,
+                    key,
+                    m.start(),
+                    m.end(),
+                    f"security-weakening directive {m.group(0)!r}",
+                    severity=Severity.MEDIUM,
+                )
 
 
 _USER = r"(?:the\s+|your\s+|this\s+)?(?:user|human|person|customer|operator|client)s?"
@@ -161,8 +198,18 @@ _SECRECY_RE = re.compile(
 
 
 _SECRECY_ANCHORS = (
-    "user", "human", "person", "customer", "operator", "client", "secret", "confidential", "hidden", "silently",
-    "covertly", "quietly",
+    "user",
+    "human",
+    "person",
+    "customer",
+    "operator",
+    "client",
+    "secret",
+    "confidential",
+    "hidden",
+    "silently",
+    "covertly",
+    "quietly",
 )
 
 
@@ -206,8 +253,22 @@ _PRECONDITION_RE = re.compile(
 
 
 _PRECONDITION_ANCHORS = (
-    "before", "otherwise", "or else", "after you", "once you", "task", "message", "to you", "always",
-    "immediately", "first", "attention", "note", "notice", "dear", "hey",
+    "before",
+    "otherwise",
+    "or else",
+    "after you",
+    "once you",
+    "task",
+    "message",
+    "to you",
+    "always",
+    "immediately",
+    "first",
+    "attention",
+    "note",
+    "notice",
+    "dear",
+    "hey",
 )
 
 

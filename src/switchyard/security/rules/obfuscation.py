@@ -72,7 +72,11 @@ class InvisibleUnicodeRule(RuleBase):
                 if tags:
                     message += f" spelling {tags[:80]!r}"
                 yield self.finding(
-                    item, key, m.start(), m.end(), message,
+                    item,
+                    key,
+                    m.start(),
+                    m.end(),
+                    message,
                     severity=Severity.HIGH if severe else Severity.MEDIUM,
                 )
 
@@ -136,8 +140,15 @@ class ConfusableNameRule(RuleBase):
             for m in _WORD_RE.finditer(text):
                 word = m.group(0)
                 if len(word) >= 3 and _mixed_script(word):
-                    yield self.finding(item, key, m.start(), m.end(), f"mixed-script word {word!r}",
-                                       severity=Severity.MEDIUM, weight=0.6)
+                    yield self.finding(
+                        item,
+                        key,
+                        m.start(),
+                        m.end(),
+                        f"mixed-script word {word!r}",
+                        severity=Severity.MEDIUM,
+                        weight=0.6,
+                    )
 
 
 _BLOB_RE = re.compile(r"[A-Za-z0-9+/_=-]{24,}")
@@ -197,7 +208,11 @@ class EncodedPayloadRule(RuleBase):
                         continue
                     instructive = _INSTRUCTION_WORDS_RE.search(decoded) is not None
                     yield self.finding(
-                        item, key, m.start(), m.end(), f"decodes to {make_visible(decoded[:80])!r}",
+                        item,
+                        key,
+                        m.start(),
+                        m.end(),
+                        f"decodes to {make_visible(decoded[:80])!r}",
                         severity=Severity.HIGH if instructive else Severity.MEDIUM,
                     )
 

@@ -85,8 +85,11 @@ def _points(sentence_from_verb: str, rest: str, framed: bool) -> tuple[float, li
         (_DESTINATION_RE.search(rest) is not None, 0.5, "outside destination"),
         (_ADDRESS_RE.search(rest) is not None, 0.25, "names an address"),
         # Sensitive data weighs most when the verb moves it ("send the code"), less otherwise ("reset").
-        (_SENSITIVE_RE.search(rest) is not None, 0.5 if _MOVING_RE.match(sentence_from_verb) else 0.25,
-         "sensitive data"),
+        (
+            _SENSITIVE_RE.search(rest) is not None,
+            0.5 if _MOVING_RE.match(sentence_from_verb) else 0.25,
+            "sensitive data",
+        ),
         (_THIRD_PARTY_RE.search(rest) is not None, 0.25, "talks to the agent about the user"),
         (_BULK_RE.search(rest) is not None, 0.5, "bulk scope"),
         (framed, 0.5, "task framing"),
@@ -151,8 +154,9 @@ class EmbeddedDirectiveRule(RuleBase):
             else:
                 severity, weight = Severity.LOW, 1.0
             why = ", ".join(reasons) or "no aggravating signal"
-            yield self.finding(item, key, start, end, f"imperative aimed at the agent ({why})",
-                               severity=severity, weight=weight)
+            yield self.finding(
+                item, key, start, end, f"imperative aimed at the agent ({why})", severity=severity, weight=weight
+            )
 
 
 _TOOL_CALL_RE = re.compile(
@@ -180,7 +184,9 @@ class ToolCallInstructionRule(RuleBase):
         "function X with ...', 'with the following arguments: {...}', 'substitute the placeholders'. Data "
         "returned by a tool has no business choosing the agent's next call."
     )
-    why = "Injections that name the exact tool and arguments succeed far more often (AgentDojo's tool-knowledge attack)."
+    why = (
+        "Injections that name the exact tool and arguments succeed far more often (AgentDojo's tool-knowledge attack)."
+    )
     fix = "Block or annotate the result as untrusted; review which server produced it."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:

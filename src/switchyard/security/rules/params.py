@@ -24,7 +24,7 @@ _AGENT = r"(?:llm|ai|model|assistant|agent|chatbot|bot|language\s+model|gpt|clau
 
 # Parameter names (as words) that ask about the caller or the conversation rather than the task.
 _OOS_NAME_RE = re.compile(
-    rf"^(?:(?:llm|ai|assistant|agent|caller)\s+(?:model\s+)?(?:name|version|identity|type|id|provider|vendor)|"
+    r"^(?:(?:llm|ai|assistant|agent|caller)\s+(?:model\s+)?(?:name|version|identity|type|id|provider|vendor)|"
     r"(?:system|initial|original)\s+prompts?|(?:conversation|chat|dialog(?:ue)?|message)\s+(?:history|log|"
     r"context|transcript)|previous\s+(?:messages|conversation|prompts?)|full\s+(?:context|conversation)|"
     r"(?:available|other|all)\s+tools|tool\s+list|sidenote|side\s+note)$",
@@ -88,8 +88,7 @@ class OutOfScopeParameterRule(RuleBase):
         for key, text in item.fields.items():
             if key.endswith("#name"):
                 if _OOS_NAME_RE.match(name_words(text)):
-                    yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks about the caller",
-                                       weight=1.5)
+                    yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks about the caller", weight=1.5)
             elif key != "name":
                 for m in _OOS_TEXT_RE.finditer(text):
                     yield self.finding(item, key, m.start(), m.end(), f"asks for {m.group(0)!r}", weight=1.5)
@@ -99,8 +98,9 @@ class OutOfScopeParameterRule(RuleBase):
                 param = m.group("param")
                 window = description[max(0, m.start() - 80) : m.end()]
                 if param in props and _ROUTED_DATA_RE.search(window):
-                    yield self.finding(item, "description", m.start(), m.end(),
-                                       f"routes data into parameter {param!r}", weight=1.5)
+                    yield self.finding(
+                        item, "description", m.start(), m.end(), f"routes data into parameter {param!r}", weight=1.5
+                    )
 
 
 _SECRET_PARAM_RE = re.compile(

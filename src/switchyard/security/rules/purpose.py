@@ -50,7 +50,8 @@ _STRONG = (
     r"deserialization\s+attack|\w+\s+attack\b|exploit\w*|zero[- ]day|cve-\d{4}-\d+|jailbreak\w*|"
     r"root\s+(?:android|ios|device)|persistence|self[- ]propagat\w*|botnet|ddos|denial[- ]of[- ]service|"
     r"(?:read|access|locate|collect|search\s+for|find|grab|copy)\w*\s+(?:\w+\s+){0,3}?sensitive\s+"
-    r"(?:files|information|data|documents)|cryptojack\w*|crypto[- ]?min(?:er|ing)|wip\w+\s+(?:\w+\s+)?(?:disks?|drives?|free\s+space|"
+    r"(?:files|information|data|documents)|cryptojack\w*|crypto[- ]?min(?:er|ing)|"
+    r"wip\w+\s+(?:\w+\s+)?(?:disks?|drives?|free\s+space|"
     r"evidence|logs)|destroy\w*\s+(?:\w+\s+)?(?:data|files|evidence|backups)|corrupt\w*\s+(?:\w+\s+)?"
     r"(?:files?|data|contents?|backups?)|exhaust\w*\s+(?:\w+\s+)?(?:disk|inodes?|process|memory|quota|"
     r"resources)|(?:without|bypassing)\s+(?:the\s+)?(?:user'?s?\s+)?(?:consent|authori[sz]ation|"
@@ -143,12 +144,12 @@ class MaliciousPurposeRule(RuleBase):
             message = f"{label} {m.group(0)!r}"
             if i == 0:
                 message += f" ({total:g} points from {len(hits)} term(s))"
-                yield self._at(item, key, m, message, top_severity, top_weight)
+                yield self._at(item, key, m, message, severity=top_severity, weight=top_weight)
             else:
-                yield self._at(item, key, m, message, severity, 0.0)
+                yield self._at(item, key, m, message, severity=severity, weight=0.0)
 
     def _at(
-        self, item: ScanItem, key: str, m: re.Match[str], message: str, severity: Severity, weight: float
+        self, item: ScanItem, key: str, m: re.Match[str], message: str, *, severity: Severity, weight: float
     ) -> Finding:
         if key == "name":  # offsets in the split name do not map back; point at the whole name
             return self.finding(item, "name", 0, len(item.name), message, severity=severity, weight=weight)

@@ -85,7 +85,7 @@ class StdioServerConfig(_ServerBase):
     cwd: str | None = None
 
     def __repr__(self) -> str:
-        env = {k: "***" for k in self.env}
+        env = dict.fromkeys(self.env, "***")
         return f"StdioServerConfig(command={self.command!r}, args={self.args!r}, env={env!r}, cwd={self.cwd!r})"
 
     __str__ = __repr__
@@ -106,7 +106,7 @@ class HttpServerConfig(_ServerBase):
         return value
 
     def __repr__(self) -> str:
-        headers = {k: "***" for k in self.headers}
+        headers = dict.fromkeys(self.headers, "***")
         return f"HttpServerConfig(url={self.url!r}, headers={headers!r})"
 
     __str__ = __repr__

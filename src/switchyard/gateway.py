@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
@@ -46,11 +46,11 @@ _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 def _forwardable_meta(params: Mapping[str, Any]) -> dict[str, Any]:
     """The client's params minus what the upstream session sets itself (protocol keys, progress token)."""
     out = dict(params)
-    meta = out.get("_meta")
+    meta: Any = out.get("_meta")
     if isinstance(meta, Mapping):
-        kept = {
-            k: v
-            for k, v in meta.items()  # pyright: ignore[reportUnknownVariableType]
+        kept: dict[str, Any] = {
+            str(k): v
+            for k, v in cast(Mapping[Any, Any], meta).items()
             if isinstance(k, str) and k != "progressToken" and not k.startswith(_RESERVED_META_PREFIX)
         }
         if kept:
@@ -74,9 +74,7 @@ class Gateway:
         self.config = config
         self._listeners: list[CatalogListener] = []
         self._resource_listeners: list[ResourceListener] = []
-        self.upstreams: dict[str, Upstream] = (
-            dict(upstreams) if upstreams is not None else self._make_upstreams(config)
-        )
+        self.upstreams: dict[str, Upstream] = dict(upstreams) if upstreams is not None else self._make_upstreams(config)
         self.catalog: Catalog = Catalog()
         self._public: dict[str, list[JsonObject]] = {"tools": [], "prompts": [], "resources": []}
         self._handler: Handler = compose(stages, self._dispatch)
@@ -146,7 +144,7 @@ class Gateway:
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def running(self, *, wait: bool = False) -> AsyncIterator[Gateway]:
+    async def running(self, *, wait: bool = False) -> AsyncGenerator[Gateway, None]:
         """Run every upstream in the background for the duration of the block; stop them all on exit.
 
         With `wait=True`, enter the block only after every server's first connection attempt has finished
@@ -202,9 +200,7 @@ class Gateway:
 
     def rebuild(self) -> frozenset[str]:
         """Rebuild the catalog from the upstreams' snapshots; returns which public lists changed."""
-        snapshots = {
-            name: (u.snapshot if u.state is UpstreamState.UP else None) for name, u in self.upstreams.items()
-        }
+        snapshots = {name: (u.snapshot if u.state is UpstreamState.UP else None) for name, u in self.upstreams.items()}
         catalog = build_catalog(snapshots, self.config)
         scan_settings = self.config.switchyard.scan
         self.pinning.scan = make_scan(catalog, scan_settings.quarantine_at) if scan_settings.on_start else None

@@ -59,7 +59,8 @@ def test_every_problem_is_reported_at_once_with_its_json_path() -> None:
     assert "$.switchyard.naming.separator" in paths
     assert "$.extra" in paths
     text = str(info.value)
-    assert "'all'" in text and "'search'" in text  # says what is allowed
+    assert "'all'" in text
+    assert "'search'" in text
 
 
 def test_secrets_in_env_and_headers_never_appear_in_errors_or_repr() -> None:
@@ -96,7 +97,13 @@ def test_an_unset_variable_without_default_is_a_problem_naming_the_variable() ->
 
 
 def test_disabled_servers_are_not_active() -> None:
-    doc = {"mcpServers": {"a": {"command": "x", "enabled": False}, "b": {"command": "y", "disabled": True}, "c": {"command": "z"}}}
+    doc = {
+        "mcpServers": {
+            "a": {"command": "x", "enabled": False},
+            "b": {"command": "y", "disabled": True},
+            "c": {"command": "z"},
+        }
+    }
     assert list(parse_config(doc, env={}).active_servers()) == ["c"]
 
 

@@ -123,7 +123,8 @@ async def test_without_prefix_a_collision_is_resolved_deterministically_and_repo
         names = [t.name for t in (await client.list_tools()).tools]
         result = await client.call_tool("shared", {})
         collisions = [str(c) for c in gateway.catalog.collisions]
-    assert "shared" in names and "beta__shared" in names
+    assert "shared" in names
+    assert "beta__shared" in names
     assert result.content[0].text == "from alpha"  # type: ignore[union-attr]
     assert collisions == ["tool 'shared' offered by alpha, beta: alpha keeps it; beta's is beta__shared"]
 
@@ -172,7 +173,9 @@ async def test_a_tool_filter_hides_denied_tools_from_lists_and_calls() -> None:
             update={
                 "servers": {
                     **gateway.config.servers,
-                    "alpha": gateway.config.servers["alpha"].model_copy(update={"tools": ToolFilter(deny=("fail", "sl*"))}),
+                    "alpha": gateway.config.servers["alpha"].model_copy(
+                        update={"tools": ToolFilter(deny=("fail", "sl*"))}
+                    ),
                 }
             }
         )
@@ -180,7 +183,8 @@ async def test_a_tool_filter_hides_denied_tools_from_lists_and_calls() -> None:
         names = [t.name for t in (await client.list_tools()).tools]
         with pytest.raises(MCPError):
             await client.call_tool("alpha__fail", {})
-    assert "alpha__fail" not in names and "alpha__slow" not in names
+    assert "alpha__fail" not in names
+    assert "alpha__slow" not in names
     assert "alpha__echo" in names
 
 

@@ -21,8 +21,9 @@ from switchyard.server.mcp import FrontServer
 pytestmark = pytest.mark.anyio
 
 
-def config(peers: Any, store: Path, *, variant: str = "honest", extra: bool = False, pin: str = "strict",
-           shadow: bool = False) -> Any:
+def config(
+    peers: Any, store: Path, *, variant: str = "honest", extra: bool = False, pin: str = "strict", shadow: bool = False
+) -> Any:
     env = {"RUGPULL_VARIANT": variant, "RUGPULL_EXTRA": "1" if extra else "0"}
     servers: dict[str, Any] = {"weather": {**peers.server_entry(peers.fixture_server("rugpull", env=env)), "pin": pin}}
     if shadow:

@@ -167,9 +167,7 @@ def build_catalog(snapshots: Mapping[str, UpstreamSnapshot | None], config: Gate
                 compiled.append((server, UriTemplate.parse(str(tpl.get("uriTemplate", "")))))
             except (InvalidUriTemplate, ValueError):
                 continue
-    tools = _name_items(
-        "tool", tool_items, separator=naming.separator, prefix=naming.prefix, collisions=collisions
-    )
+    tools = _name_items("tool", tool_items, separator=naming.separator, prefix=naming.prefix, collisions=collisions)
     prompts = _name_items(
         "prompt", prompt_items, separator=naming.separator, prefix=naming.prefix, collisions=collisions
     )
@@ -182,4 +180,3 @@ def build_catalog(snapshots: Mapping[str, UpstreamSnapshot | None], config: Gate
         resource_owner=owner,
         _compiled_templates=tuple(compiled),
     )
-

@@ -122,24 +122,40 @@ class Pinning:
                     if flag is not None:
                         reason = f"{reason}; {flag}"
                     if mode == "strict" or flag is not None:
-                        hold = Hold(entry.name, server, entry.original, "changed", reason, entry.definition,
-                                    pin.definition)
+                        hold = Hold(
+                            entry.name, server, entry.original, "changed", reason, entry.definition, pin.definition
+                        )
                     else:
-                        logger.warning("server %s: tool %s: %s (pin mode warn: still served)", server,
-                                       entry.original, reason)
+                        logger.warning(
+                            "server %s: tool %s: %s (pin mode warn: still served)", server, entry.original, reason
+                        )
                 elif flag is not None:
-                    hold = Hold(entry.name, server, entry.original, "finding", flag, entry.definition,
-                                pin.definition if pin else None)
+                    hold = Hold(
+                        entry.name,
+                        server,
+                        entry.original,
+                        "finding",
+                        flag,
+                        entry.definition,
+                        pin.definition if pin else None,
+                    )
                 elif mode == "off" or pin is not None:
                     pass
                 elif first_use or mode == "warn":
                     new_pins.append(Pin(server, entry.original, d, canonical(entry.definition), now))
                     if not first_use:
-                        logger.warning("server %s: new tool %s admitted after scanning (pin mode warn)", server,
-                                       entry.original)
+                        logger.warning(
+                            "server %s: new tool %s admitted after scanning (pin mode warn)", server, entry.original
+                        )
                 else:
-                    hold = Hold(entry.name, server, entry.original, "new",
-                                "it is new on a server whose tools are pinned", entry.definition)
+                    hold = Hold(
+                        entry.name,
+                        server,
+                        entry.original,
+                        "new",
+                        "it is new on a server whose tools are pinned",
+                        entry.definition,
+                    )
                 if hold is not None:
                     holds[entry.name] = hold
         if new_pins and self.store is not None:

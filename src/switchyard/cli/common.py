@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import anyio
@@ -60,7 +60,7 @@ def load(args: argparse.Namespace) -> GatewayConfig:
 
 
 @asynccontextmanager
-async def started_gateway(config: GatewayConfig, *, show_progress: bool = True) -> AsyncIterator[Gateway]:
+async def started_gateway(config: GatewayConfig, *, show_progress: bool = True) -> AsyncGenerator[Gateway, None]:
     """Run a gateway and wait for every server's first attempt, showing progress on a terminal."""
     gateway = Gateway(config)
     async with gateway.running():

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import anyio
+from rich.console import Console
 from rich.table import Table
 
 from switchyard.cli.common import add_config_option, configure_logging, load, started_gateway, status_table
@@ -63,9 +64,7 @@ def run_check(args: argparse.Namespace) -> int:
         async with started_gateway(config, show_progress=not args.json) as gateway:
             report = _check_report(gateway)
             if not args.json:
-                from switchyard.cli.common import stderr
-
-                console = stderr.__class__()
+                console = Console()
                 console.print(status_table(gateway))
                 for collision in gateway.catalog.collisions:
                     console.print(f"[yellow]collision[/]: {collision}", highlight=False)
@@ -100,8 +99,6 @@ def run_tools(args: argparse.Namespace) -> int:
         json.dump({"tools": tools}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    from rich.console import Console
-
     table = Table(title=f"{len(tools)} tools")
     for column in ("name", "server", "description"):
         table.add_column(column, overflow="fold")

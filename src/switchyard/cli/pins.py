@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
     found, pinning = anyio.run(holds)
     selected = [
-        h for h in found if (args.server is None or h.server == args.server) and (not args.tools or h.tool in args.tools)
+        h
+        for h in found
+        if (args.server is None or h.server == args.server) and (not args.tools or h.tool in args.tools)
     ]
     if not selected:
         console.print("nothing is quarantined" + (" for that selection" if found else ""))

@@ -8,6 +8,7 @@ Owns the command: choosing what to scan (every configured server, one of them, a
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -57,8 +58,11 @@ def _items_from_servers(config: GatewayConfig, only: str | None, progress: bool)
             raise InvalidRequest(f"no server named {only!r} in the configuration")
         config = config.model_copy(update={"servers": {only: config.servers[only]}})
     config = config.model_copy(
-        update={"switchyard": config.switchyard.model_copy(update={"scan": config.switchyard.scan.model_copy(
-            update={"on_start": False})})}
+        update={
+            "switchyard": config.switchyard.model_copy(
+                update={"scan": config.switchyard.scan.model_copy(update={"on_start": False})}
+            )
+        }
     )
 
     async def main() -> list[ScanItem]:
@@ -74,7 +78,9 @@ def _items_from_servers(config: GatewayConfig, only: str | None, progress: bool)
                 items += [item_from_definition("resource", name, r) for r in snap.resources]
                 items += [item_from_definition("resource_template", name, t) for t in snap.templates]
                 if snap.instructions:
-                    items.append(ScanItem("server_instructions", name, "instructions", {"instructions": snap.instructions}))
+                    items.append(
+                        ScanItem("server_instructions", name, "instructions", {"instructions": snap.instructions})
+                    )
         return items
 
     return anyio.run(main)
@@ -90,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
         items = _items_from_servers(_one_off(args), None, args.format == "text")
     else:
         if args.config is None:
-            import os
-
             args.config = os.environ.get("SWITCHYARD_CONFIG", "servers.json")
         items = _items_from_servers(load(args), args.server, args.format == "text")
     scanner = Scanner()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import mcp_types as types
 from mcp.server import Server
@@ -29,6 +29,7 @@ from mcp.server.subscriptions import (
 )
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel
 
 from switchyard import __version__
 from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
@@ -93,21 +94,26 @@ class FrontServer:
         self.server: Server[Any] = Server(
             gateway.config.switchyard.name,
             version=__version__,
-            on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
-            on_list_prompts=self._list_prompts,
-            on_get_prompt=self._get_prompt,
-            on_list_resources=self._list_resources,
-            on_list_resource_templates=self._list_templates,
-            on_read_resource=self._read_resource,
-            on_subscribe_resource=self._subscribe,
-            on_unsubscribe_resource=self._unsubscribe,
-            on_completion=self._complete,
             on_subscriptions_listen=ListenHandler(self.bus),
             # The catalog can change at any moment (a server restarts, a list_changed arrives) and later
             # per-client visibility makes lists caller-specific: never stale, never shared.
             cache_hints={method: CacheHint(ttl_ms=0, scope="private") for method in _CACHEABLE},
         )
+        # Registered by method so handlers may return wire dicts (forwarded unchanged) rather than models.
+        handlers: list[tuple[str, type[BaseModel], Any]] = [
+            ("tools/list", types.PaginatedRequestParams, self._list_tools),
+            ("tools/call", types.CallToolRequestParams, self._call_tool),
+            ("prompts/list", types.PaginatedRequestParams, self._list_prompts),
+            ("prompts/get", types.GetPromptRequestParams, self._get_prompt),
+            ("resources/list", types.PaginatedRequestParams, self._list_resources),
+            ("resources/templates/list", types.PaginatedRequestParams, self._list_templates),
+            ("resources/read", types.ReadResourceRequestParams, self._read_resource),
+            ("resources/subscribe", types.SubscribeRequestParams, self._subscribe),
+            ("resources/unsubscribe", types.UnsubscribeRequestParams, self._unsubscribe),
+            ("completion/complete", types.CompleteRequestParams, self._complete),
+        ]
+        for method, params_type, handler in handlers:
+            self.server.add_request_handler(method, params_type, handler)
         self.server.middleware.append(self._track_connection)
         gateway.add_listener(self._on_catalog_change)
         gateway.add_resource_listener(self._on_resource_updated)
@@ -196,8 +202,8 @@ class FrontServer:
 
     async def _meta_tool(self, ctx: ServerRequestContext[Any, Any], name: str) -> tuple[JsonObject | None, JsonObject]:
         """Answer `search_tools` directly; turn `call_tool` into the params of the real call."""
-        raw = ctx.params or {}
-        arguments = raw.get("arguments") or {}
+        raw: Mapping[str, Any] = ctx.params or {}
+        arguments: Any = raw.get("arguments") or {}
         if not isinstance(arguments, Mapping):
             raise InvalidRequest(f"{name}: 'arguments' must be an object")
         args = cast(Mapping[str, Any], arguments)

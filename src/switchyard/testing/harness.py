@@ -6,7 +6,7 @@ without processes or sockets.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,7 +36,7 @@ async def memory_gateway(
     *,
     settings: Mapping[str, Any] | None = None,
     stages: tuple[Stage, ...] = (),
-) -> AsyncIterator[Gateway]:
+) -> AsyncGenerator[Gateway, None]:
     """A running gateway whose upstreams are the given in-process servers (all up before this yields)."""
     config = _config(servers, settings)
     gateway = Gateway(config, upstreams={}, stages=stages)
@@ -62,7 +62,7 @@ async def gateway_client(
     mode: str = "auto",
     settings: Mapping[str, Any] | None = None,
     **client_kwargs: Any,
-) -> AsyncIterator[tuple[Gateway, Client]]:
+) -> AsyncGenerator[tuple[Gateway, Client], None]:
     """A running in-memory gateway and an SDK client connected to its front in `mode`."""
     async with memory_gateway(servers, settings=settings) as gateway:
         front = FrontServer(gateway)

@@ -61,7 +61,9 @@ class ToolShadowingRule(RuleBase):
         "Flags text that changes the behaviour of other tools: 'when the X tool is called/present ...', "
         "'before/instead of using X ...', 'override the recipient / replace the values', 'all emails must "
         "be sent to ...', 'has an important side effect'. High when the referenced tool belongs to another "
-        "server in the same scan; a mention of another server's tool name in backticks alone is low."
+        "server in the same scan, when the text silently adds a recipient ('always BCC x@y'), or when "
+        "several such phrases occur; one phrase naming no known tool is low (servers give workflow hints "
+        "about their own tools), and so is another server's tool name in backticks."
     )
     why = (
         "Shadowing lets a server that is never called hijack a trusted server's tool (redirect its e-mails, "
@@ -85,8 +87,10 @@ class ToolShadowingRule(RuleBase):
                     yield self.finding(
                         item, key, m.start(), m.end(), f"steers other tools: {m.group(0)!r}", severity=Severity.HIGH
                     )
-                else:
-                    yield self.finding(item, key, m.start(), m.end(), f"steers another tool: {m.group(0)!r}")
+                else:  # one phrase naming no known tool: often a workflow hint about the server's own tools
+                    yield self.finding(
+                        item, key, m.start(), m.end(), f"steers another tool: {m.group(0)!r}", severity=Severity.LOW
+                    )
             for m in _BACKTICK_RE.finditer(text):
                 name = m.group(1)
                 if name in foreign and name != item.name:

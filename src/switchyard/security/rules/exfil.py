@@ -24,7 +24,7 @@ _SENSITIVE_FILE_RE = re.compile(
     r"(?:~|\$HOME|%USERPROFILE%|/home/\w+|/root|/Users/\w+)?/?\.ssh(?:/[\w.-]+)?"
     r"|\bid_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?\b|\bauthorized_keys\b|\bknown_hosts\b"
     r"|(?<![\w.])\.env(?:\.\w+)?\b(?!\s*(?:var|variable))|\bmcp\.json\b|claude_desktop_config\.json"
-    r"|\.aws/(?:credentials|config)|\.azure/|\.config/gcloud|application_default_credentials\.json"
+    r"|\.aws/(?:credentials|config)|~/\.azure/|\.config/gcloud|application_default_credentials\.json"
     r"|\.kube/config|\bkubeconfig\b|\.docker/config\.json|\.npmrc\b|\.pypirc\b|\.netrc\b|\.git-credentials\b"
     r"|\.gnupg\b|\bsecring\.gpg\b|/etc/(?:passwd|shadow|sudoers|gshadow)\b|\bwallet\.dat\b|\bkeychain\b"
     r"|\bLogin\s+Data\b|\bcookies\.sqlite\b|\blogins\.json\b|\bkey4\.db\b|\.bash_history\b|\.zsh_history\b"
@@ -94,7 +94,7 @@ class SensitiveFileRule(RuleBase):
         "Flags paths and names of credential stores (~/.ssh, id_rsa, authorized_keys, .env, mcp.json, "
         "claude_desktop_config.json, ~/.aws/credentials, kubeconfig, .npmrc, .netrc, /etc/shadow, browser "
         "password stores) in descriptions and results. In a definition, a secret noun (private key, API "
-        "key, password) next to a verb that moves data (read, pass, send, include) is flagged too."
+        "key, password) next to a verb that moves data (read, pass, send, include) is flagged low."
     )
     why = (
         "Tool poisoning payloads make the model read a key or config file and pass its content to the "

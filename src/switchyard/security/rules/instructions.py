@@ -33,7 +33,9 @@ _PSEUDO_TAG_RE = re.compile(
     rf"|</?\s*(?P<weak>{_WEAK_TAGS})\s*>"
     r"|\[\s*(?P<bracket>(?:system|hidden|secret|admin|override|important|critical)[\w ]{0,24}|[\w ]{0,24}"
     r"(?:directive|instructions?))\s*\]\s*:?"
-    r"|#{2,}\s*\(?\s*(?P<hash>system[ _]?(?:message|prompt)?|instructions?|important)\s*\)?"
+    # '###(system_message)'; a markdown heading such as '## Important' is not a marker.
+    r"|#{2,}\s*(?:\(\s*(?P<hash>system[ _]?(?:message|prompt)?|instructions?|important)\s*\)|"
+    r"system[ _](?:message|prompt)\b)"
     r"|(?P<chat><\|(?:im_start|im_end|system|user|assistant|endoftext)\|>|\[/?INST\]|<</?SYS>>)"
     r"|(?m-i:^[ \t>*#-]*(?P<line>SYSTEM|SYSTEM PROMPT|ADMIN|DEVELOPER|ASSISTANT|"
     r"(?:[A-Z]+ )?(?:OVERRIDE|DIRECTIVE|INSTRUCTIONS?)(?: [A-Z]+)?)\s*:)"

@@ -22,22 +22,31 @@ __all__ = ["OutOfScopeParameterRule", "SecretParameterRule"]
 _I = re.IGNORECASE
 _AGENT = r"(?:llm|ai|model|assistant|agent|chatbot|bot|language\s+model|gpt|claude)"
 
-# Parameter names (as words) that ask about the caller or the conversation rather than the task.
-_OOS_NAME_RE = re.compile(
-    r"^(?:(?:llm|ai|assistant|agent|caller)\s+(?:model\s+)?(?:name|version|identity|type|id|provider|vendor)|"
-    r"(?:system|initial|original)\s+prompts?|(?:conversation|chat|dialog(?:ue)?|message)\s+(?:history|log|"
-    r"context|transcript)|previous\s+(?:messages|conversation|prompts?)|full\s+(?:context|conversation)|"
-    r"(?:available|other|all)\s+tools|tool\s+list|sidenote|side\s+note)$",
+# Asking who the caller is (the model, its vendor): the out-of-scope parameter attack. Weighs 1.5.
+_CALLER_NAME_RE = re.compile(
+    r"^(?:(?:llm|ai|assistant|caller)(?:\s+model)?|(?:agent|caller|calling)\s+model)\s+"
+    r"(?:name|version|identity|type|id|provider|vendor)$",
     _I,
 )
-_OOS_TEXT_RE = re.compile(
+_CALLER_TEXT_RE = re.compile(
     rf"\b(?:name|identity|version|type|vendor)\s+of\s+(?:the\s+)?(?:\w+\s+)?{_AGENT}\s+(?:that|which|who|"
     r"calling|invoking|using|making)"
     rf"|\b{_AGENT}\s+(?:\w+\s+)?that\s+(?:calls|is\s+calling|invokes|uses|is\s+using)\s+this\s+tool"
-    r"|\byour\s+(?:own\s+)?(?:system\s+prompt|instructions|model\s+name|identity|configuration|context\s+window)"
-    r"|\b(?:entire|full|complete|whole|all\s+of\s+the|the)\s+(?:conversation|chat|dialog(?:ue)?)(?:\s+history)?"
-    r"\s+(?:so\s+far|with\s+the\s+user|up\s+to|history)"
-    r"|\b(?:conversation|chat)\s+history\b|\ball\s+(?:previous|prior|earlier)\s+(?:messages|prompts|turns)"
+    r"|\byour\s+(?:own\s+)?(?:system\s+prompt|model\s+name|identity)",
+    _I,
+)
+# Context the tool rarely needs (conversation, system prompt, tool list, arbitrary files). Weighs 1.0: some
+# honest tools (retrieval over a chat) take a conversation.
+_CONTEXT_NAME_RE = re.compile(
+    r"^(?:(?:system|initial|original)\s+prompts?|(?:conversation|chat|dialog(?:ue)?)\s+(?:history|log|context|"
+    r"transcript)|previous\s+(?:messages|conversation|prompts?)|full\s+(?:context|conversation)|"
+    r"(?:available|other|all)\s+tools|tool\s+list|sidenote|side\s+note)$",
+    _I,
+)
+_CONTEXT_TEXT_RE = re.compile(
+    r"\b(?:entire|full|complete|whole|all\s+of\s+the)\s+(?:conversation|chat|dialog(?:ue)?)(?:\s+history)?"
+    r"\s+(?:so\s+far|with\s+the\s+user|up\s+to)"
+    r"|\ball\s+(?:previous|prior|earlier)\s+(?:messages|prompts|turns)"
     r"|\b(?:list|names?)\s+of\s+(?:all\s+)?(?:the\s+)?(?:available\s+|other\s+)?tools\s+(?:you|available)"
     r"|\bcontents?\s+of\s+(?:the\s+)?(?:user'?s?\s+)?(?:~|/|\.|files?\s+(?:at|in)|any\s+file)",
     _I,
@@ -49,10 +58,12 @@ _ROUTE_RE = re.compile(
     _I,
 )
 _ROUTED_DATA_RE = re.compile(
-    r"\b(?:content|contents|file|files|key|keys|secret|password|token|credential|history|conversation|"
-    r"prompt|instructions|config|environment|messages)\b",
+    r"\b(?:content|contents|file|files|history|conversation|prompt|instructions|config|environment|messages|"
+    r"ssh|private\s+key)\b",
     _I,
 )
+# Routing a credential into a parameter made for it ("provide your key via api_key") is ordinary.
+_CREDENTIAL_PARAM_RE = re.compile(r"key|token|secret|password|passwd|auth|credential|cookie", _I)
 
 
 def _properties(item: ScanItem) -> Mapping[str, Any]:
@@ -71,11 +82,11 @@ class OutOfScopeParameterRule(RuleBase):
     title = "Parameter collects out-of-scope data"
     severity = Severity.MEDIUM
     doc = (
-        "Flags parameters whose name or description asks for information about the caller or the "
-        "conversation instead of the task: the model's name or version ('the name of the llm model that "
-        "calls this tool'), the system prompt, the conversation history, the list of available tools, the "
-        "contents of arbitrary files; and descriptions that route data into a named parameter ('read the "
-        "file and pass its content as sidenote')."
+        "Flags parameters that ask who the caller is (the model's name, version or vendor: 'the name of the "
+        "llm model that calls this tool') and descriptions that route files or context into a named "
+        "parameter ('read the file and pass its content as sidenote'), both over the threshold alone; and, "
+        "weaker, parameters asking for the agent's context (system prompt, conversation history, list of "
+        "tools, contents of arbitrary files), which some honest tools take."
     )
     why = (
         "An out-of-scope parameter turns every call into a leak: the model dutifully fills it, and the "
@@ -87,17 +98,24 @@ class OutOfScopeParameterRule(RuleBase):
         props = _properties(item)
         for key, text in item.fields.items():
             if key.endswith("#name"):
-                if _OOS_NAME_RE.match(name_words(text)):
-                    yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks about the caller", weight=1.5)
+                words = name_words(text)
+                if _CALLER_NAME_RE.match(words):
+                    yield self.finding(
+                        item, key, 0, len(text), f"parameter {text!r} asks who the caller is", weight=1.5
+                    )
+                elif _CONTEXT_NAME_RE.match(words):
+                    yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks for the agent's context")
             elif key != "name":
-                for m in _OOS_TEXT_RE.finditer(text):
+                for m in _CALLER_TEXT_RE.finditer(text):
                     yield self.finding(item, key, m.start(), m.end(), f"asks for {m.group(0)!r}", weight=1.5)
+                for m in _CONTEXT_TEXT_RE.finditer(text):
+                    yield self.finding(item, key, m.start(), m.end(), f"asks for {m.group(0)!r}")
         description = item.fields.get("description", "")
         if props and description:
             for m in _ROUTE_RE.finditer(description):
                 param = m.group("param")
                 window = description[max(0, m.start() - 80) : m.end()]
-                if param in props and _ROUTED_DATA_RE.search(window):
+                if param in props and _ROUTED_DATA_RE.search(window) and not _CREDENTIAL_PARAM_RE.search(param):
                     yield self.finding(
                         item, "description", m.start(), m.end(), f"routes data into parameter {param!r}", weight=1.5
                     )

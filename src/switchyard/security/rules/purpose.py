@@ -41,7 +41,7 @@ _STRONG = (
     r"restrictions?|protections?|whitelisting|allowlisting|filters?|filtering|logging|2fa|mfa|"
     r"detection|integrity|no_root_squash|tcc)|"
     r"disabl\w+\s+(?:\w+\s+)?(?:antivirus|defender|firewall|security|logging|audit\w*|monitoring|edr|"
-    r"selinux|apparmor)|tamper\w*|timestomp\w*|cover\w*\s+(?:\w+\s+)?tracks|"
+    r"selinux|apparmor)|tamper(?![- ]?(?:proof|evident|resistant|detection))\w*|timestomp\w*|cover\w*\s+(?:\w+\s+)?tracks|"
     r"hid\w+\s+(?:\w+\s+)?(?:activity|tracks|malware|processes|payload|exfiltrated|data\s+(?:in|within))|"
     r"covert\w*|inject\w*\s+(?:\w+\s+){0,2}?(?:shellcode|dll|code|keystrokes|malicious|payloads?|library)|"
     r"shellcode|process\s+hollowing|hijack\w*|spoof\w*|forg\w+\s+(?:\w+\s+)?(?:tokens?|tickets?|"
@@ -157,19 +157,24 @@ class MaliciousPurposeRule(RuleBase):
 
 
 _TOOL = r"(?:tool|function|server|api|plugin|option|choice|method|service|solution)"
+# Superlative self-promotion and disparagement of other tools: over the threshold alone.
 _PREFERENCE_RE = re.compile(
-    rf"\b(?:the\s+)?(?:best|greatest|only|most\s+(?:reliable|accurate|powerful|trusted|advanced|secure))\s+"
-    rf"(?:\w+\s+){{0,2}}?{_TOOL}s?\s+(?:in\s+the\s+world|ever|available|on\s+the\s+market|you\s+(?:can|should|"
-    rf"will)\s+\w+|for\s+(?:all|any|every)|there\s+is)"
-    rf"|\b(?:this|it)\s+is\s+the\s+(?:best|only|greatest|number\s+one|#1|top)\s+(?:\w+\s+){{0,2}}?{_TOOL}\b"
-    rf"|\b(?:always|only)\s+(?:use|prefer|choose|select|call|pick|trust)\s+this\s+{_TOOL}"
-    rf"|\b(?:prefer|use|choose|select|call)\s+this\s+{_TOOL}\s+(?:over|instead\s+of|rather\s+than|before)\s+"
-    rf"(?:any|all|the)?\s*(?:other|alternative)"
+    rf"\b(?:the\s+)?(?:best|greatest|most\s+(?:reliable|accurate|powerful|trusted|advanced|secure))\s+"
+    rf"(?:\w+\s+){{0,2}}?{_TOOL}s?\s+(?:in\s+the\s+world|ever\b|on\s+the\s+market|there\s+is)"
+    rf"|\b(?:this|it)\s+is\s+the\s+(?:best|greatest|number\s+one|#1|top)\s+(?:\w+\s+){{0,2}}?{_TOOL}\b"
     rf"|\b(?:do\s+not|don'?t|never)\s+(?:use|call|trust|choose)\s+(?:any\s+)?(?:other|alternative|"
     rf"similar|competing)\s+(?:\w+\s+)?{_TOOL}s?"
     rf"|\b(?:ignore|avoid)\s+(?:all\s+)?(?:other|alternative|similar)\s+(?:\w+\s+)?{_TOOL}s?"
     rf"|\b(?:other|alternative|similar|competing)\s+(?:\w+\s+)?{_TOOL}s?\s+(?:are|is|will\s+be)\s+(?:\w+\s+)?"
     r"(?:buggy|broken|unreliable|deprecated|unsafe|insecure|outdated|malicious|inaccurate|wrong|fake|slow)",
+    _I,
+)
+# Insistence ("always use this tool", "the only correct tool"): honest servers write it as usage guidance.
+_INSISTENCE_RE = re.compile(
+    rf"\b(?:always|only)\s+(?:use|prefer|choose|select|call|pick|trust)\s+this\s+{_TOOL}"
+    rf"|\b(?:prefer|use|choose|select|call)\s+this\s+{_TOOL}\s+(?:over|instead\s+of|rather\s+than)\s+"
+    rf"(?:any|all|the)?\s*(?:other|alternative)"
+    rf"|\bthe\s+only\s+(?:\w+\s+)?{_TOOL}\s+(?:you\s+(?:should|need)|for\s+(?:all|any|every))",
     _I,
 )
 
@@ -182,10 +187,11 @@ class PreferenceManipulationRule(RuleBase):
     severity = Severity.MEDIUM
     doc = (
         "Flags self-promotion and disparagement aimed at the model's tool choice: superlative claims about "
-        "the tool itself ('this is the best tool in the world', 'the only tool you should use'), orders to "
-        "prefer it ('always use this tool', 'use this tool instead of any other'), and claims that other "
-        "tools are buggy, deprecated or unsafe. Plain quality words ('the best match', 'most accurate "
-        "results') are not flagged."
+        "the tool itself ('this is the best tool in the world'), orders not to use other tools, and claims "
+        "that other tools are buggy, deprecated or unsafe: medium, over the threshold alone. Insistence "
+        "('always use this tool', 'the only tool you should use', 'use this tool instead of any other') is "
+        "low: honest servers write it as usage guidance. Plain quality words ('the best match') are not "
+        "flagged."
     )
     why = (
         "Preference manipulation attacks make an agent route calls (and the user's data) to the attacker's "
@@ -200,6 +206,10 @@ class PreferenceManipulationRule(RuleBase):
                 continue
             for m in _PREFERENCE_RE.finditer(text):
                 yield self.finding(item, key, m.start(), m.end(), f"preference claim {m.group(0)!r}", weight=1.5)
+            for m in _INSISTENCE_RE.finditer(text):
+                yield self.finding(
+                    item, key, m.start(), m.end(), f"insists on this tool: {m.group(0)!r}", severity=Severity.LOW
+                )
 
 
 PURPOSE_KINDS = DEFINITION_KINDS

@@ -89,11 +89,13 @@ class SensitiveFileRule(RuleBase):
     id = "SY301"
     title = "Reference to credentials or a sensitive file"
     severity = Severity.MEDIUM
-    kinds = ALL_KINDS
+    # Definitions only: results list such files legitimately (a directory listing); there SY701 weighs
+    # a directive that moves them.
+    kinds = DEFINITION_KINDS
     doc = (
         "Flags paths and names of credential stores (~/.ssh, id_rsa, authorized_keys, .env, mcp.json, "
         "claude_desktop_config.json, ~/.aws/credentials, kubeconfig, .npmrc, .netrc, /etc/shadow, browser "
-        "password stores) in descriptions and results. In a definition, a secret noun (private key, API "
+        "password stores) in definitions (results list such files legitimately). In a definition, a secret noun (private key, API "
         "key, password) next to a verb that moves data (read, pass, send, include) is flagged low."
     )
     why = (
@@ -106,7 +108,7 @@ class SensitiveFileRule(RuleBase):
         for key, text in prose_fields(item):
             for m in windowed(_SENSITIVE_FILE_RE, text, _SENSITIVE_ANCHORS, 40, 60):
                 yield self.finding(item, key, m.start(), m.end(), f"sensitive path {m.group(0)!r}")
-            if item.kind in DEFINITION_KINDS and key != "title":
+            if key != "title":
                 for m in _SECRET_WORDS_RE.finditer(text):
                     window = text[max(0, m.start() - 60) : m.end() + 30]
                     if _READ_VERB_RE.search(window) and _ADDRESSED_RE.search(text):

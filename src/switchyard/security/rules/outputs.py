@@ -57,7 +57,7 @@ _SENSITIVE_RE = re.compile(
     r"\b(?:passwords?|security\s+codes?|verification\s+codes?|2fa|otp|credit\s+card|card\s+numbers?|"
     r"passport|bank\s+account|iban|ssn|social\s+security|api\s+keys?|tokens?|private\s+keys?|"
     r"credentials?|user\s+information|personal\s+(?:information|data|details)|login\s+details|"
-    r"phone\s+numbers?|id[\s_]number)\b",
+    r"phone\s+numbers?|id[\s_]number|ssh\s+keys?|id_rsa|id_ed25519|\.env|\.ssh|kubeconfig|wallet)\b",
     _I,
 )
 _BULK_RE = re.compile(

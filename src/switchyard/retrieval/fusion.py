@@ -31,6 +31,8 @@ class FusionConfig:
         part_weight: weight of the best sub-query score against the whole-query score.
         confidence_power: sub-queries are weighted by (their best cosine / the whole query's) ** this power, so a
             fragment that matches nothing well ("there are three of us") cannot push noise into the top k.
+        span_pooling: embed the parts by pooling the whole query's token states over each part's span (one
+            model pass) instead of encoding each part separately (one pass per part), when the encoder can.
         feedback_weight: Rocchio pseudo-relevance feedback: weight of the mean vector of the `feedback_docs` best
             tools added to each query vector before a second dense pass (0 disables it).
         feedback_docs: how many top tools feed back.
@@ -44,6 +46,7 @@ class FusionConfig:
     name_weight: float = 0.0
     part_weight: float = 0.7
     confidence_power: float = 2.0
+    span_pooling: bool = True
     feedback_weight: float = 0.6
     feedback_docs: int = 5
     rrf_k: float = 60.0

@@ -24,9 +24,9 @@ import bm25s  # pyright: ignore[reportMissingTypeStubs]
 import numpy as np
 from numpy.typing import NDArray
 
-from switchyard.retrieval.encoder import Encoder, l2_normalise
+from switchyard.retrieval.encoder import Encoder, SpanEncoder, l2_normalise
 from switchyard.retrieval.fusion import FusionConfig, combine_parts, normalise, rrf, server_boost
-from switchyard.retrieval.query import decompose
+from switchyard.retrieval.query import decompose_spans
 from switchyard.retrieval.text import ToolDoc, analyse, dense_text, lexical_terms, server_text, split_identifier
 from switchyard.retrieval.vector_cache import MemoryVectorCache, VectorCache, text_hash
 
@@ -108,6 +108,14 @@ def _snapshot(generation: int, docs: Sequence[ToolDoc]) -> _Snapshot:
     return _Snapshot(generation, tuple(docs), servers, server_of, lexical)
 
 
+def _dense_scores(snap: _Snapshot, q: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Cosines of every query row with every tool and server, one matrix product each (rows = queries)."""
+    assert snap.vectors is not None
+    assert snap.server_vectors is not None
+    qt = np.ascontiguousarray(q.T)  # a contiguous right operand keeps BLAS on its fast path
+    return np.ascontiguousarray((snap.vectors @ qt).T), np.ascontiguousarray((snap.server_vectors @ qt).T)
+
+
 class ToolIndex:
     """Search tools by natural-language query with BM25, dense vectors, or both fused (`hybrid`).
 
@@ -144,7 +152,8 @@ class ToolIndex:
         self._cache: VectorCache = cache if cache is not None else MemoryVectorCache()
         self._background = background
         self._snap = _snapshot(0, ())
-        self._memo: dict[str, FloatArray] = {}
+        self._memo: dict[str, FloatArray] = {}  # vectors of the current (and pending) catalog, by text hash
+        self._memo_lock = threading.Lock()
         self._cond = threading.Condition()
         self._pending: _Snapshot | None = None
         self._worker: threading.Thread | None = None
@@ -221,9 +230,11 @@ class ToolIndex:
 
     def _vectors_from_memo(self, snap: _Snapshot) -> FloatArray | None:
         hashes = self._hashes(snap)
-        if not all(h in self._memo for h in hashes):
+        with self._memo_lock:
+            found = [self._memo.get(h) for h in hashes]
+        if any(v is None for v in found):
             return None
-        return np.stack([self._memo[h] for h in hashes])
+        return np.stack([v for v in found if v is not None])
 
     def _with_vectors(self, snap: _Snapshot, vectors: FloatArray) -> _Snapshot:
         sums = np.zeros((len(snap.servers), vectors.shape[1]), dtype=np.float32)
@@ -269,9 +280,12 @@ class ToolIndex:
     def _embed(self, snap: _Snapshot) -> FloatArray | None:
         assert self.encoder is not None
         hashes = self._hashes(snap)
-        missing = [h for h in dict.fromkeys(hashes) if h not in self._memo]
-        self._memo.update(self._cache.get_many(missing))
-        todo = [i for i, h in enumerate(hashes) if h not in self._memo]
+        with self._memo_lock:
+            missing = [h for h in dict.fromkeys(hashes) if h not in self._memo]
+        cached = self._cache.get_many(missing)
+        with self._memo_lock:
+            self._memo.update(cached)
+            todo = [i for i, h in enumerate(hashes) if h not in self._memo]
         todo_unique = list({hashes[i]: i for i in todo}.values())
         for start in range(0, len(todo_unique), _EMBED_CHUNK):
             if self._snap.generation != snap.generation or self._closed:
@@ -280,11 +294,14 @@ class ToolIndex:
             vecs = self.encoder.encode([dense_text(snap.docs[i]) for i in chunk])
             fresh = {hashes[i]: vecs[row] for row, i in enumerate(chunk)}
             self._cache.put_many(fresh)
-            self._memo.update(fresh)
+            with self._memo_lock:
+                self._memo.update(fresh)
         live = set(hashes)
-        for stale in [h for h in self._memo if h not in live]:
-            del self._memo[stale]
-        return np.stack([self._memo[h] for h in hashes]).astype(np.float32, copy=False)
+        with self._memo_lock:
+            if self._snap.generation == snap.generation:  # an older job must not evict a newer catalog's vectors
+                for stale in [h for h in self._memo if h not in live]:
+                    del self._memo[stale]
+            return np.stack([self._memo[h] for h in hashes]).astype(np.float32, copy=False)
 
     # -- search ----------------------------------------------------------------------------------------------
 
@@ -309,42 +326,31 @@ class ToolIndex:
         """Fused score of every tool for `query` (index order); exposed for benchmarks and diagnostics."""
         snap = snap or self._snap
         cfg = self.config
-        parts = decompose(query) if cfg.part_weight > 0 else []
-        texts = [query, *parts]
-        use_dense = self.retriever != "bm25" and snap.vectors is not None
-        use_lexical = self.retriever != "dense" or not use_dense
-        dense_tools: FloatArray | None = None
-        dense_servers: FloatArray | None = None
-        q = np.zeros((0, 0), dtype=np.float32)
-        if use_dense:
-            assert self.encoder is not None
-            assert snap.vectors is not None
-            assert snap.server_vectors is not None
+        spans = decompose_spans(query) if cfg.part_weight > 0 else []
+        texts = [query, *(query[a:b] for a, b in spans)]
+        lexical: list[tuple[FloatArray, FloatArray]] = []
+        if (self.retriever != "dense" or snap.vectors is None) and snap.lexical is not None:
+            lexical = [snap.lexical.scores(analyse(text), cfg.name_weight) for text in texts]
+        if self.retriever == "bm25" or snap.vectors is None or snap.server_vectors is None:
+            fused = [self._fuse([lex], snap) for lex in lexical]
+            return combine_parts(fused[0], fused[1:], cfg.part_weight)
+
+        assert self.encoder is not None
+        if spans and cfg.span_pooling and isinstance(self.encoder, SpanEncoder):
+            q = self.encoder.encode_spans(query, spans)
+        else:
             q = self.encoder.encode(texts)
-            dense_tools = snap.vectors @ q.T
-            dense_servers = snap.server_vectors @ q.T
-        per_text: list[FloatArray] = []
-        confidence: list[float] = []
-        for j, text in enumerate(texts):
-            signals: list[tuple[FloatArray, FloatArray]] = []
-            if use_lexical and snap.lexical is not None:
-                signals.append(snap.lexical.scores(analyse(text), cfg.name_weight))
-            if dense_tools is not None and dense_servers is not None:
-                signals.append((dense_tools[:, j], dense_servers[:, j]))
-                confidence.append(float(dense_tools[:, j].max()))
-            else:
-                confidence.append(1.0)
-            fused = self._fuse(signals, snap)
-            if dense_tools is not None and dense_servers is not None and cfg.feedback_weight > 0:
-                # Pseudo-relevance feedback (Rocchio): move the query vector towards its best tools and re-score.
-                assert snap.vectors is not None
-                assert snap.server_vectors is not None
-                top = np.argpartition(-fused, cfg.feedback_docs - 1)[: cfg.feedback_docs]
-                moved = l2_normalise((q[j] + cfg.feedback_weight * snap.vectors[top].mean(axis=0))[None, :])[0]
-                signals[-1] = (snap.vectors @ moved, snap.server_vectors @ moved)
-                fused = self._fuse(signals, snap)
-            per_text.append(fused)
-        return combine_parts(per_text[0], per_text[1:], cfg.part_weight, confidence, cfg.confidence_power)
+        tools, servers = _dense_scores(snap, q)  # (texts, tools), (texts, servers)
+        confidence = tools.max(axis=1).tolist()
+        fused = [self._fuse([*lexical[j : j + 1], (tools[j], servers[j])], snap) for j in range(len(texts))]
+        if cfg.feedback_weight > 0:
+            # Pseudo-relevance feedback (Rocchio): move each query vector towards its best tools, re-score once.
+            k = min(cfg.feedback_docs, tools.shape[1])
+            top = np.stack([np.argpartition(-f, k - 1)[:k] for f in fused])
+            q = l2_normalise(q + cfg.feedback_weight * snap.vectors[top].mean(axis=1))
+            tools, servers = _dense_scores(snap, q)
+            fused = [self._fuse([*lexical[j : j + 1], (tools[j], servers[j])], snap) for j in range(len(texts))]
+        return combine_parts(fused[0], fused[1:], cfg.part_weight, confidence, cfg.confidence_power)
 
     def _fuse(self, signals: list[tuple[FloatArray, FloatArray]], snap: _Snapshot) -> FloatArray:
         cfg = self.config

@@ -14,7 +14,7 @@ import re
 
 from switchyard.retrieval.text import analyse
 
-__all__ = ["decompose"]
+__all__ = ["Span", "decompose", "decompose_spans"]
 
 # Sentence ends need whitespace after them so "report.pdf" or "v1.2" stay whole.
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
@@ -27,35 +27,72 @@ _CLAUSE = re.compile(
 )
 
 
-def decompose(query: str, *, min_terms: int = 2, max_parts: int = 8) -> list[str]:
-    """Return the sub-queries of `query` (without the whole query itself); empty when it has a single part.
+Span = tuple[int, int]
+_TRIM = " ,.;:!?\t\n"
+
+
+def _pieces(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[Span]:
+    """Spans of `text[start:end]` between the matches of `pattern`."""
+    out: list[Span] = []
+    pos = start
+    for match in pattern.finditer(text, start, end):
+        out.append((pos, match.start()))
+        pos = match.end()
+    out.append((pos, end))
+    return out
+
+
+def _strip(text: str, span: Span) -> Span:
+    a, b = span
+    while a < b and text[a] in _TRIM:
+        a += 1
+    while b > a and text[b - 1] in _TRIM:
+        b -= 1
+    return a, b
+
+
+def _terms(text: str, span: Span) -> int:
+    return len(analyse(text[span[0] : span[1]]))
+
+
+def decompose_spans(query: str, *, min_terms: int = 2, max_parts: int = 8) -> list[Span]:
+    """Character spans `(start, end)` of the sub-queries of `query`; empty when it has a single part.
 
     Args:
         query: the user's request.
-        min_terms: content terms a fragment needs to stand alone; shorter ones are joined to the previous part.
-        max_parts: the longest parts are kept when there are more.
+        min_terms: content terms a fragment needs to stand alone; shorter ones are joined to a neighbour.
+        max_parts: the parts with most content terms are kept when there are more.
     """
-    parts: list[str] = []
-    for sentence in _SENTENCE.split(query.strip()):
-        pending = ""
-        for raw in _CLAUSE.split(sentence):
-            fragment = raw.strip(" ,.;:!?")
-            if not fragment:
+    spans: list[Span] = []
+    for sentence in _pieces(_SENTENCE, query, 0, len(query)):
+        pending: Span | None = None
+        first_in_sentence = len(spans)
+        for piece in _pieces(_CLAUSE, query, *sentence):
+            a, b = _strip(query, piece)
+            if a >= b:
                 continue
-            candidate = f"{pending} {fragment}".strip()
-            if len(analyse(candidate)) < min_terms:
+            candidate = (pending[0], b) if pending else (a, b)
+            if _terms(query, candidate) < min_terms:
                 pending = candidate
                 continue
-            parts.append(candidate)
-            pending = ""
-        if pending:
-            if parts and len(analyse(pending)) > 0:
-                parts[-1] = f"{parts[-1]} {pending}"
-            elif analyse(pending):
-                parts.append(pending)
-    if len(parts) <= 1:
+            spans.append(candidate)
+            pending = None
+        if pending is not None and _terms(query, pending) > 0:
+            if len(spans) > first_in_sentence:  # a trailing fragment joins the sentence's last part
+                spans[-1] = (spans[-1][0], pending[1])
+            else:
+                spans.append(pending)
+    if len(spans) <= 1:
         return []
-    if len(parts) > max_parts:
-        keep = sorted(sorted(range(len(parts)), key=lambda i: -len(analyse(parts[i])))[:max_parts])
-        parts = [parts[i] for i in keep]
-    return parts
+    if len(spans) > max_parts:
+        keep = sorted(sorted(range(len(spans)), key=lambda i: -_terms(query, spans[i]))[:max_parts])
+        spans = [spans[i] for i in keep]
+    return spans
+
+
+def decompose(query: str, *, min_terms: int = 2, max_parts: int = 8) -> list[str]:
+    """The sub-queries of `query` as text (substrings of it); empty when it has a single part.
+
+    Example: "Find the weather in Paris, then email it to Bob" -> ["Find the weather in Paris", "email it to Bob"].
+    """
+    return [query[a:b] for a, b in decompose_spans(query, min_terms=min_terms, max_parts=max_parts)]

@@ -1,0 +1,131 @@
+"""Retrieval benchmarks, run from a checkout (never as timed tests).
+
+    python bench/retrieval.py quality --data ../shared/data/retrieval --retriever all [--cache F] [--json]
+        the same as `switchyard bench retrieval ...` (metrics, build time, query p50/p95, tool-list tokens)
+    python bench/retrieval.py speed --data ../shared/data/retrieval/mcp_haystack [--json]
+        cold build vs the compute floor, warm start from the SQLite cache, index memory, query latency
+
+`speed` runs each phase in a fresh subprocess so "cold" and "warm" mean what they say (a new process, an
+empty or a filled cache) and memory is that process's own resident-set growth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from switchyard.cli.bench_retrieval import register
+from switchyard.retrieval import MiniLMEncoder, SqliteVectorCache, ToolIndex
+from switchyard.retrieval.bench import load_queries, load_tools
+from switchyard.retrieval.text import dense_text
+
+
+def _phase(name: str, data: Path, cache: Path) -> dict[str, float]:
+    """Run one phase in a child process; it prints one JSON line."""
+    out = subprocess.run(
+        [sys.executable, __file__, "_phase", name, str(data), str(cache)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache / "xdg")},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child(name: str, data: Path, cache: Path) -> None:
+    proc = psutil.Process()
+    docs = load_tools(data)
+    result: dict[str, float] = {"tools": len(docs)}
+    if name == "floor":
+        encoder = MiniLMEncoder()
+        result["tokens"] = encoder.count_tokens([dense_text(d) for d in docs])
+        a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+        a @ a
+        best = min(_timed(lambda: a @ a) for _ in range(5))
+        result["numpy_sgemm_gflops"] = 2 * 2048**3 / best / 1e9
+        print(json.dumps(result))
+        return
+    rss0 = proc.memory_info().rss
+    start = time.perf_counter()
+    index = ToolIndex(MiniLMEncoder(), cache=SqliteVectorCache(cache / "vectors.sqlite"))
+    index.build(docs)
+    result["lexical_ready_s"] = time.perf_counter() - start
+    index.wait_dense()
+    result["dense_ready_s"] = time.perf_counter() - start
+    result["index_rss_mb"] = (proc.memory_info().rss - rss0) / 2**20
+    if name == "warm":
+        queries = [q.query for q in load_queries(data)]
+        index.search("warm up")
+        lat = [_timed(lambda q=q: index.search(q, k=10)) * 1000 for q in queries]
+        result["p50_ms"] = statistics.median(lat)
+        result["p95_ms"] = sorted(lat)[int(0.95 * (len(lat) - 1))]
+    index.close()
+    print(json.dumps(result))
+
+
+def _timed(fn: object) -> float:
+    t = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - t
+
+
+def _speed(data: Path, as_json: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="sy-speed-") as tmp:
+        cache = Path(tmp)
+        floor = _phase("floor", data, cache)
+        cold = _phase("cold", data, cache)
+        warm = _phase("warm", data, cache)
+    flops = floor["tokens"] * 21.2e6
+    report = {
+        "tools": cold["tools"],
+        "doc_tokens": floor["tokens"],
+        "numpy_sgemm_gflops": floor["numpy_sgemm_gflops"],
+        "floor_s_at_measured_peak": flops / (floor["numpy_sgemm_gflops"] * 1e9),
+        "floor_s_at_notes_peak_156": flops / 156e9,
+        "cold_lexical_ready_s": cold["lexical_ready_s"],
+        "cold_dense_ready_s": cold["dense_ready_s"],
+        "cold_index_rss_mb": cold["index_rss_mb"],
+        "warm_dense_ready_s": warm["dense_ready_s"],
+        "warm_index_rss_mb": warm["index_rss_mb"],
+        "query_p50_ms": warm["p50_ms"],
+        "query_p95_ms": warm["p95_ms"],
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key:28} {value:10.2f}")
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "_phase":
+        _child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "quality":
+        quality = argparse.ArgumentParser(prog="bench/retrieval.py quality")
+        register(quality.add_subparsers(dest="cmd", required=True))
+        args = quality.parse_args(["retrieval", *sys.argv[2:]])
+        return int(args.func(args))
+    parser = argparse.ArgumentParser(
+        prog="bench/retrieval.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("mode", choices=["quality", "speed"])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    _speed(args.data, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -73,6 +73,9 @@ _TAG_ANCHORS = (
 )
 
 
+_SYSTEM_CHANNEL_RE = re.compile(r"system|<\||\[/?inst\]|<</?sys>>|!!", _I)
+
+
 class PseudoTagRule(RuleBase):
     """Markup that imitates a higher-authority channel: `<IMPORTANT>`, `<system>`, `[SYSTEM]`, chat tokens."""
 
@@ -101,8 +104,8 @@ class PseudoTagRule(RuleBase):
                 marker = m.group(0).strip().strip("<>/[]:# ").lower()
                 strong = m.group("weak") is None
                 weight = 1.0 if strong else 0.75
-                if strong and item.kind == "tool_output":
-                    weight = 1.5  # data has no system channel: a strong marker in a result exists to fool a model
+                if item.kind == "tool_output" and _SYSTEM_CHANNEL_RE.search(m.group(0)):
+                    weight = 1.5  # data has no system channel: a fake one in a result exists to fool a model
                 if strong and marker not in strong_markers:
                     strong_markers.add(marker)
                     if len(strong_markers) >= 2:

@@ -159,10 +159,12 @@ class EmbeddedDirectiveRule(RuleBase):
             )
 
 
+# A tool name as injections write it: quoted or backticked, or an identifier with '_' or '-' inside.
+_TOOL_NAME = r"(?:[`'\"][\w.-]+[`'\"]|(?!(?:the|this|that|a|an|with|to)\b)\w+[_-][\w-]+)"
 _TOOL_CALL_RE = re.compile(
-    r"\b(?:you\s+(?:should|must|need\s+to|have\s+to)\s+)?(?:use|call|invoke|run|execute)\s+the\s+"
-    r"(?:tool|function)\s+[`'\"]?\w+"
-    r"|\b(?:use|call|invoke)\s+[`'\"]?\w+[`'\"]?\s+(?:tool|function)\s+(?:with|to)\b"
+    rf"\b(?:you\s+(?:should|must|need\s+to|have\s+to)\s+)?(?:use|call|invoke|run|execute)\s+the\s+"
+    rf"(?:tool|function)\s+{_TOOL_NAME}"
+    rf"|\b(?:use|call|invoke)\s+(?:the\s+)?{_TOOL_NAME}\s+(?:tool|function)\s+(?:with|to)\b"
     r"|\bwith\s+the\s+(?:following\s+)?(?:arguments|parameters)\s*:?\s*[{(\[]"
     r"|\bsubstitute\s+the\s+placeholders\b",
     _I,

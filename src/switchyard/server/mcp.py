@@ -61,14 +61,29 @@ def _client_info(ctx: ServerRequestContext[Any, Any]) -> Mapping[str, Any] | Non
     return None
 
 
-def _complete(result: JsonObject) -> JsonObject:
-    """Mark a result `complete` when it does not say (a legacy server's results never do).
+_UPSTREAM_HOP_KEYS = ("ttlMs", "cacheScope")
 
-    The modern wire requires `resultType`; on a legacy connection the SDK's per-version sieve drops it again.
+
+def _complete(result: JsonObject) -> JsonObject:
+    """The front's answer made from an upstream's result (or the gateway's own).
+
+    - Marked `complete` when it does not say (a legacy server's results never do). The modern wire requires
+      `resultType`; on a legacy connection the SDK's per-version sieve drops it again.
+    - Stripped of what described the upstream's hop rather than its answer, because the SDK keeps a handler's
+      values over its own: the upstream's `serverInfo` stamp in `_meta` (on the modern wire the SDK stamps the
+      front's own; the legacy wire carries none) and the upstream's cache hints `ttlMs`/`cacheScope` (the
+      front's `cache_hints` apply). Every other `_meta` key is the server's answer and passes unchanged.
     """
-    if "resultType" in result:
-        return result
-    return {**result, "resultType": "complete"}
+    out = {k: v for k, v in result.items() if k not in _UPSTREAM_HOP_KEYS}
+    meta: Any = out.get("_meta")
+    if isinstance(meta, Mapping) and types.SERVER_INFO_META_KEY in meta:
+        kept = {k: v for k, v in cast(Mapping[str, Any], meta).items() if k != types.SERVER_INFO_META_KEY}
+        if kept:
+            out["_meta"] = kept
+        else:
+            del out["_meta"]
+    out.setdefault("resultType", "complete")
+    return out
 
 
 def _progress_relay(ctx: ServerRequestContext[Any, Any]) -> ProgressCallback:

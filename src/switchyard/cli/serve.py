@@ -1,28 +1,83 @@
-"""`switchyard serve`: run the gateway for a desktop client on stdio (HTTP comes with the HTTP front)."""
+"""`switchyard serve`: run the gateway for one desktop client on stdio, or for many over Streamable HTTP.
+
+`--http HOST:PORT` serves `http://HOST:PORT/mcp` (both protocol eras) plus `/healthz` and `/readyz`. Binding
+anything but a loopback address needs `--allow-remote`, and logs a warning while the front has no
+authentication.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 
 import anyio
 
-from switchyard.cli.common import add_config_option, configure_logging, load
+from switchyard.cli.common import add_config_option, configure_logging, load, stderr
 from switchyard.gateway import Gateway
 from switchyard.server.stdio import serve_stdio
 
-__all__ = ["register"]
+__all__ = ["parse_listen", "register"]
+
+logger = logging.getLogger("switchyard.cli.serve")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Parse `HOST:PORT`, `[V6]:PORT` or `:PORT` (= 127.0.0.1) into a bind address and port."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port in 1..65535, got {value!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    if ":" in host and not value.startswith("["):
+        raise argparse.ArgumentTypeError(f"write an IPv6 address in brackets: [{host}]:{port_text}")
+    return host, int(port_text)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:  # pyright: ignore[reportPrivateUsage]
     """Add the `serve` command."""
-    parser = subparsers.add_parser("serve", help="serve the gateway to one client on stdin/stdout")
+    parser = subparsers.add_parser(
+        "serve", help="serve the gateway to one client on stdin/stdout, or over HTTP with --http"
+    )
     add_config_option(parser)
+    parser.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        type=parse_listen,
+        default=None,
+        help="serve Streamable HTTP on http://HOST:PORT/mcp instead of stdio (e.g. 127.0.0.1:8765)",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow --http to bind a non-loopback address (there is no authentication yet: be careful)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until the client disconnects."""
+    """Serve until the client disconnects (stdio) or the process is interrupted (HTTP)."""
     config = load(args)
     configure_logging(config.switchyard.log_level)
-    anyio.run(serve_stdio, Gateway(config))
+    listen: tuple[str, int] | None = args.http
+    if listen is None:
+        anyio.run(serve_stdio, Gateway(config))
+        return 0
+
+    from switchyard.server.http import is_loopback, serve_http  # noqa: PLC0415 - stdio never loads uvicorn
+
+    host, port = listen
+    if not is_loopback(host):
+        if not args.allow_remote:
+            stderr.print(
+                f"error: refusing to bind {host}: it is not a loopback address and the HTTP front has no "
+                "authentication yet; pass --allow-remote to do it anyway",
+                markup=False,
+                highlight=False,
+            )
+            return 2
+        logger.warning(
+            "binding %s with --allow-remote: anyone who can reach this address can call every tool "
+            "(no authentication is configured)",
+            host,
+        )
+    anyio.run(serve_http, Gateway(config), host, port)
     return 0

@@ -1,0 +1,355 @@
+"""The HTTP front: one Streamable HTTP endpoint (`/mcp`) serving both protocol eras, plus health probes.
+
+Owns: the Starlette application that `switchyard serve --http` runs: the SDK's Streamable HTTP session manager
+fed by the same `FrontServer` as stdio (2026-07-28 stateless requests and 2025-11-25-and-older sessions on one
+endpoint; the SDK validates the MCP headers, answers -32020/-32022, owns `Mcp-Session-Id`, GET and DELETE),
+Host and Origin validation against DNS rebinding on every path, the request body limit, `/healthz` and
+`/readyz`, the gateway's lifetime (its upstreams run for the lifespan of the app), and the correction of the
+SDK's -32022 `data.supported` list so it names every version Switchyard serves. Does not own: handlers
+(mcp.py), authentication (none yet: binding beyond loopback is the CLI's explicit choice), or MRTR bridging.
+
+Request flow: `_HostOriginGuard` (403 on a bad Host or Origin, any path) → Starlette routing → for `/mcp`,
+`_SupportedVersions` (rewrites a -32022 body on the way out) → the SDK's `RequestBodyLimitMiddleware` (413)
+→ the session manager (modern entry or legacy session).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final, cast
+
+import uvicorn
+from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from switchyard.config import HttpFrontSettings
+from switchyard.gateway import Gateway
+from switchyard.server.mcp import FrontServer
+from switchyard.upstream.base import UpstreamState
+
+__all__ = [
+    "MCP_PATH",
+    "SERVED_VERSIONS",
+    "HttpFront",
+    "allowed_hosts",
+    "allowed_origins",
+    "is_loopback",
+    "serve_http",
+]
+
+logger = logging.getLogger("switchyard.http")
+
+MCP_PATH: Final = "/mcp"
+SERVED_VERSIONS: Final[tuple[str, ...]] = (*reversed(MODERN_PROTOCOL_VERSIONS), *reversed(HANDSHAKE_PROTOCOL_VERSIONS))
+"""Every protocol version the front serves, newest first: the modern ones per request, the rest by handshake."""
+
+_LOOPBACK_NAMES: Final = ("127.0.0.1", "localhost", "[::1]")
+
+
+# --- Host / Origin policy ----------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address or host name stays on this machine (`localhost`, 127.0.0.0/8, `::1`)."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def allowed_hosts(bind_host: str, bind_port: int, settings: HttpFrontSettings) -> list[str]:
+    """`Host` values accepted: the loopback names (any port), the bound address, and the configured extras.
+
+    A pattern `name:*` accepts `name` with any port; an entry without a port accepts only that exact value.
+    """
+    hosts: list[str] = []
+    for name in (*_LOOPBACK_NAMES, _bracketed(bind_host)):
+        for value in (name, f"{name}:*"):
+            if value not in hosts:
+                hosts.append(value)
+    hosts.extend(h for h in settings.allowed_hosts if h not in hosts)
+    del bind_port  # any port: a proxy on the same machine may forward from another one
+    return hosts
+
+
+def allowed_origins(bind_host: str, settings: HttpFrontSettings) -> list[str]:
+    """`Origin` values accepted: http(s) on the loopback names and the bound address (any port), plus extras."""
+    origins: list[str] = []
+    for name in (*_LOOPBACK_NAMES, _bracketed(bind_host)):
+        for scheme in ("http", "https"):
+            for value in (f"{scheme}://{name}", f"{scheme}://{name}:*"):
+                if value not in origins:
+                    origins.append(value)
+    origins.extend(o for o in settings.allowed_origins if o not in origins)
+    return origins
+
+
+def _matches(value: str, allowed: Sequence[str]) -> bool:
+    """Exact match, or `prefix:*` matching `prefix:<port digits>` (case-insensitive: hosts are)."""
+    value = value.lower()
+    for allowed_pattern in allowed:
+        pattern = allowed_pattern.lower()
+        if value == pattern:
+            return True
+        if pattern.endswith(":*"):
+            base = pattern[:-2]
+            port = value[len(base) + 1 :]
+            if value.startswith(base + ":") and port.isdigit():
+                return True
+    return False
+
+
+def _jsonrpc_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A JSON-RPC error response without an id (the spec's form for transport-level refusals)."""
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _HostOriginGuard:
+    """Refuse any request whose `Host` or (present) `Origin` is not allowed: 403, on every path.
+
+    DNS rebinding makes a hostile page's requests arrive at a loopback socket with the attacker's host name;
+    checking `Host` stops them even when the browser sends no `Origin`, and checking `Origin` stops a page
+    on another site. Health probes are guarded too: `/readyz` names the configured servers.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: Sequence[str], origins: Sequence[str]) -> None:
+        self.app = app
+        self.hosts = tuple(hosts)
+        self.origins = tuple(origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host")
+        origin = headers.get("origin")
+        if not host or not _matches(host, self.hosts):
+            logger.warning("refused a request with Host %r (DNS rebinding protection)", (host or "")[:200])
+            await _jsonrpc_error(403, INVALID_REQUEST, "Forbidden: Host not allowed")(scope, receive, send)
+            return
+        if origin is not None and not _matches(origin, self.origins):
+            logger.warning("refused a request with Origin %r (DNS rebinding protection)", origin[:200])
+            await _jsonrpc_error(403, INVALID_REQUEST, "Forbidden: Origin not allowed")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+# --- -32022 lists every served version ---------------------------------------------------------------------
+
+
+def _with_served_versions(body: bytes) -> bytes | None:
+    """The body with `error.data.supported` replaced by `SERVED_VERSIONS` if it is a -32022 error; else None."""
+    try:
+        decoded: Any = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    message = cast(dict[str, Any], decoded)
+    error = message.get("error")
+    if not isinstance(error, dict) or cast(dict[str, Any], error).get("code") != UNSUPPORTED_PROTOCOL_VERSION:
+        return None
+    err = cast(dict[str, Any], error)
+    data = err.get("data")
+    fixed: dict[str, Any] = dict(cast(dict[str, Any], data)) if isinstance(data, dict) else {}
+    fixed["supported"] = list(SERVED_VERSIONS)
+    err["data"] = fixed
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+class _SupportedVersions:
+    """Rewrite the SDK's -32022 `data.supported` (only 2026-07-28) to every version the front serves.
+
+    The SDK builds that error deep inside its modern entry with the modern list only, but this endpoint also
+    serves every handshake version through `initialize`, and the spec says the error lists the versions the
+    server supports. Only a 400 `application/json` response is buffered and inspected (errors are small);
+    every other response streams through untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None
+        chunks: list[bytes] = []
+
+        async def intercept(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
+                if message["status"] == 400 and content_type.startswith("application/json"):
+                    held = message
+                    return
+                await send(message)
+                return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            rewritten = _with_served_versions(body)
+            if rewritten is not None:
+                body = rewritten
+                headers = [(k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                held = {**held, "headers": headers}
+            await send(held)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.app(scope, receive, intercept)
+
+
+# --- probes ------------------------------------------------------------------------------------------------
+
+
+async def _healthz(request: Request) -> Response:
+    """The process is alive and serving HTTP."""
+    return JSONResponse({"status": "ok"})
+
+
+def _readyz(gateway: Gateway) -> Any:
+    async def readyz(request: Request) -> Response:
+        """200 once every enabled server had its first attempt and all are up; else 503 naming the rest."""
+        down = [
+            {"server": name, "state": u.state.value, "error": u.last_error}
+            for name, u in gateway.upstreams.items()
+            if u.state is not UpstreamState.UP
+        ]
+        started = gateway.started.is_set()
+        ready = started and not down
+        body = {"ready": ready, "started": started, "servers": len(gateway.upstreams), "down": down}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return readyz
+
+
+# --- the application ---------------------------------------------------------------------------------------
+
+
+def _legacy_capabilities(server: Server[Any]) -> None:
+    """Make legacy HTTP sessions advertise `listChanged` for every list, as the stdio front does.
+
+    The session manager starts each session without initialization options, so the SDK falls back to
+    `server.create_initialization_options()` with no notification options: every `listChanged` would be
+    false and clients would ignore the gateway's change notifications. The override is per instance.
+    """
+    plain = server.create_initialization_options
+    notify = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+
+    def with_changes(
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return plain(notification_options or notify, experimental_capabilities, extensions)
+
+    setattr(server, "create_initialization_options", with_changes)  # noqa: B010 - an instance override
+
+
+class HttpFront:
+    """The HTTP front of one gateway: an ASGI app whose lifespan runs the gateway's upstreams.
+
+    Args:
+        gateway: The gateway to serve (not yet running: the app's lifespan runs it).
+        host: The address the server binds (allowed as `Host`/`Origin` besides the loopback names).
+        port: The port it binds (informational; `Host` is accepted with any port).
+    """
+
+    def __init__(self, gateway: Gateway, *, host: str = "127.0.0.1", port: int = 8765) -> None:
+        settings = gateway.config.switchyard.http
+        self.gateway = gateway
+        self.front = FrontServer(gateway)
+        _legacy_capabilities(self.front.server)
+        hosts = allowed_hosts(host, port, settings)
+        origins = allowed_origins(host, settings)
+        # The SDK checks Host/Origin again inside /mcp with the same lists (harmless, and it keeps the
+        # endpoint protected if it is ever mounted without the guard).
+        self.manager = StreamableHTTPSessionManager(
+            app=self.front.server,
+            security_settings=TransportSecuritySettings(
+                enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+            ),
+            max_request_body_size=settings.max_body_bytes,
+            session_idle_timeout=settings.session_idle_timeout,
+            max_sessions=settings.max_sessions,
+        )
+        mcp_endpoint = _SupportedVersions(StreamableHTTPASGIApp(self.manager))
+        starlette = Starlette(
+            routes=[
+                Route(MCP_PATH, endpoint=mcp_endpoint),
+                Route("/healthz", endpoint=_healthz, methods=["GET"]),
+                Route("/readyz", endpoint=_readyz(gateway), methods=["GET"]),
+            ],
+            lifespan=self._lifespan,
+        )
+        self.app: ASGIApp = _HostOriginGuard(starlette, hosts, origins)
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncGenerator[None]:
+        # Upstreams start in the background: the socket listens at once, /readyz says when all are up, and
+        # list requests wait (bounded) for the first attempts, as on stdio.
+        async with self.gateway.running(), self.manager.run():
+            yield
+        logger.info("HTTP front stopped")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        await self.app(scope, receive, send)
+
+
+async def serve_http(
+    gateway: Gateway,
+    host: str,
+    port: int,
+    *,
+    graceful_shutdown: int = 5,
+) -> None:
+    """Serve the gateway on `http://host:port/mcp` until interrupted (SIGINT/SIGTERM); upstreams stop after.
+
+    Args:
+        gateway: The gateway to serve.
+        host: The bind address. The caller decides whether a non-loopback address is allowed.
+        port: The TCP port.
+        graceful_shutdown: Seconds open streams (legacy GET streams, `subscriptions/listen`) get to finish.
+    """
+    front = HttpFront(gateway, host=host, port=port)
+    config = uvicorn.Config(
+        front,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=graceful_shutdown,
+        server_header=False,
+    )
+    logger.info("serving MCP on http://%s:%d%s", _bracketed(host), port, MCP_PATH)
+    await uvicorn.Server(config).serve()

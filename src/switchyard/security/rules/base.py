@@ -8,7 +8,8 @@ Owns: nothing that detects; every rule family module imports from here. Does not
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 
 from switchyard.security.model import Finding, ItemKind, ScanItem, Severity
@@ -19,9 +20,11 @@ __all__ = [
     "DEFINITION_KINDS",
     "OUTPUT_KINDS",
     "RuleBase",
+    "all_fields",
     "lowered",
     "name_fields",
     "prose_fields",
+    "prose_matches",
     "windowed",
 ]
 
@@ -92,6 +95,53 @@ def windowed(
         for m in regex.finditer(text, max(lo, last_end), hi):
             last_end = m.end()
             yield m
+
+
+_JOIN = "\n\n"
+
+
+def all_fields(item: ScanItem) -> Iterator[tuple[str, str]]:
+    """Every field of the item, names included."""
+    yield from item.fields.items()
+
+
+def prose_matches(
+    item: ScanItem,
+    regex: re.Pattern[str],
+    anchors: tuple[str, ...] | None = None,
+    before: int = 0,
+    after: int = 0,
+    *,
+    fields: Callable[[ScanItem], Iterable[tuple[str, str]]] = prose_fields,
+) -> Iterator[tuple[str, int, int, re.Match[str]]]:
+    """Matches of `regex` in the item's prose fields as `(field, start, end, match)`, offsets in that field.
+
+    A definition has a dozen or more short fields (one per parameter text); scanning them joined by blank
+    lines costs one regex call instead of one per field, which is most of the speed on real definitions.
+    With `anchors`, the scan is `windowed` (see there). A match never spans two fields' texts in practice
+    (fields are joined by a blank line); if one does, it is cut at its field's end.
+    """
+    pairs = list(fields(item))
+    if not pairs:
+        return
+    if len(pairs) == 1:
+        key, text = pairs[0]
+        found = windowed(regex, text, anchors, before, after) if anchors else regex.finditer(text)
+        for m in found:
+            yield key, m.start(), m.end(), m
+        return
+    starts: list[int] = []
+    pos = 0
+    for _, text in pairs:
+        starts.append(pos)
+        pos += len(text) + len(_JOIN)
+    joined = _JOIN.join(text for _, text in pairs)
+    found = windowed(regex, joined, anchors, before, after) if anchors else regex.finditer(joined)
+    for m in found:
+        i = bisect_right(starts, m.start()) - 1
+        key, text = pairs[i]
+        start = m.start() - starts[i]
+        yield key, start, min(len(text), m.end() - starts[i]), m
 
 
 class RuleBase:

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import RuleBase, prose_fields
+from switchyard.security.rules.base import RuleBase, prose_matches
 
 __all__ = ["NameCollisionRule", "ToolShadowingRule", "name_skeleton"]
 
@@ -48,6 +48,34 @@ _SHADOW_RE = re.compile(
     r"[^.\n]{0,80}?(?:[\w.+-]+@[\w-]+\.[\w.]+|https?://))",
     _I,
 )
+_SHADOW_ANCHORS = (
+    "when",
+    "if ",
+    "once",
+    "each time",
+    "every time",
+    "before",
+    "after",
+    "instead",
+    "rather than",
+    "overrid",
+    "chang",
+    "modif",
+    "replac",
+    "redirect",
+    "alter",
+    "hijack",
+    "intercept",
+    "all ",
+    "any ",
+    "every",
+    "side effect",
+    "side-effect",
+    "always",
+    "also",
+    "additionally",
+    "automatically",
+)
 _BACKTICK_RE = re.compile(r"`([\w.-]{3,64})`")
 
 
@@ -73,35 +101,28 @@ class ToolShadowingRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         foreign = context.foreign_tools(item.server)
-        distinct = 0
-        for key, text in prose_fields(item):
-            for m in _SHADOW_RE.finditer(text):
-                distinct += 1
-                tools = [v for k, v in m.groupdict().items() if v and k.startswith("tool")]
-                named = next((t for t in tools if t in foreign and t != item.name), None)
-                if named:
-                    message = f"steers tool {named!r} of server(s) {', '.join(sorted(foreign[named]))}"
-                    yield self.finding(item, key, m.start(), m.end(), message, severity=Severity.HIGH)
-                elif m.group("always") or distinct >= 2:
-                    # A silent extra recipient, or several steering moves in one text: shadowing, not workflow.
-                    yield self.finding(
-                        item, key, m.start(), m.end(), f"steers other tools: {m.group(0)!r}", severity=Severity.HIGH
-                    )
-                else:  # one phrase naming no known tool: often a workflow hint about the server's own tools
-                    yield self.finding(
-                        item, key, m.start(), m.end(), f"steers another tool: {m.group(0)!r}", severity=Severity.LOW
-                    )
-            for m in _BACKTICK_RE.finditer(text):
-                name = m.group(1)
-                if name in foreign and name != item.name:
-                    yield self.finding(
-                        item,
-                        key,
-                        m.start(),
-                        m.end(),
-                        f"names tool {name!r} of server(s) {', '.join(sorted(foreign[name]))}",
-                        severity=Severity.LOW,
-                    )
+        for distinct, (key, start, end, m) in enumerate(
+            prose_matches(item, _SHADOW_RE, _SHADOW_ANCHORS, 40, 200), start=1
+        ):
+            tools = [v for k, v in m.groupdict().items() if v and k.startswith("tool")]
+            named = next((t for t in tools if t in foreign and t != item.name), None)
+            if named:
+                message = f"steers tool {named!r} of server(s) {', '.join(sorted(foreign[named]))}"
+                yield self.finding(item, key, start, end, message, severity=Severity.HIGH)
+            elif m.group("always") or distinct >= 2:
+                # A silent extra recipient, or several steering moves in one text: shadowing, not workflow.
+                message = f"steers other tools: {m.group(0)!r}"
+                yield self.finding(item, key, start, end, message, severity=Severity.HIGH)
+            else:  # one phrase naming no known tool: often a workflow hint about the server's own tools
+                message = f"steers another tool: {m.group(0)!r}"
+                yield self.finding(item, key, start, end, message, severity=Severity.LOW)
+        if not foreign:
+            return
+        for key, start, end, m in prose_matches(item, _BACKTICK_RE):
+            name = m.group(1)
+            if name in foreign and name != item.name:
+                message = f"names tool {name!r} of server(s) {', '.join(sorted(foreign[name]))}"
+                yield self.finding(item, key, start, end, message, severity=Severity.LOW)
 
 
 # Letters that render like Latin ones (a small, high-value subset of Unicode's confusables.txt).

@@ -14,7 +14,14 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import SECRET_TAG, ScanContext
 from switchyard.security.model import Evidence, Finding, ScanItem, Severity
-from switchyard.security.rules.base import ALL_KINDS, DEFINITION_KINDS, RuleBase, lowered, prose_fields, windowed
+from switchyard.security.rules.base import (
+    ALL_KINDS,
+    DEFINITION_KINDS,
+    RuleBase,
+    all_fields,
+    lowered,
+    prose_matches,
+)
 
 __all__ = ["ExfiltrationChannelRule", "SecretValueRule", "SensitiveFileRule"]
 
@@ -95,8 +102,9 @@ class SensitiveFileRule(RuleBase):
     doc = (
         "Flags paths and names of credential stores (~/.ssh, id_rsa, authorized_keys, .env, mcp.json, "
         "claude_desktop_config.json, ~/.aws/credentials, kubeconfig, .npmrc, .netrc, /etc/shadow, browser "
-        "password stores) in definitions (results list such files legitimately). In a definition, a secret noun (private key, API "
-        "key, password) next to a verb that moves data (read, pass, send, include) is flagged low."
+        "password stores) in definitions (results list such files legitimately). In a definition, a secret "
+        "noun (private key, API key, password) next to a verb that moves data (read, pass, send, include) is "
+        "flagged low."
     )
     why = (
         "Tool poisoning payloads make the model read a key or config file and pass its content to the "
@@ -105,14 +113,15 @@ class SensitiveFileRule(RuleBase):
     fix = "Remove the reference; tools that truly manage credentials should say so in their name and purpose."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, text in prose_fields(item):
-            for m in windowed(_SENSITIVE_FILE_RE, text, _SENSITIVE_ANCHORS, 40, 60):
-                yield self.finding(item, key, m.start(), m.end(), f"sensitive path {m.group(0)!r}")
-            if key != "title":
-                for m in _SECRET_WORDS_RE.finditer(text):
-                    window = text[max(0, m.start() - 60) : m.end() + 30]
-                    if _READ_VERB_RE.search(window) and _ADDRESSED_RE.search(text):
-                        yield self.finding(item, key, m.start(), m.end(), f"asks to move {m.group(0)!r}", weight=0.8)
+        for key, start, end, m in prose_matches(item, _SENSITIVE_FILE_RE, _SENSITIVE_ANCHORS, 40, 60):
+            yield self.finding(item, key, start, end, f"sensitive path {m.group(0)!r}")
+        for key, start, end, m in prose_matches(item, _SECRET_WORDS_RE):
+            if key == "title":
+                continue
+            text = item.fields[key]
+            window = text[max(0, start - 60) : end + 30]
+            if _READ_VERB_RE.search(window) and _ADDRESSED_RE.search(text):
+                yield self.finding(item, key, start, end, f"asks to move {m.group(0)!r}", severity=Severity.LOW)
 
 
 _ADDRESSED_RE = re.compile(r"\b(?:you|your|assistant|model|ai|llm|agent)\b|\bplease\b|\b(?:must|should)\b", _I)
@@ -176,19 +185,17 @@ class ExfiltrationChannelRule(RuleBase):
     fix = "Remove fixed destinations from descriptions; let the user supply recipients and endpoints."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, text in prose_fields(item):
-            for m in windowed(_SEND_TO_RE, text, _SEND_ANCHORS, 2, 200):
-                yield self.finding(item, key, m.start(), m.end(), f"directs data to {text[m.end() : m.end() + 40]!r}")
-            for m in _EMAIL_RE.finditer(text):
-                host = m.group(0).rsplit("@", 1)[1]
-                if not _BENIGN_HOSTS.match(host):
-                    yield self.finding(
-                        item, key, m.start(), m.end(), f"e-mail address {m.group(0)!r}", severity=Severity.LOW
-                    )
-            for m in _URL_RE.finditer(text):
-                hm = _HOST_RE.match(m.group(0))
-                if hm and not _BENIGN_HOSTS.match(hm.group(1)):
-                    yield self.finding(item, key, m.start(), m.end(), f"URL {m.group(0)!r}", severity=Severity.INFO)
+        for key, start, end, _m in prose_matches(item, _SEND_TO_RE, _SEND_ANCHORS, 2, 200):
+            text = item.fields[key]
+            yield self.finding(item, key, start, end, f"directs data to {text[end : end + 40]!r}")
+        for key, start, end, m in prose_matches(item, _EMAIL_RE, ("@",), 64, 255):
+            host = m.group(0).rsplit("@", 1)[1]
+            if not _BENIGN_HOSTS.match(host):
+                yield self.finding(item, key, start, end, f"e-mail address {m.group(0)!r}", severity=Severity.LOW)
+        for key, start, end, m in prose_matches(item, _URL_RE, ("://",), 8, 2048):
+            hm = _HOST_RE.match(m.group(0))
+            if hm and not _BENIGN_HOSTS.match(hm.group(1)):
+                yield self.finding(item, key, start, end, f"URL {m.group(0)!r}", severity=Severity.INFO)
 
 
 # Secret formats with their provider. Kept specific: a false redaction corrupts a result.
@@ -263,16 +270,17 @@ class SecretValueRule(RuleBase):
     fix = "Rotate the secret; enable redaction in the output guard; keep secrets out of tool results and metadata."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, text in item.fields.items():
-            low = lowered(text)
-            for kind, regex, anchors in _SECRET_CHECKS:
-                if any(a in low for a in anchors):
-                    # Formats with a literal prefix scan fast; the keyword form is matched near its keywords only.
-                    matches = windowed(regex, text, anchors, 20, 240) if len(anchors) > 1 else regex.finditer(text)
-                    yield from self._findings(item, key, kind, matches)
+        low = lowered(" ".join(item.fields.values()))
+        for kind, regex, anchors in _SECRET_CHECKS:
+            if any(a in low for a in anchors):
+                # Formats with a literal prefix scan fast; the keyword form is matched near its keywords only.
+                window = (anchors, 20, 240) if len(anchors) > 1 else (None, 0, 0)
+                yield from self._findings(item, kind, prose_matches(item, regex, *window, fields=all_fields))
 
-    def _findings(self, item: ScanItem, key: str, kind: str, matches: Iterator[re.Match[str]]) -> Iterator[Finding]:
-        for m in matches:
+    def _findings(
+        self, item: ScanItem, kind: str, matches: Iterator[tuple[str, int, int, re.Match[str]]]
+    ) -> Iterator[Finding]:
+        for key, start, end, m in matches:
             # Weight 0: a secret is a leak to redact, not evidence that the item is an attack.
             found = self.finding(
                 item,
@@ -285,4 +293,4 @@ class SecretValueRule(RuleBase):
             )
             # Never echo the secret in a report: show only its first characters.
             masked = m.group(0)[:4] + "…[REDACTED]"
-            yield dataclasses.replace(found, evidence=Evidence(excerpt=masked, start=m.start(), end=m.end()))
+            yield dataclasses.replace(found, evidence=Evidence(excerpt=masked, start=start, end=end))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import ALL_KINDS, RuleBase, prose_fields, windowed
+from switchyard.security.rules.base import ALL_KINDS, RuleBase, prose_matches
 
 __all__ = ["HiddenPreconditionRule", "InstructionOverrideRule", "PseudoTagRule", "SecrecyRule"]
 
@@ -99,18 +99,17 @@ class PseudoTagRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         strong_markers: set[str] = set()
-        for key, text in prose_fields(item):
-            for m in windowed(_PSEUDO_TAG_RE, text, _TAG_ANCHORS, 40, 60):
-                marker = m.group(0).strip().strip("<>/[]:# ").lower()
-                strong = m.group("weak") is None
-                weight = 1.0 if strong else 0.75
-                if item.kind == "tool_output" and _SYSTEM_CHANNEL_RE.search(m.group(0)):
-                    weight = 1.5  # data has no system channel: a fake one in a result exists to fool a model
-                if strong and marker not in strong_markers:
-                    strong_markers.add(marker)
-                    if len(strong_markers) >= 2:
-                        weight = 1.5  # several distinct authority markers: a payload, not formatting
-                yield self.finding(item, key, m.start(), m.end(), f"pseudo-tag {m.group(0).strip()!r}", weight=weight)
+        for key, start, end, m in prose_matches(item, _PSEUDO_TAG_RE, _TAG_ANCHORS, 40, 60):
+            marker = m.group(0).strip().strip("<>/[]:# ").lower()
+            strong = m.group("weak") is None
+            weight = 1.0 if strong else 0.75
+            if item.kind == "tool_output" and _SYSTEM_CHANNEL_RE.search(m.group(0)):
+                weight = 1.5  # data has no system channel: a fake one in a result exists to fool a model
+            if strong and marker not in strong_markers:
+                strong_markers.add(marker)
+                if len(strong_markers) >= 2:
+                    weight = 1.5  # several distinct authority markers: a payload, not formatting
+            yield self.finding(item, key, start, end, f"pseudo-tag {m.group(0).strip()!r}", weight=weight)
 
 
 _OVERRIDE_RE = re.compile(
@@ -172,18 +171,17 @@ class InstructionOverrideRule(RuleBase):
     fix = "Remove the text. If it arrived in a tool result, treat the result as untrusted data, not instructions."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, text in prose_fields(item):
-            for m in windowed(_OVERRIDE_RE, text, _OVERRIDE_ANCHORS, 2, 160):
-                yield self.finding(item, key, m.start(), m.end(), f"override phrase {m.group(0)!r}")
-            for m in windowed(_WEAKEN_RE, text, _WEAKEN_ANCHORS, 2, 120):
-                yield self.finding(
-                    item,
-                    key,
-                    m.start(),
-                    m.end(),
-                    f"security-weakening directive {m.group(0)!r}",
-                    severity=Severity.MEDIUM,
-                )
+        for key, start, end, m in prose_matches(item, _OVERRIDE_RE, _OVERRIDE_ANCHORS, 2, 160):
+            yield self.finding(item, key, start, end, f"override phrase {m.group(0)!r}")
+        for key, start, end, m in prose_matches(item, _WEAKEN_RE, _WEAKEN_ANCHORS, 2, 120):
+            yield self.finding(
+                item,
+                key,
+                start,
+                end,
+                f"security-weakening directive {m.group(0)!r}",
+                severity=Severity.MEDIUM,
+            )
 
 
 _USER = r"(?:the\s+|your\s+|this\s+)?(?:user|human|person|customer|operator|client)s?"
@@ -236,9 +234,8 @@ class SecrecyRule(RuleBase):
     fix = "Remove the instruction; the tool's behaviour must be visible to the user."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, text in prose_fields(item):
-            for m in windowed(_SECRECY_RE, text, _SECRECY_ANCHORS, 140, 80):
-                yield self.finding(item, key, m.start(), m.end(), f"secrecy demand {m.group(0)!r}")
+        for key, start, end, m in prose_matches(item, _SECRECY_RE, _SECRECY_ANCHORS, 140, 80):
+            yield self.finding(item, key, start, end, f"secrecy demand {m.group(0)!r}")
 
 
 _PRECONDITION_RE = re.compile(
@@ -296,6 +293,5 @@ class HiddenPreconditionRule(RuleBase):
     fix = "Describe what the tool does and its inputs; do not give the model prerequisites outside the tool."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, text in prose_fields(item):
-            for m in windowed(_PRECONDITION_RE, text, _PRECONDITION_ANCHORS, 40, 160):
-                yield self.finding(item, key, m.start(), m.end(), f"precondition {m.group(0)!r}")
+        for key, start, end, m in prose_matches(item, _PRECONDITION_RE, _PRECONDITION_ANCHORS, 40, 160):
+            yield self.finding(item, key, start, end, f"precondition {m.group(0)!r}")

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import RuleBase
+from switchyard.security.rules.base import RuleBase, name_fields, prose_matches
 from switchyard.security.text import name_words
 
 __all__ = ["OutOfScopeParameterRule", "SecretParameterRule"]
@@ -96,20 +96,18 @@ class OutOfScopeParameterRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         props = _properties(item)
-        for key, text in item.fields.items():
-            if key.endswith("#name"):
-                words = name_words(text)
-                if _CALLER_NAME_RE.match(words):
-                    yield self.finding(
-                        item, key, 0, len(text), f"parameter {text!r} asks who the caller is", weight=1.5
-                    )
-                elif _CONTEXT_NAME_RE.match(words):
-                    yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks for the agent's context")
-            elif key != "name":
-                for m in _CALLER_TEXT_RE.finditer(text):
-                    yield self.finding(item, key, m.start(), m.end(), f"asks for {m.group(0)!r}", weight=1.5)
-                for m in _CONTEXT_TEXT_RE.finditer(text):
-                    yield self.finding(item, key, m.start(), m.end(), f"asks for {m.group(0)!r}")
+        for key, text in name_fields(item):
+            if key == "name":
+                continue
+            words = name_words(text)
+            if _CALLER_NAME_RE.match(words):
+                yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks who the caller is", weight=1.5)
+            elif _CONTEXT_NAME_RE.match(words):
+                yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks for the agent's context")
+        for key, start, end, m in prose_matches(item, _CALLER_TEXT_RE):
+            yield self.finding(item, key, start, end, f"asks for {m.group(0)!r}", weight=1.5)
+        for key, start, end, m in prose_matches(item, _CONTEXT_TEXT_RE):
+            yield self.finding(item, key, start, end, f"asks for {m.group(0)!r}")
         description = item.fields.get("description", "")
         if props and description:
             for m in _ROUTE_RE.finditer(description):
@@ -144,9 +142,16 @@ class SecretParameterRule(RuleBase):
     fix = "Take credentials from the server's own configuration, never from the model."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, text in item.fields.items():
-            if key.endswith("#name") or (key.startswith("inputSchema.") and key.endswith(".description")):
-                words = name_words(text) if key.endswith("#name") else text
-                m = _SECRET_PARAM_RE.search(words)
+        for key, text in name_fields(item):
+            if key != "name":
+                m = _SECRET_PARAM_RE.search(name_words(text))
                 if m:
                     yield self.finding(item, key, 0, len(text), f"parameter asks for {m.group(0)!r}")
+        for key, _, _, m in prose_matches(item, _SECRET_PARAM_RE, fields=_parameter_descriptions):
+            yield self.finding(item, key, 0, len(item.fields[key]), f"parameter asks for {m.group(0)!r}")
+
+
+def _parameter_descriptions(item: ScanItem) -> Iterator[tuple[str, str]]:
+    for key, text in item.fields.items():
+        if key.startswith("inputSchema.") and key.endswith(".description"):
+            yield key, text

@@ -98,6 +98,28 @@ def windowed(
 
 
 _JOIN = "\n\n"
+_Joined = tuple[list[tuple[str, str]], list[int], str]
+# Rules run one after another on the same item: remember the last few joins (holding the item keeps its id
+# from being reused while cached).
+_JOIN_CACHE: dict[tuple[int, int], tuple[ScanItem, _Joined]] = {}
+
+
+def _joined(item: ScanItem, fields: Callable[[ScanItem], Iterable[tuple[str, str]]]) -> _Joined:
+    key = (id(item), id(fields))
+    hit = _JOIN_CACHE.get(key)
+    if hit is not None and hit[0] is item:
+        return hit[1]
+    pairs = list(fields(item))
+    starts: list[int] = []
+    pos = 0
+    for _, text in pairs:
+        starts.append(pos)
+        pos += len(text) + len(_JOIN)
+    joined = _JOIN.join(text for _, text in pairs)
+    if len(_JOIN_CACHE) >= 8:
+        _JOIN_CACHE.clear()
+    _JOIN_CACHE[key] = (item, (pairs, starts, joined))
+    return pairs, starts, joined
 
 
 def all_fields(item: ScanItem) -> Iterator[tuple[str, str]]:
@@ -121,7 +143,7 @@ def prose_matches(
     With `anchors`, the scan is `windowed` (see there). A match never spans two fields' texts in practice
     (fields are joined by a blank line); if one does, it is cut at its field's end.
     """
-    pairs = list(fields(item))
+    pairs, starts, joined = _joined(item, fields)
     if not pairs:
         return
     if len(pairs) == 1:
@@ -130,12 +152,6 @@ def prose_matches(
         for m in found:
             yield key, m.start(), m.end(), m
         return
-    starts: list[int] = []
-    pos = 0
-    for _, text in pairs:
-        starts.append(pos)
-        pos += len(text) + len(_JOIN)
-    joined = _JOIN.join(text for _, text in pairs)
     found = windowed(regex, joined, anchors, before, after) if anchors else regex.finditer(joined)
     for m in found:
         i = bisect_right(starts, m.start()) - 1

@@ -165,7 +165,8 @@ class InstructionOverrideRule(RuleBase):
         "Flags phrases that try to cancel or replace the instructions the model runs under: 'ignore (all) "
         "previous instructions', 'disregard prior rules', 'new instructions:', 'you are now a ...', "
         "'override the system prompt', 'disable content filtering / safety checks' (high); and, at medium, "
-        "directives that weaken checks: 'skip all validation', 'without security checks', 'trust all input'."
+        "directives that weaken checks: 'skip all validation', 'without security checks', 'trust all input' "
+        "(in definitions only: in results these words are everyday prose)."
     )
     why = "This is the core move of prompt injection: text from a tool takes over the agent's goal."
     fix = "Remove the text. If it arrived in a tool result, treat the result as untrusted data, not instructions."
@@ -173,6 +174,8 @@ class InstructionOverrideRule(RuleBase):
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, start, end, m in prose_matches(item, _OVERRIDE_RE, _OVERRIDE_ANCHORS, 2, 160):
             yield self.finding(item, key, start, end, f"override phrase {m.group(0)!r}")
+        if item.kind == "tool_output":
+            return  # results: only outright overrides; weakening words ("without", "allow") are everyday prose
         for key, start, end, m in prose_matches(item, _WEAKEN_RE, _WEAKEN_ANCHORS, 2, 120):
             yield self.finding(
                 item,

@@ -195,6 +195,8 @@ _SECRECY_RE = re.compile(
     rf"|\bwithout\s+(?:\w+\s+){{0,2}}?(?:telling|informing|notifying|alerting|asking|mentioning\s+it\s+to|"
     rf"the\s+knowledge\s+of)\s+{_USER}"
     rf"|\b{_USER}\s+(?:must|should|need)\s+not\s+(?:know|see|notice|be\s+(?:told|informed|aware))"
+    rf"|\b{_USER}\s+(?:does|do|will|would|must|should)\s*(?:n'?t|\s+not)\s+(?:need\s+to\s+|have\s+to\s+)?"
+    r"(?:know|see|notice|be\s+(?:told|informed|aware))"
     r"|\b(?:this\s+is\s+a|it\s+is\s+a)\s+(?:secret|confidential|hidden)\s+(?:operation|step|instruction|action)"
     rf"|\bkeep\s+(?:this|it|that)\s+(?:hidden|secret|confidential)\s+from\s+{_USER}"
     r"|\b(?:silently|covertly|secretly|quietly)\s+(?:\w+\s+)?(?:send|forward|copy|read|upload|include|add|"
@@ -242,7 +244,12 @@ class SecrecyRule(RuleBase):
 
 
 _PRECONDITION_RE = re.compile(
-    r"\bbefore\s+(?:you\s+)?(?:use|using|call|calling|invok\w+|execut\w+|run|running|answer\w*|respond\w*|"
+    r"\b(?:before|prior\s+to)\s+(?:you\s+)?(?:respond|answer|repl)\w*(?:\s+to\s+the\s+user)?\b"
+    rf"|\b(?:note|message|instructions?|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\b"
+    rf"|\b{_MODEL}\s*,\s*(?:you|please|first|before|always|do\s+not|never|make\s+sure)\b"
+    r"|\byou\s+(?:must|should|need\s+to|have\s+to)\s+(?:first|always)\s+(?:call|read|run|use|open|fetch|send|"
+    r"include|pass|execute|invoke)\b"
+    r"|\b(?:before|prior\s+to)\s+(?:you\s+)?(?:use|using|call|calling|invok\w+|execut\w+|run|running|answer\w*|respond\w*|"
     r"solv\w+|proceed\w*|do(?:ing)?|perform\w*|can\s+\w+)\s+(?:this|the|any|that|your|other)\s+(?:\w+\s+){0,2}?"
     r"(?:tool|function|task|request|operation|question)s?\b"
     r"|\b(?:otherwise|or\s+else)\s+(?:the|this)\s+tool\s+(?:will\s+not|won'?t|cannot|can'?t|fails?)"

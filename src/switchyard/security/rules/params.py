@@ -25,14 +25,15 @@ _AGENT = r"(?:llm|ai|model|assistant|agent|chatbot|bot|language\s+model|gpt|clau
 # Asking who the caller is (the model, its vendor): the out-of-scope parameter attack. Weighs 1.5.
 _CALLER_NAME_RE = re.compile(
     r"^(?:(?:llm|ai|assistant|caller)(?:\s+model)?|(?:agent|caller|calling)\s+model)\s+"
-    r"(?:name|version|identity|type|id|provider|vendor)$",
+    r"(?:name|version|identity|type|id|provider|vendor)$|^model\s+(?:identity|vendor|provider)$",
     _I,
 )
 _CALLER_TEXT_RE = re.compile(
     rf"\b(?:name|identity|version|type|vendor)\s+of\s+(?:the\s+)?(?:\w+\s+)?{_AGENT}\s+(?:that|which|who|"
     r"calling|invoking|using|making)"
     rf"|\b{_AGENT}\s+(?:\w+\s+)?that\s+(?:calls|is\s+calling|invokes|uses|is\s+using)\s+this\s+tool"
-    r"|\byour\s+(?:own\s+)?(?:system\s+prompt|model\s+name|identity)",
+    r"|\byour\s+(?:own\s+)?(?:system\s+prompt|model\s+name|identity)"
+    rf"|\b(?:which|what)\s+(?:\w+\s*/\s*)?{_AGENT}\s+(?:is\s+)?(?:calling|invoking|using|running)\b",
     _I,
 )
 # Context the tool rarely needs (conversation, system prompt, tool list, arbitrary files). Weighs 1.0: some
@@ -46,6 +47,7 @@ _CONTEXT_NAME_RE = re.compile(
 _CONTEXT_TEXT_RE = re.compile(
     r"\b(?:entire|full|complete|whole|all\s+of\s+the)\s+(?:conversation|chat|dialog(?:ue)?)(?:\s+history)?"
     r"\s+(?:so\s+far|with\s+the\s+user|up\s+to)"
+    r"|\b(?:entire|full|complete|whole)\s+(?:conversation|chat|dialog(?:ue)?)\s+(?:history|log|transcript)"
     r"|\ball\s+(?:previous|prior|earlier)\s+(?:messages|prompts|turns)"
     r"|\b(?:list|names?)\s+of\s+(?:all\s+)?(?:the\s+)?(?:available\s+|other\s+)?tools\s+(?:you|available)"
     r"|\bcontents?\s+of\s+(?:the\s+)?(?:user'?s?\s+)?(?:~|/|\.|files?\s+(?:at|in)|any\s+file)",
@@ -59,7 +61,7 @@ _ROUTE_RE = re.compile(
 )
 _ROUTED_DATA_RE = re.compile(
     r"\b(?:content|contents|file|files|history|conversation|prompt|instructions|config|environment|messages|"
-    r"ssh|private\s+key)\b",
+    r"ssh|private\s+key|output|secret|password|token|key|credentials?)\b|~/|/etc/|\.\w+rc\b",
     _I,
 )
 # Routing a credential into a parameter made for it ("provide your key via api_key") is ordinary.

@@ -26,7 +26,10 @@ _I = re.IGNORECASE
 # Unambiguous attacker intent: an honest tool does not describe itself this way.
 _STRONG = (
     r"exfiltrat\w*|exfil|steal\w*|stolen|theft|attacker[- ]controlled|malicious\w*|backdoor\w*|rootkit\w*|"
-    r"keylog\w*|keystroke\s+(?:capture|logging)|ransomware|reverse[ -]shell|bind[ -]shell|web[ -]?shell|"
+    r"keylog\w*|keystroke\s+(?:capture|logging)|ransom\w*|"
+    r"(?:hidden|backdoor|rogue|secret)\s+(?:admin\w*\s+|root\s+|user\s+)?accounts?|"
+    r"persistent\s+(?:remote\s+)?(?:access|foothold)|remote\s+access\s+trojan|"
+    r"captur\w+\s+(?:all\s+)?keystrokes|reverse[ -]shell|bind[ -]shell|web[ -]?shell|"
     r"fork[ -]bomb|mimikatz|kerberoast\w*|dcsync|pass[- ]the[- ](?:hash|ticket)|overpass[- ]the[- ]hash|"
     r"(?:golden|silver)\s+ticket|password[ -]spray\w*|brute[ -]?forc\w*|bruteforce|phishing|"
     r"credential\s+(?:dump\w*|harvest\w*|theft|stuffing)|"

@@ -23,10 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from switchyard.errors import ConfigError, ConfigProblem
 
 __all__ = [
+    "AccessFilter",
+    "AuditSettings",
+    "AuthSettings",
+    "BucketSettings",
     "GatewayConfig",
     "HttpFrontSettings",
     "HttpServerConfig",
+    "JwtSettings",
+    "LimitSettings",
     "NamingSettings",
+    "PolicyRule",
+    "PolicySettings",
     "ServerConfig",
     "StdioServerConfig",
     "SwitchyardSettings",
@@ -37,7 +45,7 @@ __all__ = [
 ]
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
-_SECRET_FIELDS = frozenset({"env", "headers"})
+_SECRET_FIELDS = frozenset({"env", "headers", "secret", "public_key"})
 # Keys other MCP clients put in server entries; harmless here, so accepted and ignored.
 _FOREIGN_SERVER_KEYS = frozenset({"autoApprove", "alwaysAllow", "envFile", "description", "disabledTools", "notes"})
 
@@ -196,6 +204,145 @@ class ScanSettings(_Model):
     quarantine_at: Literal["low", "medium", "high", "critical"] = "high"
 
 
+class JwtSettings(_Model):
+    """How bearer JWTs are verified: exactly one key source, the issuer, and an algorithm allow-list.
+
+    The audience is always the gateway's `auth.resource_url` (RFC 8707): a token minted for another
+    resource is refused.
+    """
+
+    jwks_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    public_key: str | None = Field(default=None, description="PEM public key (RS*/ES*/PS*/EdDSA)")
+    secret: str | None = Field(default=None, description="shared secret (HS*)")
+    issuer: Annotated[str, Field(min_length=1)]
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    groups_claim: str = "groups"
+    leeway: Annotated[float, Field(ge=0, le=300)] = 30.0
+    jwks_timeout: Annotated[float, Field(gt=0, le=30)] = 5.0
+
+    def __repr__(self) -> str:
+        return f"JwtSettings(jwks_url={self.jwks_url!r}, issuer={self.issuer!r}, algorithms={self.algorithms!r})"
+
+    __str__ = __repr__
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JwtSettings:
+        sources = [s for s in (self.jwks_url, self.public_key, self.secret) if s]
+        if len(sources) != 1:
+            raise ValueError("set exactly one of jwks_url, public_key or secret")
+        algs = {a.upper() for a in self.algorithms}
+        if not algs or "NONE" in algs:
+            raise ValueError("algorithms must be a non-empty list without 'none'")
+        symmetric = {a for a in algs if a.startswith("HS")}
+        if self.secret and symmetric != algs:
+            raise ValueError("a shared secret only verifies HS256/HS384/HS512")
+        if not self.secret and symmetric:
+            raise ValueError("HS* algorithms need 'secret' (a public key or JWKS never verifies them)")
+        return self
+
+
+class AuthSettings(_Model):
+    """Authentication on the HTTP front. `none` is accepted only when the front binds a loopback address."""
+
+    mode: Literal["none", "api_key", "jwt", "both"] = "api_key"
+    resource_url: Annotated[str, Field(pattern=r"^https?://")] | None = Field(
+        default=None, description="the gateway's canonical MCP URL, e.g. https://mcp.example.com/mcp"
+    )
+    authorization_servers: tuple[str, ...] = ()
+    scopes_supported: tuple[str, ...] = ()
+    jwt: JwtSettings | None = None
+
+    @model_validator(mode="after")
+    def _jwt_needs_settings(self) -> AuthSettings:
+        if self.mode in ("jwt", "both"):
+            if self.jwt is None:
+                raise ValueError(f"mode '{self.mode}' needs a 'jwt' object")
+            if self.resource_url is None:
+                raise ValueError(f"mode '{self.mode}' needs 'resource_url' (the audience tokens must carry)")
+        return self
+
+
+class AccessFilter(_Model):
+    """Allow/deny glob patterns; deny wins."""
+
+    allow: tuple[str, ...] = ("*",)
+    deny: tuple[str, ...] = ()
+
+
+class PolicyRule(_Model):
+    """What the named principals and groups may see and call. Tool and prompt globs match federated names;
+    resource globs match URIs."""
+
+    principals: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    servers: AccessFilter = AccessFilter()
+    tools: AccessFilter = AccessFilter()
+    prompts: AccessFilter = AccessFilter()
+    resources: AccessFilter = AccessFilter()
+
+
+class PolicySettings(_Model):
+    """Per-principal visibility. A principal no rule names gets `default`; the local user is always allowed
+    unless a rule names "local" (or its groups)."""
+
+    groups: dict[str, tuple[str, ...]] = Field(default_factory=dict, description="principal id -> groups")
+    rules: tuple[PolicyRule, ...] = ()
+    default: Literal["allow", "deny"] = "allow"
+
+
+class BucketSettings(_Model):
+    """A token bucket: `rate` tokens per second, at most `burst` saved up."""
+
+    rate: Annotated[float, Field(gt=0, le=1_000_000)]
+    burst: Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class LimitSettings(_Model):
+    """Rate limits and concurrency caps. Server-keyed maps accept "*" as the default for every server."""
+
+    per_principal: BucketSettings | None = None
+    per_principal_tool: BucketSettings | None = None
+    per_upstream: dict[str, BucketSettings] = Field(default_factory=dict)
+    concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=dict)
+    queue_wait: Annotated[float, Field(ge=0, le=600)] = Field(
+        default=0.0, description="seconds a call may wait for a free concurrency slot before it is refused"
+    )
+    max_buckets: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+
+
+class AuditSettings(_Model):
+    """The audit log: one row per request and decision, in SQLite (WAL) written by a background thread."""
+
+    enabled: bool = True
+    path: str | None = Field(default=None, description="default: the store path")
+    retention_days: Annotated[float, Field(gt=0)] | None = 90.0
+    max_argument_bytes: Annotated[int, Field(ge=64, le=16 * 1024 * 1024)] = 4096
+    redact_keys: tuple[str, ...] = (
+        "*password*",
+        "*passwd*",
+        "*secret*",
+        "*token*",
+        "*api_key*",
+        "*apikey*",
+        "*authorization*",
+        "*cookie*",
+        "*credential*",
+        "*private_key*",
+        "*session*",
+    )
+    queue_size: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+    synchronous: Literal["normal", "full"] = Field(
+        default="normal", description="normal survives a killed process; full also survives power loss"
+    )
+
+    def resolved_path(self, store: StoreSettings) -> Path:
+        """The audit database: `path` with variables and `~` resolved, else the store path."""
+        if self.path is None:
+            return store.resolved_path
+        resolved, _ = interpolate(self.path, os.environ)
+        return Path(os.path.expanduser(cast(str, resolved)))
+
+
 class SwitchyardSettings(_Model):
     """Gateway settings under the top-level `switchyard` key."""
 
@@ -212,6 +359,10 @@ class SwitchyardSettings(_Model):
     scan: ScanSettings = ScanSettings()
     pin: Literal["strict", "warn", "off"] = "off"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auth: AuthSettings = AuthSettings()
+    policy: PolicySettings = PolicySettings()
+    limits: LimitSettings = LimitSettings()
+    audit: AuditSettings = AuditSettings()
 
 
 class GatewayConfig(_Model):

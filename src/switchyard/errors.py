@@ -12,7 +12,8 @@ SwitchyardError                      base; never raised itself
 ├── UpstreamUnavailable              an upstream is down, crashed, or not yet connected
 │   └── UpstreamTimeout              an upstream did not answer within the call timeout
 └── GatewayError                     a refusal decided by the gateway itself, mapped to a wire code
-    ├── NotFound                     unknown tool / prompt / resource (also used for hidden items)
+    ├── NotFound                     unknown tool / prompt / resource
+    │   └── Hidden                   exists, but policy hides it from this caller (same wire error)
     ├── InvalidRequest               the client's request is malformed for the gateway
     ├── Quarantined                  the item is held by pinning or the scanner until approved
     ├── PolicyDenied                 visibility / flow policy refused the call
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "GatewayError",
+    "Hidden",
     "InvalidRequest",
     "NotFound",
     "PolicyDenied",
@@ -138,6 +140,15 @@ class NotFound(GatewayError):
     """No such tool, prompt or resource, or one the caller may not see (the message never says which)."""
 
     code = INVALID_PARAMS
+
+
+class Hidden(NotFound):
+    """The item exists but policy hides it from the caller. On the wire it is exactly the `NotFound` a
+    nonexistent name gets (same code, message and data); only the audit log knows the difference."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class InvalidRequest(GatewayError):

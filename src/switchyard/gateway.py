@@ -15,15 +15,20 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import anyio
+import anyio.to_thread
 
 from switchyard.catalog.catalog import Catalog, build_catalog
 from switchyard.catalog.pins import Pinning
 from switchyard.catalog.scanning import make_scan
 from switchyard.config import GatewayConfig, HttpServerConfig, StdioServerConfig
-from switchyard.errors import InvalidRequest, UpstreamUnavailable
+from switchyard.errors import GatewayError, InvalidRequest, Quarantined, UpstreamUnavailable
 from switchyard.exposure import Exposure, ToolFinder
+from switchyard.identity import LOCAL, Principal
 from switchyard.pipeline.chain import Handler, Stage, compose
 from switchyard.pipeline.context import CallContext
+from switchyard.stages import build_stages
+from switchyard.stages.policy import Policy
+from switchyard.store.audit import SqliteAuditStore
 from switchyard.store.base import PinStore
 from switchyard.store.sqlite import SqliteStore
 from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamState
@@ -41,6 +46,8 @@ ResourceListener = Callable[[str], Awaitable[None]]
 """Told the URI of a resource an upstream reported as updated."""
 
 _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+_UNRESOLVED = "switchyard.unresolved"
+"""`CallContext.extras` key: the error that resolving the request's item raised (raised again at dispatch)."""
 
 
 def _forwardable_meta(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,15 +75,31 @@ class Gateway:
         config: GatewayConfig,
         *,
         upstreams: Mapping[str, Upstream] | None = None,
-        stages: Sequence[Stage] = (),
+        stages: Sequence[Stage] | None = None,
         store: PinStore | None = None,
     ) -> None:
+        """Compose a gateway.
+
+        Args:
+            config: the validated configuration.
+            upstreams: upstreams to use instead of those the configuration describes (tests, embedding).
+            stages: the stage chain; None builds it from configuration (audit, policy, rate limits), while an
+                explicit sequence (even empty) is used as given.
+            store: the pin store, instead of opening the configured one.
+        """
         self.config = config
         self._listeners: list[CatalogListener] = []
         self._resource_listeners: list[ResourceListener] = []
         self.upstreams: dict[str, Upstream] = dict(upstreams) if upstreams is not None else self._make_upstreams(config)
         self.catalog: Catalog = Catalog()
         self._public: dict[str, list[JsonObject]] = {"tools": [], "prompts": [], "resources": []}
+        self.audit_store: SqliteAuditStore | None = None
+        """The audit log this gateway opened from configuration (None when stages were given or audit is off)."""
+        if stages is None:
+            built = build_stages(config)
+            stages, self.policy, self.audit_store = built.stages, built.policy, built.audit_store
+        else:
+            self.policy = Policy(config.switchyard.policy)
         self._handler: Handler = compose(stages, self._dispatch)
         self.store = store if store is not None else self._open_store(config)
         self.pinning = Pinning(config, self.store)
@@ -150,6 +173,8 @@ class Gateway:
         With `wait=True`, enter the block only after every server's first connection attempt has finished
         (each bounded by the connect timeout), so a broken server delays start-up by at most that timeout.
         """
+        if self.audit_store is not None:
+            self.audit_store.start()  # a log that cannot open is a start-up error, like the pin store
         async with anyio.create_task_group() as tg:
             for upstream in self.upstreams.values():
                 if isinstance(upstream, ClientUpstream):
@@ -171,6 +196,10 @@ class Gateway:
                 tg.cancel_scope.cancel()
                 if self.exposure.finder is not None:
                     self.exposure.finder.close()
+                if self.audit_store is not None:
+                    # Drain the queued audit rows off the event loop; shielded so a cancelled run still writes them.
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(self.audit_store.close)
 
     async def _watch_store(self) -> None:
         """Rebuild when another process (`switchyard approve`) changes the store, so approvals apply live."""
@@ -239,13 +268,50 @@ class Gateway:
         """Run one request through the stage chain to its upstream."""
         return await self._handler(ctx)
 
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        *,
+        era: str = "",
+        principal: Principal = LOCAL,
+        client_info: Mapping[str, Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> JsonObject:
+        """Resolve and run one request through the stage chain.
+
+        A request whose item does not resolve (unknown or quarantined name) still passes through the chain,
+        so audit records it, policy can hide a quarantined tool's existence, and limits count guesses; the
+        resolution error is raised at dispatch.
+        """
+        try:
+            ctx = self.context(
+                method, params, era=era, principal=principal, client_info=client_info, on_progress=on_progress
+            )
+        except GatewayError as exc:
+            p: Mapping[str, Any] = params or {}
+            name = p.get("name", p.get("uri", ""))
+            hold: Any = self.catalog.quarantined.get(str(name)) if isinstance(exc, Quarantined) else None
+            ctx = CallContext(
+                method=method,
+                name=str(name),
+                params=p,
+                server=str(getattr(hold, "server", "")),
+                era=era,
+                principal=principal,
+                client_info=client_info,
+                started=time.monotonic(),
+                extras={_UNRESOLVED: exc},
+            )
+        return await self._handler(ctx)
+
     def context(
         self,
         method: str,
         params: Mapping[str, Any] | None,
         *,
         era: str = "",
-        principal: str = "local",
+        principal: Principal = LOCAL,
         client_info: Mapping[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> CallContext:
@@ -300,6 +366,9 @@ class Gateway:
         return self.catalog.owner_of(uri_template)
 
     async def _dispatch(self, ctx: CallContext) -> JsonObject:
+        unresolved: Any = ctx.extras.get(_UNRESOLVED)
+        if unresolved is not None:
+            raise cast(GatewayError, unresolved)
         upstream = self.upstreams.get(ctx.server)
         if upstream is None:
             raise UpstreamUnavailable(ctx.server, "not configured")

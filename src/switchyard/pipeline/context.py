@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchyard.identity import LOCAL, Principal
 from switchyard.upstream.base import ProgressCallback
 
 __all__ = ["CallContext"]
@@ -26,7 +27,7 @@ class CallContext:
         server: the upstream that owns the item, once resolved.
         original: the item's name on its upstream.
         era: the protocol version the front client speaks.
-        principal: who is calling ("local" on stdio).
+        principal: who is calling (`identity.LOCAL` on stdio and in-process).
         client_info: the client's implementation info, if it sent any.
         on_progress: where upstream progress goes, if the client asked for progress.
         started: monotonic start time.
@@ -38,7 +39,7 @@ class CallContext:
     server: str = ""
     original: str = ""
     era: str = ""
-    principal: str = "local"
+    principal: Principal = LOCAL
     client_info: Mapping[str, Any] | None = None
     on_progress: ProgressCallback | None = None
     started: float = 0.0

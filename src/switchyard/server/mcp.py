@@ -35,6 +35,7 @@ from switchyard import __version__
 from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
 from switchyard.exposure import META_NAMES, WorkingSet
 from switchyard.gateway import Gateway
+from switchyard.identity import ANONYMOUS, LOCAL, PRINCIPAL_STATE_KEY, Principal
 from switchyard.upstream.base import JsonObject, ProgressCallback
 
 __all__ = ["FrontServer"]
@@ -59,6 +60,17 @@ def _client_info(ctx: ServerRequestContext[Any, Any]) -> Mapping[str, Any] | Non
     if params is not None:
         return params.client_info.model_dump(by_alias=True, mode="json", exclude_none=True)
     return None
+
+
+def _principal(ctx: ServerRequestContext[Any, Any]) -> Principal:
+    """Who sent this request: what the HTTP front's auth middleware proved, else the local user (stdio,
+    in-process). An HTTP request the middleware did not see is anonymous, never local."""
+    request: Any = ctx.request
+    if request is None:
+        return LOCAL
+    state: Any = getattr(request, "scope", {}).get("state")
+    found: Any = cast(Mapping[str, Any], state).get(PRINCIPAL_STATE_KEY) if isinstance(state, Mapping) else None
+    return found if isinstance(found, Principal) else ANONYMOUS
 
 
 _UPSTREAM_HOP_KEYS = ("ttlMs", "cacheScope")
@@ -170,14 +182,16 @@ class FrontServer:
     async def _forward(self, ctx: ServerRequestContext[Any, Any], method: str) -> JsonObject:
         await self.gateway.settled()
         try:
-            call = self.gateway.context(
-                method,
-                ctx.params,
-                era=ctx.protocol_version,
-                client_info=_client_info(ctx),
-                on_progress=_progress_relay(ctx),
+            return _complete(
+                await self.gateway.request(
+                    method,
+                    ctx.params,
+                    era=ctx.protocol_version,
+                    principal=_principal(ctx),
+                    client_info=_client_info(ctx),
+                    on_progress=_progress_relay(ctx),
+                )
             )
-            return _complete(await self.gateway.handle(call))
         except MCPError:
             raise
         except Exception as exc:
@@ -189,19 +203,22 @@ class FrontServer:
         await self.gateway.settled()
         gw = self.gateway
         tools = gw.exposure.list_tools(gw.catalog, gw.public("tools"), self._working_set(ctx))
-        return _complete({"tools": tools})
+        return _complete({"tools": gw.policy.visible_tools(_principal(ctx), tools, gw.catalog)})
 
     async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
-        return _complete({"prompts": self.gateway.public("prompts")})
+        gw = self.gateway
+        return _complete({"prompts": gw.policy.visible_prompts(_principal(ctx), gw.public("prompts"), gw.catalog)})
 
     async def _list_resources(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
-        return _complete({"resources": [r for _, r in self.gateway.catalog.resources]})
+        resources = self.gateway.policy.visible_resources(_principal(ctx), self.gateway.catalog.resources)
+        return _complete({"resources": resources})
 
     async def _list_templates(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
-        return _complete({"resourceTemplates": [t for _, t in self.gateway.catalog.templates]})
+        policy, templates = self.gateway.policy, self.gateway.catalog.templates
+        return _complete({"resourceTemplates": policy.visible_resources(_principal(ctx), templates, "uriTemplate")})
 
     def _working_set(self, ctx: ServerRequestContext[Any, Any]) -> WorkingSet | None:
         """The session's working set in `dynamic` mode on a legacy session; None otherwise."""
@@ -224,7 +241,8 @@ class FrontServer:
         args = cast(Mapping[str, Any], arguments)
         gw = self.gateway
         if name == "search_tools":
-            result, found = await gw.exposure.search(gw.catalog, args)
+            visible = gw.policy.visible_catalog(_principal(ctx), gw.catalog)
+            result, found = await gw.exposure.search(visible, args)
             working = self._working_set(ctx)
             if working is not None and working.add(found):
                 await ctx.session.send_tool_list_changed()
@@ -250,14 +268,15 @@ class FrontServer:
                 answered, call_params = await self._meta_tool(ctx, str(name))
                 if answered is not None:
                     return _complete(answered)
-            call = self.gateway.context(
+            result = await self.gateway.request(
                 "tools/call",
                 call_params,
                 era=ctx.protocol_version,
+                principal=_principal(ctx),
                 client_info=_client_info(ctx),
                 on_progress=_progress_relay(ctx),
             )
-            return _complete(await self.gateway.handle(call))
+            return _complete(result)
         except UpstreamUnavailable as exc:
             # A tool call that could not reach its server is a tool failure the model can read and act on.
             return _complete({"content": [{"type": "text", "text": str(exc)}], "isError": True})
@@ -276,15 +295,17 @@ class FrontServer:
         return await self._forward(ctx, "completion/complete")
 
     async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams) -> Any:
-        result = await self._forward(ctx, "resources/subscribe")
+        await self._forward(ctx, "resources/subscribe")
         connection = getattr(ctx.session, "_connection", None)
         if connection is not None:
             self._subscribed.setdefault(params.uri, weakref.WeakSet()).add(connection)
-        return result
+        # Legacy-only method: its EmptyResult carries no `resultType` (strict 2025 clients reject the key).
+        return {}
 
     async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams) -> Any:
         connection = getattr(ctx.session, "_connection", None)
         subscribers = self._subscribed.get(params.uri)
         if subscribers is not None and connection is not None:
             subscribers.discard(connection)
-        return await self._forward(ctx, "resources/unsubscribe")
+        await self._forward(ctx, "resources/unsubscribe")
+        return {}

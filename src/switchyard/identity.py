@@ -1,0 +1,54 @@
+"""Who is calling: the `Principal` every request carries through the stage chain.
+
+Owns the shape of an identity (id, kind, groups, verified claims) and the two fixed principals: `LOCAL`, the
+user who started the gateway on stdio, and `ANONYMOUS`, a caller on a front whose authentication was explicitly
+disabled. Does not own how an identity is proven (server/auth.py) or what it may do (stages/policy.py).
+Imports nothing internal, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+__all__ = ["ANONYMOUS", "LOCAL", "PRINCIPAL_STATE_KEY", "Principal", "PrincipalKind"]
+
+PrincipalKind = Literal["local", "api_key", "jwt", "anonymous"]
+
+PRINCIPAL_STATE_KEY = "switchyard.principal"
+"""Where the HTTP front's authentication middleware leaves the `Principal` in the ASGI `scope["state"]`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated (or explicitly local/anonymous) caller.
+
+    Attributes:
+        id: a stable name: the API key's principal name, the JWT `sub`, "local" or "anonymous".
+        kind: how the identity was established.
+        groups: the groups it belongs to (from the key, the token's groups claim, and `policy.groups`).
+        claims: the verified JWT claims (empty for other kinds); never used for equality or hashing.
+    """
+
+    id: str
+    kind: PrincipalKind
+    groups: frozenset[str] = frozenset()
+    claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False, hash=False)
+
+    def with_groups(self, extra: frozenset[str]) -> Principal:
+        """The same principal with more groups."""
+        if extra <= self.groups:
+            return self
+        return Principal(self.id, self.kind, self.groups | extra, self.claims)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+LOCAL = Principal("local", "local")
+"""The user who started the gateway (the stdio front and in-process clients)."""
+
+ANONYMOUS = Principal("anonymous", "anonymous")
+"""A caller on an HTTP front whose authentication was explicitly disabled (allowed on loopback only)."""

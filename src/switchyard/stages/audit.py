@@ -1,0 +1,162 @@
+"""The audit stage: one row for every request and every decision, written off the call path.
+
+Owns: classifying each outcome (allowed / denied / rate_limited / error, with a reason) and building the
+pending row. Does not own storage (store/audit.py) or redaction rules (redact.py). An observer: it fails open,
+so an audit problem is logged and never changes or delays a call. It is the outermost stage, so refusals by
+policy and rate limits are audited too.
+
+On the call path the stage only timestamps and enqueues a small object; redaction, JSON serialization and the
+result's size are computed by the writer thread when the batch is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from switchyard.errors import Hidden, NotFound, PolicyDenied, Quarantined, RateLimited, UpstreamError
+from switchyard.pipeline.chain import Handler
+from switchyard.pipeline.context import CallContext
+from switchyard.stages.redact import Redactor
+from switchyard.store.audit import AuditRow, PendingRow
+from switchyard.upstream.base import JsonObject
+
+__all__ = ["AuditEvent", "AuditSink", "AuditStage", "classify"]
+
+logger = logging.getLogger("switchyard.audit")
+
+
+class AuditSink(Protocol):
+    """Where pending rows go (`SqliteAuditStore`, or a list in tests). `submit` must never block."""
+
+    def submit(self, row: PendingRow) -> bool:
+        """Queue one row; False if it was dropped."""
+        ...
+
+
+def classify(exc: BaseException | None) -> tuple[str, str]:
+    """(decision, reason) for an outcome: None is success."""
+    if exc is None:
+        return "allowed", ""
+    if isinstance(exc, Hidden):
+        return "denied", exc.reason
+    if isinstance(exc, PolicyDenied | Quarantined):
+        return "denied", f"{type(exc).__name__}: {exc.message}"
+    if isinstance(exc, RateLimited):
+        return "rate_limited", exc.message
+    if isinstance(exc, NotFound):
+        return "error", f"not found: {exc.message}"
+    if isinstance(exc, UpstreamError):
+        return "error", f"upstream error {exc.code}: {exc.message}"
+    if isinstance(exc, Exception):
+        return "error", type(exc).__name__
+    return "error", "cancelled"
+
+
+class AuditEvent:
+    """A request's outcome, captured cheaply on the call path; `to_row` does the rest on the writer thread."""
+
+    __slots__ = ("ctx", "decision", "event", "latency", "reason", "redactor", "result", "when")
+
+    def __init__(
+        self,
+        ctx: CallContext,
+        result: JsonObject | None,
+        *,
+        decision: str,
+        reason: str,
+        latency: float,
+        when: float,
+        redactor: Redactor,
+    ) -> None:
+        self.event = uuid.uuid4().hex
+        self.ctx = ctx
+        self.result = result
+        self.decision = decision
+        self.reason = reason
+        self.latency = latency
+        self.when = when
+        self.redactor = redactor
+
+    def to_row(self) -> AuditRow:
+        """The redacted, size-capped row."""
+        ctx = self.ctx
+        arguments: Any = ctx.params.get("arguments") if ctx.method in ("tools/call", "prompts/get") else None
+        if arguments is None and ctx.method not in ("tools/call", "prompts/get"):
+            arguments = {k: v for k, v in ctx.params.items() if k != "_meta"} or None
+        size: int | None = None
+        is_error: bool | None = None
+        if self.result is not None:
+            size = len(json.dumps(self.result, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+            is_error = bool(self.result.get("isError", False))
+        client = None
+        if ctx.client_info:
+            info: Mapping[str, Any] = ctx.client_info
+            client = json.dumps({k: info[k] for k in ("name", "version") if k in info}, ensure_ascii=False)
+        return AuditRow(
+            event=self.event,
+            time=self.when,
+            principal=ctx.principal.id,
+            principal_kind=ctx.principal.kind,
+            client=client,
+            era=ctx.era,
+            method=ctx.method,
+            server=ctx.server,
+            tool=ctx.name,
+            arguments=None if arguments is None else self.redactor.serialize(arguments),
+            result_bytes=size,
+            is_error=is_error,
+            latency_ms=round(self.latency * 1000.0, 3),
+            decision=self.decision,
+            reason=self.reason,
+        )
+
+
+class AuditStage:
+    """Records every request that passes through it, whatever the outcome, then lets the outcome stand."""
+
+    def __init__(
+        self,
+        sink: AuditSink,
+        redactor: Redactor,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.sink = sink
+        self.redactor = redactor
+        self.clock = clock
+        self.wall = wall
+
+    def _record(self, ctx: CallContext, result: JsonObject | None, exc: BaseException | None, start: float) -> None:
+        try:
+            decision, reason = classify(exc)
+            latency = self.clock() - start
+            self.sink.submit(
+                AuditEvent(
+                    ctx,
+                    result,
+                    decision=decision,
+                    reason=reason,
+                    latency=latency,
+                    when=self.wall(),
+                    redactor=self.redactor,
+                )
+            )
+        except Exception:  # an observer never breaks a call
+            logger.exception("audit record failed")
+
+    async def __call__(self, ctx: CallContext, call_next: Handler) -> JsonObject:
+        """Run the rest of the chain and record its outcome."""
+        start = self.clock()
+        try:
+            result = await call_next(ctx)
+        except BaseException as exc:
+            self._record(ctx, None, exc, start)
+            raise
+        self._record(ctx, result, None, start)
+        return result

@@ -1,0 +1,161 @@
+"""The audit log: exactly one row per request, every decision, redacted and size-capped arguments."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from governance_helpers import FakeClock, ListSink, config, governed, servers
+
+from switchyard.identity import Principal
+from switchyard.stages import build_stages
+from switchyard.store.audit import AuditRow, SqliteAuditStore
+from switchyard.testing.harness import memory_gateway
+
+pytestmark = pytest.mark.anyio
+
+ALICE = Principal("alice", "api_key")
+
+
+async def test_n_concurrent_calls_give_exactly_n_rows_in_the_sqlite_log(tmp_path: Path) -> None:
+    settings = {"audit": {"path": str(tmp_path / "audit.db")}, "limits": {"per_principal": {"rate": 1, "burst": 150}}}
+    built = build_stages(config(settings), clock=FakeClock())
+    assert built.audit_store is not None
+    built.audit_store.start()
+    async with memory_gateway(servers(), settings=settings, stages=built.stages) as gateway:
+
+        async def one(i: int) -> None:
+            with contextlib.suppress(Exception):
+                await gateway.request(
+                    "tools/call", {"name": "alpha__echo", "arguments": {"text": str(i)}}, principal=ALICE
+                )
+
+        async with anyio.create_task_group() as tg:
+            for i in range(200):
+                tg.start_soon(one, i)
+    built.audit_store.close()
+    rows = SqliteAuditStore(tmp_path / "audit.db").query()
+    assert len(rows) == 200
+    assert sorted(json.loads(r.arguments or "{}")["text"] for r in rows) == sorted(str(i) for i in range(200))
+    assert [r.decision for r in rows].count("allowed") == 150
+    assert [r.decision for r in rows].count("rate_limited") == 50
+    assert {r.principal for r in rows} == {"alice"}
+
+
+async def test_a_row_records_who_what_and_how_it_went() -> None:
+    sink = ListSink()
+    async with governed({}, sink=sink) as gateway:
+        await gateway.request(
+            "tools/call",
+            {"name": "alpha__echo", "arguments": {"text": "hi"}},
+            principal=ALICE,
+            era="2026-07-28",
+            client_info={"name": "tester", "version": "1.0", "extra": "x"},
+        )
+    (row,) = sink.rows
+    assert (row.principal, row.principal_kind, row.method, row.server, row.tool) == (
+        "alice", "api_key", "tools/call", "alpha", "alpha__echo"
+    )  # fmt: skip
+    assert json.loads(row.client or "") == {"name": "tester", "version": "1.0"}
+    assert row.era == "2026-07-28"
+    assert json.loads(row.arguments or "") == {"text": "hi"}
+    assert row.decision == "allowed"
+    assert row.is_error is False
+    assert row.result_bytes is not None
+    assert row.result_bytes > 0
+    assert row.latency_ms >= 0
+
+
+async def test_secrets_are_redacted_by_key_and_by_value_pattern() -> None:
+    sink = ListSink()
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlX2hlcmU"
+    async with governed({}, sink=sink) as gateway:
+        await gateway.request(
+            "tools/call",
+            {"name": "beta__lookup", "arguments": {"key": f"use Bearer {jwt} now", "api_token": "hunter2"}},
+            principal=ALICE,
+        )
+    stored = sink.rows[0].arguments or ""
+    assert "hunter2" not in stored
+    assert jwt not in stored
+    assert json.loads(stored) == {"key": "use [REDACTED] now", "api_token": "[REDACTED]"}
+
+
+async def test_large_arguments_are_capped() -> None:
+    sink = ListSink()
+    async with governed({"audit": {"max_argument_bytes": 256}}, sink=sink) as gateway:
+        await gateway.request(
+            "tools/call", {"name": "alpha__echo", "arguments": {"text": "y" * 10_000}}, principal=ALICE
+        )
+    stored: dict[str, Any] = json.loads(sink.rows[0].arguments or "")
+    assert stored["$truncated"] > 10_000
+    assert len(sink.rows[0].arguments or "") <= 300
+
+
+async def test_a_tool_error_result_is_recorded_as_is_error() -> None:
+    sink = ListSink()
+    async with governed({}, sink=sink) as gateway:
+        result = await gateway.request("tools/call", {"name": "beta__lookup", "arguments": {}}, principal=ALICE)
+    assert result.get("isError") is True
+    assert sink.rows[0].is_error is True
+    assert sink.rows[0].decision == "allowed"
+
+
+async def test_a_failing_audit_sink_never_breaks_a_call() -> None:
+    class Broken:
+        def submit(self, row: Any) -> bool:
+            raise OSError("disk on fire")
+
+    async with governed({}, sink=Broken()) as gateway:  # type: ignore[arg-type]
+        result = await gateway.request("tools/call", {"name": "alpha__echo", "arguments": {"text": "ok"}})
+    assert result["content"][0]["text"] == "ok"
+
+
+def row(event: str, when: float, principal: str = "a", tool: str = "t") -> AuditRow:
+    return AuditRow(
+        event=event,
+        time=when,
+        principal=principal,
+        principal_kind="api_key",
+        client=None,
+        era="",
+        method="tools/call",
+        server="alpha",
+        tool=tool,
+        arguments=None,
+        result_bytes=None,
+        is_error=None,
+        latency_ms=0.0,
+        decision="allowed",
+        reason="",
+    )
+
+
+async def test_queries_filter_by_time_principal_and_tool(tmp_path: Path) -> None:
+    store = SqliteAuditStore(tmp_path / "a.db")
+    store.start()
+    for i, (who, tool) in enumerate([("alice", "alpha__echo"), ("bob", "alpha__echo"), ("alice", "beta__lookup")]):
+        store.submit(row(str(i), 100.0 + i, who, tool))
+    assert store.flush()
+    store.close()
+    assert [r.event for r in store.query(principal="alice")] == ["0", "2"]
+    assert [r.event for r in store.query(tool="alpha__*")] == ["0", "1"]
+    assert [r.event for r in store.query(since=101.0)] == ["1", "2"]
+    assert [r.event for r in store.query(limit=2)] == ["1", "2"]
+
+
+async def test_retention_prunes_rows_older_than_the_setting_when_the_log_opens(tmp_path: Path) -> None:
+    now = 10 * 86400.0
+    store = SqliteAuditStore(tmp_path / "a.db", clock=lambda: now)
+    store.start()
+    store.submit(row("old", now - 3 * 86400.0))
+    store.submit(row("new", now - 3600.0))
+    store.close()
+    pruned = SqliteAuditStore(tmp_path / "a.db", retention_days=2, clock=lambda: now)
+    pruned.start()
+    pruned.close()
+    assert [r.event for r in pruned.query()] == ["new"]

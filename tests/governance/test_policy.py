@@ -1,0 +1,118 @@
+"""Visibility and policy: hidden items vanish from lists and cannot be reached by guessing their names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from governance_helpers import ListSink, governed, servers
+
+from switchyard.errors import Hidden, NotFound, SwitchyardError, to_error_data
+from switchyard.identity import LOCAL, Principal
+from switchyard.testing.harness import gateway_client
+
+pytestmark = pytest.mark.anyio
+
+ALICE = Principal("alice", "api_key")
+BOB = Principal("bob", "jwt", frozenset({"ops"}))
+MALLORY = Principal("mallory", "api_key")
+
+POLICY: dict[str, Any] = {
+    "policy": {
+        "groups": {"alice": ["dev"]},
+        "default": "deny",
+        "rules": [
+            {"groups": ["dev"], "servers": {"allow": ["alpha"]}, "tools": {"deny": ["*admin*"]},
+             "resources": {"deny": ["alpha://secret"]}},
+            {"groups": ["ops"]},
+        ],
+    }
+}  # fmt: skip
+
+
+async def error_of(gateway: Any, principal: Principal, method: str, params: dict[str, Any]) -> SwitchyardError:
+    with pytest.raises(SwitchyardError) as info:
+        await gateway.request(method, params, principal=principal)
+    return info.value
+
+
+async def test_a_hidden_tool_called_by_name_gives_exactly_the_error_of_a_nonexistent_tool() -> None:
+    async with governed(POLICY) as gateway:
+        hidden = await error_of(gateway, ALICE, "tools/call", {"name": "alpha__admin_reset", "arguments": {}})
+        absent = await error_of(gateway, ALICE, "tools/call", {"name": "alpha__no_such_tool", "arguments": {}})
+    assert isinstance(hidden, Hidden)
+    assert type(absent) is NotFound
+    wire_hidden, wire_absent = to_error_data(hidden), to_error_data(absent)
+    assert wire_hidden.code == wire_absent.code
+    assert wire_hidden.data == wire_absent.data
+    assert wire_hidden.message == "Unknown tool: alpha__admin_reset"
+    assert wire_absent.message == "Unknown tool: alpha__no_such_tool"
+
+
+async def test_the_hidden_error_is_byte_identical_to_the_one_a_gateway_without_the_tool_gives() -> None:
+    async with governed(POLICY) as gateway:
+        hidden = await error_of(gateway, ALICE, "tools/call", {"name": "beta__lookup", "arguments": {"key": "k"}})
+    without_beta = {**POLICY, "policy": {"default": "allow"}}
+    async with governed(without_beta) as gateway:
+        gateway.upstreams.pop("beta")
+        gateway.rebuild()
+        absent = await error_of(gateway, ALICE, "tools/call", {"name": "beta__lookup", "arguments": {"key": "k"}})
+    assert to_error_data(hidden).model_dump() == to_error_data(absent).model_dump()
+
+
+async def test_hidden_prompts_and_resources_are_not_found_too() -> None:
+    async with governed(POLICY) as gateway:
+        prompt = await error_of(gateway, MALLORY, "prompts/get", {"name": "alpha__greet", "arguments": {"name": "x"}})
+        resource = await error_of(gateway, ALICE, "resources/read", {"uri": "alpha://secret"})
+        allowed = await gateway.request("resources/read", {"uri": "alpha://public"}, principal=ALICE)
+    assert to_error_data(prompt).message == "Unknown prompt: alpha__greet"
+    assert to_error_data(resource).message == "Resource not found: alpha://secret"
+    assert allowed["contents"][0]["text"] == "hello"
+
+
+async def test_lists_are_filtered_per_principal() -> None:
+    async with governed(POLICY) as gateway:
+        tools = gateway.public("tools")
+        for_alice = [t["name"] for t in gateway.policy.visible_tools(ALICE, tools, gateway.catalog)]
+        for_bob = [t["name"] for t in gateway.policy.visible_tools(BOB, tools, gateway.catalog)]
+        for_mallory = gateway.policy.visible_tools(MALLORY, tools, gateway.catalog)
+        for_local = [t["name"] for t in gateway.policy.visible_tools(LOCAL, tools, gateway.catalog)]
+        resources = [r["uri"] for r in gateway.policy.visible_resources(ALICE, gateway.catalog.resources)]
+    assert for_alice == ["alpha__echo", "alpha__wait"]
+    assert for_bob == ["alpha__echo", "alpha__admin_reset", "alpha__wait", "beta__lookup"]
+    assert for_mallory == []
+    assert for_local == for_bob
+    assert resources == ["alpha://public"]
+
+
+async def test_an_allowed_call_goes_through_for_the_principal_the_rules_allow() -> None:
+    async with governed(POLICY) as gateway:
+        result = await gateway.request(
+            "tools/call", {"name": "alpha__echo", "arguments": {"text": "hi"}}, principal=ALICE
+        )
+    assert result["content"][0]["text"] == "hi"
+
+
+async def test_denied_calls_are_audited_as_denied_with_the_policy_reason() -> None:
+    sink = ListSink()
+    async with governed(POLICY, sink=sink) as gateway:
+        await error_of(gateway, ALICE, "tools/call", {"name": "alpha__admin_reset", "arguments": {}})
+        await error_of(gateway, ALICE, "tools/call", {"name": "alpha__nothing", "arguments": {}})
+    assert [(r.tool, r.decision) for r in sink.rows] == [("alpha__admin_reset", "denied"), ("alpha__nothing", "error")]
+    assert "policy hides tool" in sink.rows[0].reason
+    assert sink.rows[1].reason == "not found: Unknown tool: alpha__nothing"
+
+
+async def test_the_local_user_in_process_sees_everything_by_default() -> None:
+    async with gateway_client(servers(), settings=POLICY) as (_, client):
+        names = [t.name for t in (await client.list_tools()).tools]
+    assert names == ["alpha__echo", "alpha__admin_reset", "alpha__wait", "beta__lookup"]
+
+
+async def test_a_rule_naming_local_restricts_the_local_user_on_lists_in_process() -> None:
+    settings = {"policy": {"rules": [{"principals": ["local"], "tools": {"allow": ["alpha__echo"]}}]}}
+    async with gateway_client(servers(), settings=settings) as (_, client):
+        names = [t.name for t in (await client.list_tools()).tools]
+        prompts = [p.name for p in (await client.list_prompts()).prompts]
+    assert names == ["alpha__echo"]
+    assert prompts == ["alpha__greet"]

@@ -1,0 +1,156 @@
+"""Rate limits and concurrency caps: exact under 50 concurrent callers, with an injected clock (no sleeps)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from governance_helpers import FakeClock, ListSink, governed
+
+from switchyard.errors import RATE_LIMITED, RateLimited, to_error_data
+from switchyard.identity import Principal
+
+pytestmark = pytest.mark.anyio
+
+ALICE = Principal("alice", "api_key")
+BOB = Principal("bob", "api_key")
+
+
+def echo(text: str = "x") -> dict[str, Any]:
+    return {"name": "alpha__echo", "arguments": {"text": text}}
+
+
+async def burst(gateway: Any, n: int, principal: Principal = ALICE, params: dict[str, Any] | None = None) -> list[str]:
+    """Fire `n` concurrent calls; the outcome of each: "ok" or "limited"."""
+    outcomes: list[str] = []
+
+    async def one() -> None:
+        try:
+            await gateway.request("tools/call", params or echo(), principal=principal)
+            outcomes.append("ok")
+        except RateLimited:
+            outcomes.append("limited")
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(one)
+    return outcomes
+
+
+async def test_a_per_principal_bucket_admits_exactly_its_burst_of_50_concurrent_callers_then_its_rate() -> None:
+    clock = FakeClock()
+    async with governed({"limits": {"per_principal": {"rate": 5, "burst": 10}}}, clock=clock) as gateway:
+        first = await burst(gateway, 50)
+        clock.advance(1.0)
+        second = await burst(gateway, 50)
+        other = await burst(gateway, 50, BOB)
+    assert first.count("ok") == 10
+    assert first.count("limited") == 40
+    assert second.count("ok") == 5
+    assert other.count("ok") == 10
+
+
+async def test_a_refusal_is_a_clear_json_rpc_error_with_a_retry_after_hint() -> None:
+    clock = FakeClock()
+    async with governed({"limits": {"per_principal": {"rate": 2, "burst": 1}}}, clock=clock) as gateway:
+        await gateway.request("tools/call", echo(), principal=ALICE)
+        clock.advance(0.25)
+        with pytest.raises(RateLimited) as info:
+            await gateway.request("tools/call", echo(), principal=ALICE)
+    wire = to_error_data(info.value)
+    assert wire.code == RATE_LIMITED
+    assert wire.data == {"retryAfterSeconds": 0.25}
+    assert "principal 'alice'" in wire.message
+
+
+async def test_a_per_principal_and_tool_bucket_limits_one_tool_only() -> None:
+    clock = FakeClock()
+    limits = {"limits": {"per_principal_tool": {"rate": 1, "burst": 3}}}
+    async with governed(limits, clock=clock) as gateway:
+        echoes = await burst(gateway, 50)
+        lookups = await burst(gateway, 50, params={"name": "beta__lookup", "arguments": {"key": "k"}})
+    assert echoes.count("ok") == 3
+    assert lookups.count("ok") == 3
+
+
+async def test_a_per_upstream_bucket_is_shared_by_every_principal() -> None:
+    clock = FakeClock()
+    async with governed({"limits": {"per_upstream": {"alpha": {"rate": 1, "burst": 4}}}}, clock=clock) as gateway:
+        alice = await burst(gateway, 25, ALICE)
+        bob = await burst(gateway, 25, BOB)
+        beta = await burst(gateway, 10, params={"name": "beta__lookup", "arguments": {"key": "k"}})
+    assert alice.count("ok") + bob.count("ok") == 4
+    assert beta.count("ok") == 10
+
+
+async def test_a_refusal_by_one_bucket_spends_no_token_from_another() -> None:
+    clock = FakeClock()
+    limits = {"limits": {"per_principal": {"rate": 1, "burst": 5}, "per_principal_tool": {"rate": 1, "burst": 1}}}
+    async with governed(limits, clock=clock) as gateway:
+        echoes = await burst(gateway, 10)
+        lookups = await burst(gateway, 10, params={"name": "beta__lookup", "arguments": {"key": "k"}})
+    assert echoes.count("ok") == 1
+    assert lookups.count("ok") == 1  # the 9 refused echoes did not drain alice's principal bucket (5 - 2 = 3 left)
+
+
+async def test_the_concurrency_cap_refuses_calls_beyond_it_while_others_are_in_flight() -> None:
+    gate = anyio.Event()
+    sink = ListSink()
+    async with governed({"limits": {"concurrency": {"alpha": 3}}}, sink=sink, gate=gate) as gateway:
+        outcomes: list[str] = []
+        started = 0
+        all_started = anyio.Event()
+
+        async def waiter() -> None:
+            nonlocal started
+            started += 1
+            if started == 3:
+                all_started.set()
+            await gateway.request("tools/call", {"name": "alpha__wait", "arguments": {}}, principal=ALICE)
+            outcomes.append("ok")
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(waiter)
+            await all_started.wait()
+            await anyio.wait_all_tasks_blocked()
+            refused = await burst(gateway, 50)
+            gate.set()
+        after = [outcome for _ in range(5) for outcome in await burst(gateway, 1)]  # one at a time: all fit
+    assert refused == ["limited"] * 50
+    assert outcomes == ["ok"] * 3
+    assert after == ["ok"] * 5
+    assert sum(1 for r in sink.rows if r.decision == "rate_limited") == 50
+
+
+async def test_with_a_queue_wait_a_call_waits_for_a_free_slot_instead_of_failing() -> None:
+    gate = anyio.Event()
+    async with governed({"limits": {"concurrency": {"*": 1}, "queue_wait": 30}}, gate=gate) as gateway:
+        results: list[str] = []
+
+        async def call(name: str) -> None:
+            result = await gateway.request("tools/call", {"name": name, "arguments": {}}, principal=ALICE)
+            results.append(result["content"][0]["text"])
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call, "alpha__wait")
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(call, "alpha__admin_reset")
+            await anyio.wait_all_tasks_blocked()
+            assert results == []
+            gate.set()
+    assert results == ["done", "reset"]
+
+
+async def test_guessing_unknown_names_spends_the_principals_tokens() -> None:
+    async with governed({"limits": {"per_principal": {"rate": 1, "burst": 3}}}) as gateway:
+        outcomes = []
+        for i in range(5):
+            try:
+                await gateway.request("tools/call", {"name": f"alpha__guess{i}"}, principal=ALICE)
+            except RateLimited:
+                outcomes.append("limited")
+            except Exception:
+                outcomes.append("not found")
+    assert outcomes == ["not found"] * 3 + ["limited"] * 2

@@ -221,6 +221,14 @@ _SECRECY_ANCHORS = (
 )
 
 
+_SECRECY_NAMED_RE = re.compile(
+    r"\b(?:do\s+not|don'?t|never)\s+(?:tell|mention|inform|reveal|disclose|notify|alert)\w*\s+"
+    r"(?:(?:this|that|it|anything)\s+)?(?:to\s+)?(?-i:[A-Z][a-z]+)\b",
+    _I,
+)
+_SECRECY_NAMED_ANCHORS = ("tell", "mention", "inform", "reveal", "disclose", "notify", "alert")
+
+
 class SecrecyRule(RuleBase):
     """Demands that the model hide what it does from the user."""
 
@@ -241,46 +249,49 @@ class SecrecyRule(RuleBase):
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, start, end, m in prose_matches(item, _SECRECY_RE, _SECRECY_ANCHORS, 140, 80):
             yield self.finding(item, key, start, end, f"secrecy demand {m.group(0)!r}")
+        for key, start, end, m in prose_matches(item, _SECRECY_NAMED_RE, _SECRECY_NAMED_ANCHORS, 24, 60):
+            # Keeping something from a named person is also ordinary ("don't tell Mom about the party").
+            yield self.finding(item, key, start, end, f"secrecy demand {m.group(0)!r}", severity=Severity.MEDIUM)
 
 
-_PRECONDITION_RE = re.compile(
-    r"\b(?:before|prior\s+to)\s+(?:you\s+)?(?:respond|answer|repl)\w*(?:\s+to\s+the\s+user)?\b"
-    rf"|\b(?:note|message|instructions?|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\b"
-    rf"|\b{_MODEL}\s*,\s*(?:you|please|first|before|always|do\s+not|never|make\s+sure)\b"
-    r"|\byou\s+(?:must|should|need\s+to|have\s+to)\s+(?:first|always)\s+(?:call|read|run|use|open|fetch|send|"
-    r"include|pass|execute|invoke)\b"
-    r"|\b(?:before|prior\s+to)\s+(?:you\s+)?(?:use|using|call|calling|invok\w+|execut\w+|run|running|answer\w*|respond\w*|"
-    r"solv\w+|proceed\w*|do(?:ing)?|perform\w*|can\s+\w+)\s+(?:this|the|any|that|your|other)\s+(?:\w+\s+){0,2}?"
-    r"(?:tool|function|task|request|operation|question)s?\b"
-    r"|\b(?:otherwise|or\s+else)\s+(?:the|this)\s+tool\s+(?:will\s+not|won'?t|cannot|can'?t|fails?)"
-    r"|\b(?:after|once)\s+you\s+(?:do|have\s+done|complete|finish)\s+(?:that|this)\b"
-    r"|\bthe\s+task\s+(?:that\s+)?I\s+gave\s+you\b"
-    rf"|\b(?:an?\s+)?(?:important\s+)?message\s+from\s+(?:\w+\s+){{0,3}}to\s+you\b|\bto\s+you,\s*{_MODEL}\b"
-    rf"|\b(?:attention|note|notice|dear|hey)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]"
-    r"|\b(?:always|immediately|first)\s+(?:call|consult|use|run|invoke|execute)\s+this\s+tool\s+"
-    r"(?:first|before|immediately|as\s+the\s+first)"
-    r"|\bas\s+the\s+first\s+step\b.{0,40}\bbefore\s+(?:asking|answering|providing|responding)",
-    _I,
-)
-
-
-_PRECONDITION_ANCHORS = (
-    "before",
-    "otherwise",
-    "or else",
-    "after you",
-    "once you",
-    "task",
-    "message",
-    "to you",
-    "always",
-    "immediately",
-    "first",
-    "attention",
-    "note",
-    "notice",
-    "dear",
-    "hey",
+_AI_ANCHORS = ("assistant", "ai,", "ai ,", "ai:", " ai ", "agent", "model", "llm", "gpt", "claude", "gemini", "copilot")
+# Each phrase family with the anchor words every one of its matches contains (see `windowed`).
+_PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(pattern, _I), anchors)
+    for pattern, anchors in (
+        (
+            r"\b(?:before|prior\s+to)\s+(?:you\s+)?(?:respond|answer|repl)\w*(?:\s+to\s+the\s+user)?\b"
+            r"|\b(?:before|prior\s+to)\s+(?:you\s+)?(?:use|using|call|calling|invok\w+|execut\w+|run|running|"
+            r"answer\w*|respond\w*|solv\w+|proceed\w*|do(?:ing)?|perform\w*|can\s+\w+)\s+"
+            r"(?:this|the|any|that|your|other)\s+(?:\w+\s+){0,2}?(?:tool|function|task|request|operation|question)s?\b",
+            ("before", "prior to"),
+        ),
+        (rf"\b(?:note|message|instructions?|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\b", _AI_ANCHORS),
+        (rf"(?:^|(?<=[.!?:\n]))\s*(?:hey\s+|dear\s+)?{_MODEL}\s*,\s*(?=[a-z])", _AI_ANCHORS),
+        (rf"\bif\s+you\s+are\s+(?:an?\s+)?(?:\w+\s+)?{_MODEL}\b", ("if you are",)),
+        (
+            r"\byou\s+(?:must|should|need\s+to|have\s+to)\s+(?:first|always)\s+(?:call|read|run|use|open|fetch|"
+            r"send|include|pass|execute|invoke)\b",
+            ("first", "always"),
+        ),
+        (
+            r"\b(?:otherwise|or\s+else)\s+(?:the|this)\s+tool\s+(?:will\s+not|won'?t|cannot|can'?t|fails?)",
+            ("otherwise", "or else"),
+        ),
+        (r"\b(?:after|once)\s+you\s+(?:do|have\s+done|complete|finish)\s+(?:that|this)\b", ("after you", "once you")),
+        (r"\bthe\s+task\s+(?:that\s+)?I\s+gave\s+you\b", ("gave you",)),
+        (
+            rf"\b(?:an?\s+)?(?:important\s+)?message\s+from\s+(?:\w+\s+){{0,3}}to\s+you\b|\bto\s+you,\s*{_MODEL}\b",
+            ("to you",),
+        ),
+        (rf"\b(?:attention|note|notice|dear|hey)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]", _AI_ANCHORS),
+        (
+            r"\b(?:always|immediately|first)\s+(?:call|consult|use|run|invoke|execute)\s+this\s+tool\s+"
+            r"(?:first|before|immediately|as\s+the\s+first)",
+            ("this tool",),
+        ),
+        (r"\bas\s+the\s+first\s+step\b.{0,40}\bbefore\s+(?:asking|answering|providing|responding)", ("first step",)),
+    )
 )
 
 
@@ -303,5 +314,6 @@ class HiddenPreconditionRule(RuleBase):
     fix = "Describe what the tool does and its inputs; do not give the model prerequisites outside the tool."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, start, end, m in prose_matches(item, _PRECONDITION_RE, _PRECONDITION_ANCHORS, 40, 160):
-            yield self.finding(item, key, start, end, f"precondition {m.group(0)!r}")
+        for regex, anchors in _PRECONDITIONS:
+            for key, start, end, m in prose_matches(item, regex, anchors, 40, 160):
+                yield self.finding(item, key, start, end, f"precondition {m.group(0)!r}")

@@ -35,11 +35,36 @@ _VERBS = (
     r"reply|write|grant|download|install|run|execute|retrieve|summari[sz]e|insert|rename|move|copy|"
     r"cancel|modify|set|disclose|reveal|list|find|collect|concatenate|follow"
 )
-_BODY = (
-    r"(?P<frame>(?:todo|note|task|action(?:\s+required)?|instructions?)\s*:\s*)?"
-    r"(?:(?:please|kindly|now|then|also|first|finally|immediately|do)\s*,?\s+)*"
-    # A word followed by ':' or '=' is a key in structured data ("email: x@y"), not an imperative.
-    rf"(?P<verb>{_VERBS})\b(?!['\"]?\s*[:=])(?P<rest>(?:[^.!?]{{1,300}}|[.!?](?=\w)){{0,12}})"
+_AGENT_WORDS = r"(?:assistant|ai|agent|model|llm|bot|chatbot|claude|chatgpt|copilot|gemini|gpt[\w.-]*)"
+_POLITE = r"(?:(?:please|kindly|now|then|also|first|finally|immediately|do)\s*,?\s+)*"
+# A word followed by ':' or '=' is a key in structured data ("email: x@y"), not an imperative.
+_VERB_REST = rf"(?P<verb>{_VERBS})\b(?!['\"]?\s*[:=])(?P<rest>(?:[^.!?]{{1,300}}|[.!?](?=\w)){{0,12}})"
+_BODY = r"(?P<frame>(?:todo|note|task|action(?:\s+required)?|instructions?)\s*:\s*)?" + _POLITE + _VERB_REST
+# Addressed to the agent anywhere in a sentence: "Assistant, forward ...", "the assistant should tell ...",
+# "you must send ...". Scanned near its anchor words only.
+_ADDRESSED_RE = re.compile(
+    rf"(?:(?:hey\s+|dear\s+)?\b{_AGENT_WORDS}\s*[,:]\s*|\b(?:the\s+)?{_AGENT_WORDS}\s+(?:should|must|"
+    r"needs?\s+to|has\s+to|is\s+to)\s+|\byou\s+(?:must|should|need\s+to|have\s+to|are\s+to)\s+)" + _POLITE + _VERB_REST,
+    _I,
+)
+_ADDRESSED_ANCHORS = (
+    "assistant",
+    "ai,",
+    "ai:",
+    " ai ",
+    "agent",
+    "model",
+    "llm",
+    "bot",
+    "claude",
+    "gpt",
+    "copilot",
+    "gemini",
+    "you must",
+    "you should",
+    "you need",
+    "you have",
+    "you are to",
 )
 # An imperative at the start of a sentence or line (after punctuation, a quote or a bullet), run on the
 # lower-cased text: starting with a character class lets the regex engine skip ahead quickly.
@@ -77,13 +102,14 @@ _DESTRUCTIVE_RE = re.compile(r"^(?:delete|remove|erase|wipe|cancel|transfer|wire
 _HIJACK_TAIL_RE = re.compile(r"\binstead\s*[.!]?\s*$", _I)
 
 
-def _points(sentence_from_verb: str, rest: str, framed: bool) -> tuple[float, list[str]]:
+def _points(sentence_from_verb: str, rest: str, framed: bool, addressed: bool) -> tuple[float, list[str]]:
     """Evidence points of one imperative sentence, with the reasons (see the module docstring)."""
     reasons: list[str] = []
     points = 0.0
+    dest = _DESTINATION_RE.search(rest) is not None
     for ok, value, reason in (
-        (_DESTINATION_RE.search(rest) is not None, 0.5, "outside destination"),
-        (_ADDRESS_RE.search(rest) is not None, 0.25, "names an address"),
+        (dest, 0.5, "outside destination"),
+        (not dest and _ADDRESS_RE.search(rest) is not None, 0.25, "names an address"),
         # Sensitive data weighs most when the verb moves it ("send the code"), less otherwise ("reset").
         (
             _SENSITIVE_RE.search(rest) is not None,
@@ -93,6 +119,7 @@ def _points(sentence_from_verb: str, rest: str, framed: bool) -> tuple[float, li
         (_THIRD_PARTY_RE.search(rest) is not None, 0.25, "talks to the agent about the user"),
         (_BULK_RE.search(rest) is not None, 0.5, "bulk scope"),
         (framed, 0.5, "task framing"),
+        (addressed, 0.5, "addressed to the agent"),
         (_SPEECH_RE.match(sentence_from_verb) is not None, 0.5, "dictates the answer"),
         (_FIRST_PERSON_RE.search(rest) is not None, 0.25, "speaks as the user"),
         (_DESTRUCTIVE_RE.match(sentence_from_verb) is not None, 0.25, "destructive or financial action"),
@@ -133,11 +160,13 @@ class EmbeddedDirectiveRule(RuleBase):
             if len(low) != len(text):  # lower() changed lengths (rare letters): offsets would drift
                 low = text
             first = _DIRECTIVE_AT_START_RE.match(low)
-            for m in itertools.chain((first,) if first else (), _DIRECTIVE_RE.finditer(low)):
+            addressed_matches = windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400)
+            for m in itertools.chain((first,) if first else (), _DIRECTIVE_RE.finditer(low), addressed_matches):
                 rest = text[m.start("rest") : min(m.end("rest"), m.start("rest") + 400)]
                 tail = text[m.end() : m.end() + 12]
-                framed = m.group("frame") is not None or _HIJACK_TAIL_RE.search(tail or rest) is not None
-                points, reasons = _points(text[m.start("verb") : m.end()], rest, framed)
+                framed = m.groupdict().get("frame") is not None or _HIJACK_TAIL_RE.search(tail or rest) is not None
+                addressed = m.re is _ADDRESSED_RE
+                points, reasons = _points(text[m.start("verb") : m.end()], rest, framed, addressed)
                 if best is None or points > best[0]:
                     best = (points, m.start("verb"), m.end(), reasons)
                 if points >= 1.0:

@@ -11,6 +11,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
+from typing import Any
 
 from switchyard.security.model import Finding, ItemKind, ScanItem, Severity
 from switchyard.security.text import evidence
@@ -26,6 +27,7 @@ __all__ = [
     "prose_fields",
     "prose_matches",
     "windowed",
+    "word_trie",
 ]
 
 DEFINITION_KINDS: frozenset[ItemKind] = frozenset(
@@ -51,6 +53,30 @@ def name_fields(item: ScanItem) -> Iterator[tuple[str, str]]:
     for key, text in item.fields.items():
         if key == "name" or key.endswith("#name"):
             yield key, text
+
+
+def word_trie(words: Iterable[str]) -> str:
+    """A regex matching exactly `words`, factored by common prefixes (`send|sell` -> `se(?:nd|ll)`).
+
+    Python's regex engine tries alternatives one by one; a factored pattern fails faster where most
+    positions match none of the words, which is most of a tool result.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        ends = "" in node
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if ends else body
+
+    return build(trie)
 
 
 @lru_cache(maxsize=256)

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import OUTPUT_KINDS, RuleBase, lowered, windowed
+from switchyard.security.rules.base import OUTPUT_KINDS, RuleBase, lowered, windowed, word_trie
 
 __all__ = ["EmbeddedDirectiveRule", "ToolCallInstructionRule"]
 
@@ -35,10 +35,13 @@ _VERBS = (
     r"reply|write|grant|download|install|run|execute|retrieve|summari[sz]e|insert|rename|move|copy|"
     r"cancel|modify|set|disclose|reveal|list|find|collect|concatenate|follow"
 )
+_VERB_TRIE = word_trie(
+    _VERBS.replace("e-?mail", "email|e-mail").replace("summari[sz]e", "summarise|summarize").split("|")
+)
 _AGENT_WORDS = r"(?:assistant|ai|agent|model|llm|bot|chatbot|claude|chatgpt|copilot|gemini|gpt[\w.-]*)"
 _POLITE = r"(?:(?:please|kindly|now|then|also|first|finally|immediately|do)\s*,?\s+)*"
 # A word followed by ':' or '=' is a key in structured data ("email: x@y"), not an imperative.
-_VERB_REST = rf"(?P<verb>{_VERBS})\b(?!['\"]?\s*[:=])(?P<rest>(?:[^.!?]{{1,300}}|[.!?](?=\w)){{0,12}})"
+_VERB_REST = rf"(?P<verb>{_VERB_TRIE})\b(?!['\"]?\s*[:=])(?P<rest>(?:[^.!?]{{1,300}}|[.!?](?=\w)){{0,12}})"
 _BODY = r"(?P<frame>(?:todo|note|task|action(?:\s+required)?|instructions?)\s*:\s*)?" + _POLITE + _VERB_REST
 # Addressed to the agent anywhere in a sentence: "Assistant, forward ...", "the assistant should tell ...",
 # "you must send ...". Scanned near its anchor words only.
@@ -55,7 +58,7 @@ _ADDRESSED_ANCHORS = (
     "agent",
     "model",
     "llm",
-    "bot",
+    "chatbot",
     "claude",
     "gpt",
     "copilot",

@@ -22,7 +22,9 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, cast
 
+import mcp_types as types
 import uvicorn
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -254,6 +256,19 @@ def _readyz(gateway: Gateway) -> Any:
 # --- the application ---------------------------------------------------------------------------------------
 
 
+async def _discover_lists_served_versions(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """`server/discover` names every served version, so it agrees with the -32022 list (clients must be able
+    to pick from either; the conformance suite checks that one is a subset of the other)."""
+    result = await call_next(ctx)
+    if ctx.method != "server/discover":
+        return result
+    if isinstance(result, types.DiscoverResult):
+        return result.model_copy(update={"supported_versions": list(SERVED_VERSIONS)})
+    if isinstance(result, dict) and "supportedVersions" in result:
+        return {**result, "supportedVersions": list(SERVED_VERSIONS)}
+    return result
+
+
 def _legacy_capabilities(server: Server[Any]) -> None:
     """Make legacy HTTP sessions advertise `listChanged` for every list, as the stdio front does.
 
@@ -288,6 +303,7 @@ class HttpFront:
         self.gateway = gateway
         self.front = FrontServer(gateway)
         _legacy_capabilities(self.front.server)
+        self.front.server.middleware.append(_discover_lists_served_versions)
         hosts = allowed_hosts(host, port, settings)
         origins = allowed_origins(host, settings)
         # The SDK checks Host/Origin again inside /mcp with the same lists (harmless, and it keeps the

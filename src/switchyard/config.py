@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
-_SECRET_FIELDS = frozenset({"env", "headers", "secret", "public_key"})
+_SECRET_FIELDS = frozenset({"env", "headers", "secret", "public_key", "keys"})
 # Keys other MCP clients put in server entries; harmless here, so accepted and ignored.
 _FOREIGN_SERVER_KEYS = frozenset({"autoApprove", "alwaysAllow", "envFile", "description", "disabledTools", "notes"})
 
@@ -343,6 +343,17 @@ class AuditSettings(_Model):
         return Path(os.path.expanduser(cast(str, resolved)))
 
 
+class MrtrSettings(_Model):
+    """Input-required (multi round-trip) requests across the gateway."""
+
+    keys: tuple[str, ...] = Field(default=(), description="HMAC keys for sealed requestState; first signs")
+    ttl: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    max_rounds: Annotated[int, Field(ge=1, le=64)] = 8
+
+    def __repr__(self) -> str:
+        return f"MrtrSettings(keys=<{len(self.keys)} hidden>, ttl={self.ttl}, max_rounds={self.max_rounds})"
+
+
 class SwitchyardSettings(_Model):
     """Gateway settings under the top-level `switchyard` key."""
 
@@ -357,6 +368,7 @@ class SwitchyardSettings(_Model):
     working_set: Annotated[int, Field(ge=1, le=128)] = 16
     retrieval: RetrievalSettings = RetrievalSettings()
     scan: ScanSettings = ScanSettings()
+    mrtr: MrtrSettings = MrtrSettings()
     pin: Literal["strict", "warn", "off"] = "off"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     auth: AuthSettings = AuthSettings()

@@ -22,6 +22,7 @@ from switchyard.catalog.pins import Pinning
 from switchyard.catalog.scanning import make_scan
 from switchyard.config import GatewayConfig, HttpServerConfig, StdioServerConfig
 from switchyard.errors import GatewayError, InvalidRequest, Quarantined, UpstreamUnavailable
+from switchyard.sealing import Sealer
 from switchyard.exposure import Exposure, ToolFinder
 from switchyard.identity import LOCAL, Principal
 from switchyard.pipeline.chain import Handler, Stage, compose
@@ -46,6 +47,7 @@ ResourceListener = Callable[[str], Awaitable[None]]
 """Told the URI of a resource an upstream reported as updated."""
 
 _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+_INTERACTIVE = frozenset({"tools/call", "prompts/get", "resources/read"})
 _UNRESOLVED = "switchyard.unresolved"
 """`CallContext.extras` key: the error that resolving the request's item raised (raised again at dispatch)."""
 
@@ -105,6 +107,8 @@ class Gateway:
         self.pinning = Pinning(config, self.store)
         finder = ToolFinder(config) if config.switchyard.exposure != "all" else None
         self.exposure = Exposure(config, finder)
+        mrtr = config.switchyard.mrtr
+        self.sealer = Sealer(mrtr.keys, ttl=mrtr.ttl)
         self.started = anyio.Event()
         """Set once every server's first connection attempt has finished (up or failed)."""
 
@@ -276,6 +280,7 @@ class Gateway:
         era: str = "",
         principal: Principal = LOCAL,
         client_info: Mapping[str, Any] | None = None,
+        client_capabilities: Mapping[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> JsonObject:
         """Resolve and run one request through the stage chain.
@@ -286,7 +291,13 @@ class Gateway:
         """
         try:
             ctx = self.context(
-                method, params, era=era, principal=principal, client_info=client_info, on_progress=on_progress
+                method,
+                params,
+                era=era,
+                principal=principal,
+                client_info=client_info,
+                client_capabilities=client_capabilities,
+                on_progress=on_progress,
             )
         except GatewayError as exc:
             p: Mapping[str, Any] = params or {}
@@ -313,6 +324,7 @@ class Gateway:
         era: str = "",
         principal: Principal = LOCAL,
         client_info: Mapping[str, Any] | None = None,
+        client_capabilities: Mapping[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> CallContext:
         """Build the context for one request, resolving which upstream owns the item.
@@ -355,6 +367,7 @@ class Gateway:
             era=era,
             principal=principal,
             client_info=client_info,
+            client_capabilities=client_capabilities,
             on_progress=on_progress,
             started=time.monotonic(),
         )
@@ -381,4 +394,25 @@ class Gateway:
         if ctx.method in ("resources/subscribe", "resources/unsubscribe") and isinstance(upstream, ClientUpstream):
             await upstream.set_subscription(ctx.original, ctx.method == "resources/subscribe", timeout=timeout)
             return {}
-        return await upstream.request(ctx.method, params, timeout=timeout, on_progress=ctx.on_progress)
+        interactive = ctx.method in _INTERACTIVE
+        if interactive and "requestState" in params:
+            # A retry: only an envelope this gateway sealed for this caller and item is accepted.
+            sealed = self.sealer.open(params["requestState"], principal=ctx.principal.id, item=ctx.name)
+            if sealed.server != ctx.server:
+                raise InvalidRequest("requestState was issued for another server")
+            if sealed.state is None:
+                params.pop("requestState")
+            else:
+                params["requestState"] = sealed.state
+        result = await upstream.request(
+            ctx.method,
+            params,
+            timeout=timeout,
+            on_progress=ctx.on_progress,
+            client_capabilities=ctx.client_capabilities,
+        )
+        if interactive and result.get("resultType") == "input_required":
+            state = result.get("requestState")
+            sealed_state = self.sealer.seal(server=ctx.server, item=ctx.name, principal=ctx.principal.id, state=state)
+            result = {**result, "requestState": sealed_state}
+        return result

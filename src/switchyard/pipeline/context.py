@@ -29,6 +29,7 @@ class CallContext:
         era: the protocol version the front client speaks.
         principal: who is calling (`identity.LOCAL` on stdio and in-process).
         client_info: the client's implementation info, if it sent any.
+        client_capabilities: what the client declared it can do (forwarded so an upstream never asks for more).
         on_progress: where upstream progress goes, if the client asked for progress.
         started: monotonic start time.
     """
@@ -41,6 +42,7 @@ class CallContext:
     era: str = ""
     principal: Principal = LOCAL
     client_info: Mapping[str, Any] | None = None
+    client_capabilities: Mapping[str, Any] | None = None
     on_progress: ProgressCallback | None = None
     started: float = 0.0
     extras: Mapping[str, Any] = field(default_factory=dict[str, Any])

@@ -35,6 +35,7 @@ from switchyard import __version__
 from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
 from switchyard.exposure import META_NAMES, WorkingSet
 from switchyard.gateway import Gateway
+from switchyard.server.mrtr import drive_for_legacy_client, is_input_required
 from switchyard.identity import ANONYMOUS, LOCAL, PRINCIPAL_STATE_KEY, Principal
 from switchyard.upstream.base import JsonObject, ProgressCallback
 
@@ -60,6 +61,16 @@ def _client_info(ctx: ServerRequestContext[Any, Any]) -> Mapping[str, Any] | Non
     if params is not None:
         return params.client_info.model_dump(by_alias=True, mode="json", exclude_none=True)
     return None
+
+
+def _client_capabilities(ctx: ServerRequestContext[Any, Any]) -> Mapping[str, Any] | None:
+    """What the front client declared it can do: per request on 2026-07-28, at `initialize` on legacy sessions."""
+    meta = cast(Mapping[str, Any], ctx.meta or {})
+    declared = meta.get(types.CLIENT_CAPABILITIES_META_KEY)
+    if isinstance(declared, Mapping):
+        return cast(Mapping[str, Any], declared)
+    caps = ctx.session.client_capabilities
+    return caps.model_dump(by_alias=True, mode="json", exclude_none=True) if caps is not None else None
 
 
 def _principal(ctx: ServerRequestContext[Any, Any]) -> Principal:
@@ -179,19 +190,32 @@ class FrontServer:
 
     # --- the wire boundary ---------------------------------------------------------------------------------------
 
+    async def _run(self, ctx: ServerRequestContext[Any, Any], method: str, params: Mapping[str, Any] | None) -> JsonObject:
+        """One request through the gateway; input-required results are resolved here for legacy clients."""
+        gw = self.gateway
+
+        async def once(p: Mapping[str, Any] | None) -> JsonObject:
+            return await gw.request(
+                method,
+                p,
+                era=ctx.protocol_version,
+                principal=_principal(ctx),
+                client_info=_client_info(ctx),
+                client_capabilities=_client_capabilities(ctx),
+                on_progress=_progress_relay(ctx),
+            )
+
+        result = await once(params)
+        if is_input_required(result) and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            result = await drive_for_legacy_client(
+                ctx, dict(params or {}), result, once, max_rounds=gw.config.switchyard.mrtr.max_rounds
+            )
+        return result
+
     async def _forward(self, ctx: ServerRequestContext[Any, Any], method: str) -> JsonObject:
         await self.gateway.settled()
         try:
-            return _complete(
-                await self.gateway.request(
-                    method,
-                    ctx.params,
-                    era=ctx.protocol_version,
-                    principal=_principal(ctx),
-                    client_info=_client_info(ctx),
-                    on_progress=_progress_relay(ctx),
-                )
-            )
+            return _complete(await self._run(ctx, method, ctx.params))
         except MCPError:
             raise
         except Exception as exc:
@@ -268,15 +292,7 @@ class FrontServer:
                 answered, call_params = await self._meta_tool(ctx, str(name))
                 if answered is not None:
                     return _complete(answered)
-            result = await self.gateway.request(
-                "tools/call",
-                call_params,
-                era=ctx.protocol_version,
-                principal=_principal(ctx),
-                client_info=_client_info(ctx),
-                on_progress=_progress_relay(ctx),
-            )
-            return _complete(result)
+            return _complete(await self._run(ctx, "tools/call", call_params))
         except UpstreamUnavailable as exc:
             # A tool call that could not reach its server is a tool failure the model can read and act on.
             return _complete({"content": [{"type": "text", "text": str(exc)}], "isError": True})

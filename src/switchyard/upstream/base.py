@@ -75,8 +75,12 @@ class Upstream(Protocol):
         *,
         timeout: float,
         on_progress: ProgressCallback | None = None,
+        client_capabilities: Mapping[str, Any] | None = None,
     ) -> JsonObject:
         """Send one request on the shared session and return the raw result dict.
+
+        `client_capabilities` are the calling front client's; on a modern session they replace the gateway's
+        own in the request, so the server only asks for input the client can give.
 
         Raises:
             UpstreamError: the server answered with a JSON-RPC error.

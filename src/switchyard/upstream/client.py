@@ -35,6 +35,7 @@ from switchyard.upstream.base import (
     UpstreamSnapshot,
     UpstreamState,
 )
+from switchyard.upstream.capabilities import FRONT_CAPABILITIES, install_capability_override
 from switchyard.upstream.watch import ClosedWatch
 
 __all__ = ["ClientUpstream", "RawRequest"]
@@ -128,12 +129,14 @@ class ClientUpstream:
         *,
         timeout: float,
         on_progress: ProgressCallback | None = None,
+        client_capabilities: Mapping[str, Any] | None = None,
     ) -> JsonObject:
         """Forward one request on the shared session; see `Upstream.request`."""
         client = self._client
         if client is None or self._state is not UpstreamState.UP:
             raise UpstreamUnavailable(self._name, self._last_error or "not connected yet")
         request = RawRequest(method=method, params=RawParams.model_validate(params) if params is not None else None)
+        token = FRONT_CAPABILITIES.set(client_capabilities)
         try:
             return await client.session.send_request(
                 request,
@@ -143,6 +146,8 @@ class ClientUpstream:
             )
         except MCPError as exc:
             raise self._translate(exc, timeout) from None
+        finally:
+            FRONT_CAPABILITIES.reset(token)
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -219,6 +224,7 @@ class ClientUpstream:
                     raise
                 self._era = client.protocol_version
                 self._discover = client.session.discover_result
+                install_capability_override(client.session)
                 self._client = client
                 self._snapshot = await self._list_all(client)
                 scope.deadline = math.inf

@@ -153,6 +153,27 @@ def format_result(result: BenchResult, kind: str, data: str) -> str:
     return "\n".join(lines)
 
 
+def latency_10kb(corpus: Sequence[LabelledItem], scanner: Scanner, samples: int = 200) -> tuple[float, float]:
+    """p50 and p90 CPU milliseconds to scan a 10 KB benign result (benign rows concatenated, cut at 10,240)."""
+    texts = [li.item.fields.get("text", "") for li in corpus if not li.positive]
+    texts = [t for t in texts if t]
+    if not texts:
+        return 0.0, 0.0
+    times: list[float] = []
+    i = 0
+    for _ in range(samples):
+        doc = ""
+        while len(doc) < 10_240:
+            doc += texts[i % len(texts)] + "\n"
+            i += 1
+        doc = doc[:10_240]
+        start = time.process_time()
+        scanner.scan_text(doc)
+        times.append((time.process_time() - start) * 1000)
+    times.sort()
+    return times[len(times) // 2], times[int(len(times) * 0.9)]
+
+
 def _errors(result: BenchResult, limit: int) -> str:
     lines: list[str] = []
     for li, verdict in result.verdicts:
@@ -195,6 +216,9 @@ def _main(args: argparse.Namespace) -> int:
         )
     else:
         print(format_result(result, args.kind, args.data))
+        if args.kind == "outputs":
+            p50, p90 = latency_10kb(corpus, scanner)
+            print(f"\n10 KB benign result: p50 {p50:.2f} ms, p90 {p90:.2f} ms (CPU)")
         if args.errors:
             print()
             print(_errors(result, args.errors))

@@ -8,6 +8,7 @@ arrive from upstream servers (those are `UpstreamError` and keep the upstream's 
 SwitchyardError                      base; never raised itself
 ├── ConfigError                      the configuration file is unusable (carries every problem found)
 ├── StoreError                       the embedded or external store failed
+├── Unauthenticated                  an HTTP request's credential is missing or invalid (HTTP 401, not JSON-RPC)
 ├── UpstreamError                    an upstream answered with a JSON-RPC error (code/message/data kept)
 ├── UpstreamUnavailable              an upstream is down, crashed, or not yet connected
 │   └── UpstreamTimeout              an upstream did not answer within the call timeout
@@ -47,6 +48,7 @@ __all__ = [
     "RateLimited",
     "StoreError",
     "SwitchyardError",
+    "Unauthenticated",
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -91,6 +93,16 @@ class ConfigError(SwitchyardError):
 
 class StoreError(SwitchyardError):
     """The store (SQLite by default) could not be read or written."""
+
+
+class Unauthenticated(SwitchyardError):
+    """A credential was presented and is not valid. Answered with HTTP 401 by the HTTP front; `reason` is
+    logged, and only `description` (which never says which check failed in a useful way) is sent."""
+
+    def __init__(self, reason: str, description: str = "the access token is invalid") -> None:
+        self.reason = reason
+        self.description = description
+        super().__init__(reason)
 
 
 class UpstreamError(SwitchyardError):

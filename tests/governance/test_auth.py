@@ -1,0 +1,265 @@
+"""Authentication: API keys and JWTs (signed here with PyJWT), the 401 challenge, header tricks, metadata."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from auth_helpers import ISSUER, RESOURCE, Inner, asgi_get, confused_token, rsa_pair, token
+from starlette.applications import Starlette
+
+from switchyard.config import AuthSettings, JwtSettings
+from switchyard.errors import ConfigError
+from switchyard.identity import PRINCIPAL_STATE_KEY, Principal
+from switchyard.server.auth import AuthMiddleware, check_auth_config, metadata_url, protected_resource_routes
+from switchyard.server.credentials import ApiKeyAuthenticator, EitherAuthenticator, JwtAuthenticator
+from switchyard.store.keys import SqliteKeyStore
+
+pytestmark = pytest.mark.anyio
+
+CHALLENGE = f'Bearer resource_metadata="{metadata_url(RESOURCE)}"'
+PRIVATE, PUBLIC_PEM = rsa_pair()
+OTHER_PRIVATE, _ = rsa_pair()
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Iterator[SqliteKeyStore]:
+    store = SqliteKeyStore(tmp_path / "keys.db")
+    yield store
+    store.close()
+
+
+def jwt_settings(**kw: Any) -> JwtSettings:
+    return JwtSettings.model_validate({"public_key": PUBLIC_PEM, "issuer": ISSUER, **kw})
+
+
+def principal_of(inner: Inner) -> Principal:
+    return inner.scopes[-1]["state"][PRINCIPAL_STATE_KEY]
+
+
+# --- API keys --------------------------------------------------------------------------------------------------
+
+
+async def test_an_api_key_is_accepted_as_a_bearer_token_or_in_x_api_key(keys: SqliteKeyStore) -> None:
+    record, plaintext = keys.create("ci-bot", ("ops",))
+    inner = Inner()
+    app = AuthMiddleware(inner, ApiKeyAuthenticator(keys), RESOURCE)
+    bearer = await asgi_get(app, [("Authorization", f"Bearer {plaintext}")])
+    header = await asgi_get(app, [("X-API-Key", plaintext)])
+    assert bearer[0] == header[0] == 200
+    assert principal_of(inner) == Principal("ci-bot", "api_key", frozenset({"ops"}))
+    assert record.principal == "ci-bot"
+
+
+async def test_the_credential_is_removed_before_the_request_goes_on(keys: SqliteKeyStore) -> None:
+    _, plaintext = keys.create("ci-bot")
+    inner = Inner()
+    app = AuthMiddleware(inner, ApiKeyAuthenticator(keys), RESOURCE)
+    await asgi_get(app, [("Authorization", f"Bearer {plaintext}"), ("X-Other", "kept")])
+    names = [k for k, _ in inner.scopes[-1]["headers"]]
+    assert b"authorization" not in names
+    assert b"x-other" in names
+
+
+async def test_a_missing_credential_gets_401_with_the_resource_metadata_challenge(keys: SqliteKeyStore) -> None:
+    status, headers, _ = await asgi_get(AuthMiddleware(Inner(), ApiKeyAuthenticator(keys), RESOURCE))
+    assert status == 401
+    assert headers["www-authenticate"] == CHALLENGE
+
+
+async def test_a_wrong_revoked_or_malformed_key_gets_401_invalid_token(keys: SqliteKeyStore) -> None:
+    record, plaintext = keys.create("ci-bot")
+    app = AuthMiddleware(Inner(), ApiKeyAuthenticator(keys), RESOURCE)
+    forged = plaintext[:-4] + ("AAAA" if not plaintext.endswith("AAAA") else "BBBB")
+    assert (await asgi_get(app, [("X-API-Key", forged)]))[0] == 401
+    assert (await asgi_get(app, [("X-API-Key", "sy_nothing")]))[0] == 401
+    assert keys.revoke(record.id)
+    status, headers, body = await asgi_get(app, [("X-API-Key", plaintext)])
+    assert status == 401
+    assert headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    assert f'resource_metadata="{metadata_url(RESOURCE)}"' in headers["www-authenticate"]
+    assert body["error"] == "invalid_token"
+
+
+async def test_keys_are_stored_hashed_and_listed_without_secrets(keys: SqliteKeyStore, tmp_path: Path) -> None:
+    record, plaintext = keys.create("ci-bot", ("ops",), note="nightly")
+    raw = (tmp_path / "keys.db").read_bytes() + (tmp_path / "keys.db-wal").read_bytes()
+    secret = plaintext.split("_", 2)[2]
+    assert secret.encode() not in raw
+    listed = keys.list()
+    assert [(k.id, k.principal, k.groups, k.note, k.revoked) for k in listed] == [
+        (record.id, "ci-bot", ("ops",), "nightly", None)
+    ]
+
+
+# --- JWTs ------------------------------------------------------------------------------------------------------
+
+
+async def jwt_call(auth: JwtAuthenticator, bearer: str) -> tuple[int, dict[str, str], Any]:
+    return await asgi_get(AuthMiddleware(Inner(), auth, RESOURCE), [("Authorization", f"Bearer {bearer}")])
+
+
+async def test_a_valid_jwt_names_the_principal_with_its_groups() -> None:
+    inner = Inner()
+    app = AuthMiddleware(inner, JwtAuthenticator(jwt_settings(), RESOURCE), RESOURCE)
+    status, _, _ = await asgi_get(app, [("Authorization", f"Bearer {token(PRIVATE, groups=['dev', 'ops'])}")])
+    assert status == 200
+    principal = principal_of(inner)
+    assert (principal.id, principal.kind, principal.groups) == ("alice", "jwt", frozenset({"dev", "ops"}))
+    assert principal.claims["iss"] == ISSUER
+
+
+@pytest.mark.parametrize(
+    ("case", "bearer"),
+    [
+        ("expired", token(PRIVATE, exp=1_000_000, iat=999_000)),
+        ("wrong audience", token(PRIVATE, aud="https://other.example.com/mcp")),
+        ("audience of a prefix", token(PRIVATE, aud="https://gateway.example.com")),
+        ("wrong issuer", token(PRIVATE, iss="https://evil.example.com")),
+        ("forged signature", token(OTHER_PRIVATE)),
+        ("alg none", token(None, algorithm="none")),
+        ("hs256 keyed with the public key", confused_token(PUBLIC_PEM)),
+        ("no exp", token(PRIVATE, exp=None)),
+        ("no sub", token(PRIVATE, sub=None)),
+        ("no aud", token(PRIVATE, aud=None)),
+        ("garbage", "not.a.jwt"),
+    ],
+)
+async def test_an_invalid_jwt_gets_401(case: str, bearer: str) -> None:
+    status, headers, body = await jwt_call(JwtAuthenticator(jwt_settings(), RESOURCE), bearer)
+    assert status == 401, case
+    assert headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    assert body["error"] == "invalid_token"
+
+
+async def test_an_expired_jwt_says_so() -> None:
+    _, _, body = await jwt_call(JwtAuthenticator(jwt_settings(), RESOURCE), token(PRIVATE, exp=1_000_000))
+    assert body["error_description"] == "the access token expired"
+
+
+async def test_a_shared_secret_verifies_hs256_tokens_only_with_the_right_secret() -> None:
+    auth = JwtAuthenticator(JwtSettings(secret="s3cret-" * 6, issuer=ISSUER, algorithms=("HS256",)), RESOURCE)
+    assert (await jwt_call(auth, token("s3cret-" * 6, algorithm="HS256")))[0] == 200
+    assert (await jwt_call(auth, token("wrong-secret-" * 4, algorithm="HS256")))[0] == 401
+
+
+def test_configuration_refuses_none_and_mixed_key_types() -> None:
+    with pytest.raises(ValueError, match="none"):
+        JwtSettings(public_key=PUBLIC_PEM, issuer=ISSUER, algorithms=("none",))
+    with pytest.raises(ValueError, match="HS"):
+        JwtSettings(public_key=PUBLIC_PEM, issuer=ISSUER, algorithms=("RS256", "HS256"))
+    with pytest.raises(ValueError, match="exactly one"):
+        JwtSettings(public_key=PUBLIC_PEM, secret="x", issuer=ISSUER)
+    with pytest.raises(ValueError, match="resource_url"):
+        AuthSettings(mode="jwt", jwt=jwt_settings())
+
+
+class _Jwks(BaseHTTPRequestHandler):
+    document = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.document)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def jwks_url() -> Iterator[str]:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(PRIVATE.public_key()))
+    _Jwks.document = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+async def test_keys_come_from_a_jwks_url(jwks_url: str) -> None:
+    auth = JwtAuthenticator(JwtSettings(jwks_url=jwks_url, issuer=ISSUER, jwks_timeout=2), RESOURCE)
+    assert (await jwt_call(auth, token(PRIVATE, headers={"kid": "k1"})))[0] == 200
+    assert (await jwt_call(auth, token(OTHER_PRIVATE, headers={"kid": "k1"})))[0] == 401
+    assert (await jwt_call(auth, token(PRIVATE, headers={"kid": "unknown"})))[0] == 401
+
+
+async def test_mode_both_routes_keys_and_tokens(keys: SqliteKeyStore) -> None:
+    _, plaintext = keys.create("ci-bot")
+    auth = EitherAuthenticator(ApiKeyAuthenticator(keys), JwtAuthenticator(jwt_settings(), RESOURCE))
+    app = AuthMiddleware(Inner(), auth, RESOURCE)
+    assert (await asgi_get(app, [("Authorization", f"Bearer {plaintext}")]))[0] == 200
+    assert (await asgi_get(app, [("Authorization", f"Bearer {token(PRIVATE)}")]))[0] == 200
+
+
+# --- header tricks ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "status"),
+    [
+        ([("Authorization", "Bearer {k}"), ("Authorization", "Bearer {k}")], "", 400),
+        ([("Authorization", "Bearer {k}"), ("X-API-Key", "{k}")], "", 400),
+        ([("X-API-Key", "{k}"), ("X-API-Key", "{k}")], "", 400),
+        ([], "access_token={k}", 400),
+        ([("Authorization", "Bearer {k}")], "api_key={k}", 400),
+        ([("Authorization", "Basic {k}")], "", 401),
+        ([("Authorization", "Bearer")], "", 401),
+        ([("Authorization", "Bearer {k} extra")], "", 401),
+        ([("Authorization", "Bearer {k}\x00")], "", 401),
+        ([("Authorization", "bearer {k}")], "", 200),
+        ([("Authorization", "BEARER   {k}  ")], "", 200),
+    ],
+)
+async def test_header_tricks_are_refused(
+    keys: SqliteKeyStore, headers: list[tuple[str, str]], query: str, status: int
+) -> None:
+    _, plaintext = keys.create("ci-bot")
+    app = AuthMiddleware(Inner(), ApiKeyAuthenticator(keys), RESOURCE)
+    filled = [(name, value.format(k=plaintext)) for name, value in headers]
+    got, hdrs, _ = await asgi_get(app, filled, query=query.format(k=plaintext))
+    assert got == status
+    if status != 200:
+        assert f'resource_metadata="{metadata_url(RESOURCE)}"' in hdrs["www-authenticate"]
+
+
+# --- metadata and configuration --------------------------------------------------------------------------------
+
+
+async def test_protected_resource_metadata_is_served_without_a_credential(keys: SqliteKeyStore) -> None:
+    settings = AuthSettings(mode="api_key", resource_url=RESOURCE, authorization_servers=(ISSUER,))
+    app = AuthMiddleware(
+        Starlette(routes=protected_resource_routes(settings, RESOURCE)), ApiKeyAuthenticator(keys), RESOURCE
+    )
+    for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
+        status, _, body = await asgi_get(app, path=path)
+        assert status == 200
+        assert body == {"resource": RESOURCE, "authorization_servers": [ISSUER], "bearer_methods_supported": ["header"]}
+    assert metadata_url(RESOURCE) == "https://gateway.example.com/.well-known/oauth-protected-resource/mcp"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "[::1]", "localhost", "127.0.0.2"])
+def test_auth_may_be_disabled_on_loopback(host: str) -> None:
+    check_auth_config(host, AuthSettings(mode="none"))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "gateway.example.com"])
+def test_auth_may_not_be_disabled_off_loopback(host: str) -> None:
+    check_auth_config(host, AuthSettings(mode="api_key"))
+    with pytest.raises(ConfigError, match="loopback"):
+        check_auth_config(host, AuthSettings(mode="none"))
+
+
+async def test_with_auth_disabled_every_caller_is_anonymous() -> None:
+    inner = Inner()
+    assert (await asgi_get(AuthMiddleware(inner, None, None)))[0] == 200
+    assert principal_of(inner).kind == "anonymous"

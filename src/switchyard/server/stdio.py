@@ -1,10 +1,26 @@
 """The stdio front: one desktop client on stdin/stdout, either protocol era.
 
-Owns: wiring the SDK's stdio server transport to the front `Server` while the gateway runs. Does not own
-handlers (mcp.py) or upstream start-up (gateway.py).
+Owns: wiring stdin/stdout to the front `Server` while the gateway runs. When both are pipes or sockets (how
+every desktop client starts a server) they are read and written on the event loop, without the worker-thread
+hop per line, per write and per flush that the SDK's `stdio_server` pays for its file-based streams (about a
+third of the gateway's added latency per call). Anything else (a terminal, a file) goes through the SDK's
+`stdio_server` unchanged, and so does everything when `SWITCHYARD_SDK_STDIO` is set (an escape hatch, and
+the baseline `bench/overhead.py --sdk-stdio` compares against). Either way fd 0 and fd 1 are diverted while
+serving (to the null device and to stderr), so a stray `print` or a child cannot corrupt the wire, and
+restored on exit.
+Does not own handlers (mcp.py) or upstream start-up (gateway.py).
 """
 
 from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import stat
+import sys
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from typing import Any
 
 from mcp.server.stdio import stdio_server
 
@@ -13,9 +29,120 @@ from switchyard.server.mcp import FrontServer
 
 __all__ = ["serve_stdio"]
 
+_READ_CHUNK_LIMIT = 1 << 20
+"""Line-reader buffer threshold; longer lines are read in chunks of this size and joined (no line limit)."""
+
+
+def _is_pipe_or_socket(fd: int) -> bool:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+class _Lines:
+    """`async for line in ...` over an asyncio `StreamReader`: one decoded line per step, with its newline."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    def __aiter__(self) -> _Lines:
+        return self
+
+    async def __anext__(self) -> str:
+        parts: list[bytes] = []
+        while True:
+            try:
+                parts.append(await self._reader.readuntil(b"\n"))
+                break
+            except asyncio.LimitOverrunError as exc:
+                parts.append(await self._reader.readexactly(exc.consumed))
+            except asyncio.IncompleteReadError as exc:
+                parts.append(exc.partial)
+                break
+        data = b"".join(parts)
+        if not data:
+            raise StopAsyncIteration
+        return data.decode("utf-8", errors="replace")
+
+
+class _Writer:
+    """`write` + `flush` over an asyncio pipe transport; `flush` waits only when the pipe is full."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    async def write(self, text: str) -> None:
+        self._writer.write(text.encode("utf-8"))
+
+    async def flush(self) -> None:
+        await self._writer.drain()
+
+
+def _divert(fd: int, open_diversion: Callable[[], int]) -> tuple[int, Callable[[], None]]:
+    """Move the wire off `fd`: returns a private close-on-exec duplicate of it for the event loop (which
+    closes it) and a function that puts the wire back on `fd`, blocking again. `fd` meanwhile points at
+    what `open_diversion` opens."""
+    keep = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    loop_fd = fcntl.fcntl(keep, fcntl.F_DUPFD_CLOEXEC, 3)
+    diversion = open_diversion()
+    try:
+        os.dup2(diversion, fd)
+    finally:
+        os.close(diversion)
+
+    def restore() -> None:
+        with suppress(OSError):
+            os.set_blocking(keep, True)  # the event loop made the shared description non-blocking
+            os.dup2(keep, fd)
+        with suppress(OSError):
+            os.close(keep)
+
+    return loop_fd, restore
+
+
+@asynccontextmanager
+async def _pipe_stdio() -> AsyncGenerator[tuple[Any, Any]]:
+    """The SDK's `stdio_server` fed by event-loop pipe streams instead of thread-backed files."""
+    loop = asyncio.get_running_loop()
+    in_fd, restore_in = _divert(0, lambda: os.open(os.devnull, os.O_RDONLY))
+    out_fd, restore_out = _divert(1, lambda: os.dup(2))
+    try:
+        reader = asyncio.StreamReader(limit=_READ_CHUNK_LIMIT, loop=loop)
+        read_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(in_fd, "rb", buffering=0)
+        )
+        write_transport, write_protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(out_fd, "wb", buffering=0)
+        )
+        writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
+        try:
+            async with stdio_server(_Lines(reader), _Writer(writer)) as streams:  # type: ignore[arg-type]
+                yield streams
+        finally:
+            read_transport.close()
+            with suppress(Exception):
+                await writer.drain()
+            write_transport.close()
+    finally:
+        sys.stdout.flush()
+        restore_out()
+        restore_in()
+
+
+def _stdio() -> AbstractAsyncContextManager[tuple[Any, Any]]:
+    if _is_pipe_or_socket(0) and _is_pipe_or_socket(1) and not os.environ.get("SWITCHYARD_SDK_STDIO"):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not on asyncio (trio): the SDK's transport works everywhere
+            return stdio_server()
+        return _pipe_stdio()
+    return stdio_server()
+
 
 async def serve_stdio(gateway: Gateway) -> None:
     """Serve one client on this process's stdin/stdout until it disconnects; upstreams stop on return."""
     front = FrontServer(gateway)
-    async with gateway.running(), stdio_server() as (read, write):
+    async with gateway.running(), _stdio() as (read, write):
         await front.server.run(read, write, front.initialization_options())

@@ -1,0 +1,485 @@
+"""Gateway overhead benchmark (issue 2), run from a checkout (never as a timed test).
+
+    python bench/overhead.py [--calls 1000] [--concurrency 8] [--servers 20] [--slow-delay 3] [--json]
+
+One run measures, on this machine, over stdio and loopback only:
+
+1. **Sequential latency**: `--calls` calls (after `--warmup`) of the `fast` fixture's `echo` tool, one at a
+   time, from the SDK `mcp.Client` connected (a) directly to the fixture and (b) to `switchyard serve -c CFG`
+   with the same fixture behind it; in both client modes (`auto`, which negotiates 2026-07-28, and `legacy`).
+   Reported: p50/p99/mean per call and the added latency (gateway minus direct, per percentile).
+2. **Throughput with 8 concurrent clients**. A stdio gateway serves exactly one client (its stdin/stdout), so
+   "8 concurrent clients" is measured two ways and both are reported:
+   - `shared`: 8 concurrent tasks on one client connection (one gateway process, one upstream session with
+     8 calls multiplexed on it; direct: 8 tasks on one connection to one fixture process);
+   - `separate`: 8 client connections, each with its own gateway process (and that gateway's own fixture
+     process); direct: 8 connections, each to its own fixture process.
+   Reported: calls/s through Switchyard, direct, and their ratio.
+3. **Start-up with `--servers` servers** (N-1 `fast` + one `slow_start` sleeping `--slow-delay` s): time from
+   spawning the gateway until `tools/list` answers with every server's tools, compared with (a) the slow
+   server's own start time measured directly (spawn to its tool list, alone), and (b) the moment the gateway
+   logged the slow server up in the same run; plus the gateway's RSS (its own process, children excluded).
+
+Everything it starts it stops (the SDK's stdio transport closes stdin, then terminates); each phase has a time
+limit. `--json` prints one JSON object instead of tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+import psutil
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from rich.console import Console
+from rich.table import Table
+
+from switchyard.testing.peers import fixture_server, server_entry
+
+MODES = ("auto", "legacy")
+TARGET_P50_MS = 1.0
+TARGET_P99_MS = 3.0
+TARGET_THROUGHPUT = 0.80
+TARGET_READY_S = 0.5
+TARGET_RSS_MB = 150.0
+
+
+# --- processes ---------------------------------------------------------------------------------------------
+
+
+def _switchyard_argv() -> list[str]:
+    script = Path(sys.executable).parent / "switchyard"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("switchyard")
+    return [found] if found else [sys.executable, "-m", "switchyard.cli.main"]
+
+
+def write_config(path: Path, servers: dict[str, StdioServerParameters], log_level: str = "info") -> Path:
+    """A Claude-style config with the given stdio servers; gateway settings at their defaults except the
+    log level and start-up waits long enough for a loaded 2-core machine."""
+    config = {
+        "mcpServers": {name: server_entry(params) for name, params in servers.items()},
+        "switchyard": {"log_level": log_level, "timeouts": {"startup": 60, "connect": 60}},
+    }
+    path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return path
+
+
+def gateway_params(config: Path, env: dict[str, str] | None = None) -> StdioServerParameters:
+    """`switchyard serve -c CONFIG` as the SDK's stdio server parameters."""
+    argv = _switchyard_argv()
+    full_env = {**os.environ, **env} if env else None
+    return StdioServerParameters(command=argv[0], args=[*argv[1:], "serve", "-c", str(config)], env=full_env)
+
+
+async def connect(stack: AsyncExitStack, params: StdioServerParameters, mode: str, errlog: TextIO) -> Client:
+    """An SDK client on a stdio server, its stderr to `errlog`; closed with `stack`."""
+    client = Client(stdio_client(params, errlog=errlog), mode=mode, cache=None)  # type: ignore[arg-type]
+    return await stack.enter_async_context(client)
+
+
+def _children_matching(text: str) -> list[psutil.Process]:
+    out: list[psutil.Process] = []
+    for child in psutil.Process().children(recursive=False):
+        try:
+            if text in " ".join(child.cmdline()):
+                out.append(child)
+        except psutil.Error:
+            continue
+    return out
+
+
+# --- statistics --------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(ms),
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "mean_ms": statistics.fmean(ms),
+        "max_ms": max(ms),
+    }
+
+
+# --- phases ------------------------------------------------------------------------------------------------
+
+
+async def _call(client: Client, tool: str) -> None:
+    result = await client.call_tool(tool, {"text": "ping"})
+    if result.is_error:
+        raise RuntimeError(f"{tool} failed: {result.content}")
+
+
+async def sequential(clients: dict[str, tuple[Client, str]], calls: int, warmup: int) -> dict[str, list[float]]:
+    """Per-call latency in ms of `calls` sequential calls on each client, after `warmup` untimed ones.
+
+    The clients take turns call by call (the order flips every call), so on a shared machine both paths see
+    the same background load instead of one path getting a quiet minute and the other a busy one.
+    """
+    order = list(clients)
+    for _ in range(warmup):
+        for key in order:
+            await _call(*clients[key])
+    out: dict[str, list[float]] = {key: [] for key in order}
+    clock = time.perf_counter
+    for i in range(calls):
+        for key in order if i % 2 == 0 else reversed(order):
+            client, tool = clients[key]
+            t = clock()
+            await _call(client, tool)
+            out[key].append((clock() - t) * 1000)
+    return out
+
+
+def _cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def concurrent(
+    params: StdioServerParameters, tool: str, mode: str, errlog: TextIO, *, connections: int, tasks: int, per_task: int
+) -> float:
+    """Calls per second of `tasks` tasks making `per_task` sequential calls each, spread over `connections`
+    client connections (each its own server process), all connected and warmed up before the clock starts."""
+    ready, go, finished = anyio.Event(), anyio.Event(), anyio.Event()
+    clients: list[Client] = []
+    done: list[float] = []
+
+    async def hold() -> None:
+        async with AsyncExitStack() as stack:
+            client = await connect(stack, params, mode, errlog)
+            for _ in range(5):
+                await _call(client, tool)
+            clients.append(client)
+            if len(clients) == connections:
+                ready.set()
+            await finished.wait()  # stay connected until every task is done
+
+    async def worker(i: int) -> None:
+        await go.wait()
+        client = clients[i % connections]
+        for _ in range(per_task):
+            await _call(client, tool)
+        done.append(time.perf_counter())
+        if len(done) == tasks:
+            finished.set()
+
+    start = math.nan
+    async with anyio.create_task_group() as tg:
+        for _ in range(connections):
+            tg.start_soon(hold)
+        await ready.wait()
+        for i in range(tasks):
+            tg.start_soon(worker, i)
+        start = time.perf_counter()
+        go.set()
+        await finished.wait()
+    return tasks * per_task / (max(done) - start)
+
+
+async def latency_phase(work: Path, args: argparse.Namespace, errlog: TextIO) -> dict[str, Any]:
+    fast = fixture_server("fast")
+    config = write_config(work / "one.json", {"fast": fast})
+    out: dict[str, Any] = {}
+    for mode in args.modes:
+        async with AsyncExitStack() as stack:
+            clients = {
+                "direct": (await connect(stack, fast, mode, errlog), "echo"),
+                "gateway": (await connect(stack, gateway_params(config), mode, errlog), "fast__echo"),
+            }
+            gateway = _children_matching(str(config))
+            if args.sdk_stdio:  # the same gateway on the SDK's thread-backed stdio transport, for comparison
+                sdk = gateway_params(config, env={"SWITCHYARD_SDK_STDIO": "1"})
+                clients["gateway-sdk-stdio"] = (await connect(stack, sdk, mode, errlog), "fast__echo")
+            cpu0 = _cpu_seconds(gateway)
+            lat = await sequential(clients, args.calls, args.warmup)
+            cpu = (_cpu_seconds(gateway) - cpu0) / (args.calls + args.warmup)
+        row: dict[str, Any] = {path: summary(ms) for path, ms in lat.items()}
+        for path in lat:
+            if path != "direct":
+                key = "added" if path == "gateway" else f"added-{path.removeprefix('gateway-')}"
+                row[key] = {k: row[path][k] - row["direct"][k] for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms")}
+        row["gateway_cpu_ms_per_call"] = cpu * 1000
+        out[mode] = row
+    return out
+
+
+async def throughput_phase(work: Path, args: argparse.Namespace, errlog: TextIO) -> dict[str, Any]:
+    fast = fixture_server("fast")
+    config = write_config(work / "one.json", {"fast": fast})
+    n, per = args.concurrency, max(1, args.concurrent_calls // args.concurrency)
+    out: dict[str, Any] = {}
+    for mode in args.modes:
+        for shape in ("shared", "separate"):
+            row: dict[str, Any] = {"tasks": n, "calls": n * per, "direct": [], "gateway": []}
+            # Alternate direct and gateway runs, `--repeat` times each, and keep the median: the machine is shared.
+            for _ in range(args.repeat):
+                for path, params, tool in (("direct", fast, "echo"), ("gateway", gateway_params(config), "fast__echo")):
+                    rate = await concurrent(
+                        params, tool, mode, errlog, connections=1 if shape == "shared" else n, tasks=n, per_task=per
+                    )
+                    row[path].append(rate)
+            row["direct_runs"], row["gateway_runs"] = row["direct"], row["gateway"]
+            row["direct"], row["gateway"] = statistics.median(row["direct"]), statistics.median(row["gateway"])
+            row["ratio"] = row["gateway"] / row["direct"]
+            out[f"{mode}/{shape}"] = row
+    return out
+
+
+_UP_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO switchyard\.upstream: server (\S+): up ")
+
+
+async def _time_to_tools(params: StdioServerParameters, want: set[str], errlog: TextIO, limit: float) -> float:
+    """Seconds from spawning `params` until a `tools/list` (auto mode) lists every prefix in `want`."""
+    start = time.perf_counter()
+    async with AsyncExitStack() as stack:
+        client = await connect(stack, params, "auto", errlog)
+        while True:
+            tools = (await client.list_tools()).tools
+            have = {t.name.split("__", 1)[0] if "__" in t.name else "" for t in tools}
+            if want <= have or (not want and tools):
+                return time.perf_counter() - start
+            if time.perf_counter() - start > limit:
+                raise TimeoutError(f"only {sorted(have)} listed after {limit} s")
+            await anyio.sleep(0.01)
+
+
+async def startup_phase(work: Path, args: argparse.Namespace, errlog: TextIO) -> dict[str, Any]:
+    slow = fixture_server("slow_start", str(args.slow_delay))
+    out: dict[str, Any] = {"servers": args.servers, "slow_delay_s": args.slow_delay}
+    # (a) the slow server alone, spawned directly: its own start time.
+    out["slow_alone_s"] = await _time_to_tools(slow, set(), errlog, 60)
+    # (b) the gateway with N-1 fast servers and the slow one; its stderr at INFO to read "server slow: up".
+    servers = {f"f{i:02d}": fixture_server("fast") for i in range(args.servers - 1)}
+    servers["slow"] = slow
+    config = write_config(work / "many.json", servers, log_level="info")
+    log_path = work / "gateway-startup.log"
+    want = set(servers)
+    with log_path.open("w+", encoding="utf-8") as log:
+        spawned_at = time.time()
+        start = time.perf_counter()
+        async with AsyncExitStack() as stack:
+            client = await connect(stack, gateway_params(config), "auto", log)
+            connected = time.perf_counter() - start
+            while True:
+                tools = (await client.list_tools()).tools
+                have = {t.name.split("__", 1)[0] for t in tools}
+                if want <= have:
+                    break
+                if time.perf_counter() - start > 60:
+                    raise TimeoutError(f"only {len(have)} servers listed after 60 s")
+                await anyio.sleep(0.01)
+            ready = time.perf_counter() - start
+            gateways = _children_matching(str(config))
+            if len(gateways) != 1:
+                raise RuntimeError(f"expected one gateway process, found {len(gateways)}")
+            gw = gateways[0]
+            mem = gw.memory_full_info()
+            kids = gw.children(recursive=True)
+            first_child = min((k.create_time() for k in gw.children()), default=math.nan)
+            out.update(
+                connected_s=connected,
+                ready_s=ready,
+                tools=len(tools),
+                gateway_rss_mb=mem.rss / 2**20,
+                gateway_uss_mb=mem.uss / 2**20,
+                child_processes=len(kids),
+                first_server_spawned_s=first_child - spawned_at,
+            )
+        log.flush()
+        log.seek(0)
+        ups: dict[str, float] = {}
+        for line in log:
+            m = _UP_LINE.match(line)
+            if m and m.group(2) not in ups:
+                ups[m.group(2)] = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() - spawned_at
+        if len(ups) == len(servers):
+            last = max(ups, key=lambda k: ups[k])
+            out.update(
+                slow_up_in_run_s=ups["slow"],
+                first_up_in_run_s=min(ups.values()),
+                last_up_in_run_s=ups[last],
+                last_up_server=last,
+                ready_after_last_up_s=ready - ups[last],
+            )
+    out["ready_after_slow_alone_s"] = out["ready_s"] - out["slow_alone_s"]
+    return out
+
+
+# --- report ------------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_1_5_15": [round(x, 2) for x in load],
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _ok(good: bool) -> str:
+    return "[green]yes[/]" if good else "[red]no[/]"
+
+
+def print_tables(result: dict[str, Any], console: Console) -> None:
+    m = result["machine"]
+    console.print(
+        f"machine: {m['cpus']} CPUs, Python {m['python']}, load {m['load_avg_1_5_15']} (start) "
+        f"-> {result.get('load_after')} (end), {m['date_utc']}"
+    )
+    if "latency" in result:
+        t = Table(title=f"sequential calls ({result['args']['calls']} after {result['args']['warmup']} warm-up)")
+        t.caption = "direct and gateway calls alternate; added = gateway - direct at each percentile"
+        for col in ("mode", "path", "p50 ms", "p90 ms", "p99 ms", "mean ms", "max ms"):
+            t.add_column(col, justify="right" if "ms" in col else "left")
+        for mode, row in result["latency"].items():
+            paths = [p for p in row if p in ("direct", "gateway") or p.startswith("gateway-")]
+            for path in paths:
+                s = row[path]
+                t.add_row(mode, path, *(f"{s[k]:.3f}" for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms")))
+            added = [k for k in row if k.startswith("added")]
+            for i, key in enumerate(added):
+                a = row[key]
+                t.add_row(
+                    mode,
+                    f"[bold]{key}[/]",
+                    f"[bold]{a['p50_ms']:.3f}[/] {_ok(a['p50_ms'] <= TARGET_P50_MS)}",
+                    f"{a['p90_ms']:.3f}",
+                    f"[bold]{a['p99_ms']:.3f}[/] {_ok(a['p99_ms'] <= TARGET_P99_MS)}",
+                    f"{a['mean_ms']:.3f}",
+                    f"gw CPU {row['gateway_cpu_ms_per_call']:.3f}/call" if key == "added" else "",
+                    end_section=i == len(added) - 1,
+                )
+        console.print(t)
+    if "throughput" in result:
+        t = Table(title=f"throughput, {result['args']['concurrency']} concurrent clients")
+        for col in ("mode/shape", "calls", "direct calls/s", "gateway calls/s", "ratio", ">= 80%"):
+            t.add_column(col, justify="left" if col == "mode/shape" else "right")
+        for key, row in result["throughput"].items():
+            t.add_row(
+                key,
+                str(row["calls"]),
+                f"{row['direct']:.0f}",
+                f"{row['gateway']:.0f}",
+                f"{row['ratio']:.0%}",
+                _ok(row["ratio"] >= TARGET_THROUGHPUT),
+            )
+        console.print(t)
+    if "startup" in result:
+        s = result["startup"]
+        t = Table(
+            title=f"start-up: {s['servers']} servers ({s['servers'] - 1} fast + slow_start {s['slow_delay_s']} s)"
+        )
+        t.add_column("measure")
+        t.add_column("value", justify="right")
+        t.add_column("target", justify="right")
+        t.add_row("slow server alone: spawn -> tools listed", f"{s['slow_alone_s']:.3f} s", "")
+        t.add_row("gateway: spawn -> client connected", f"{s['connected_s']:.3f} s", "")
+        t.add_row("gateway: spawn -> first server process started", f"{s['first_server_spawned_s']:.3f} s", "")
+        if "last_up_in_run_s" in s:
+            t.add_row("gateway: spawn -> first server up (gateway log)", f"{s['first_up_in_run_s']:.3f} s", "")
+            t.add_row("gateway: spawn -> slow_start up (gateway log)", f"{s['slow_up_in_run_s']:.3f} s", "")
+            t.add_row(f"gateway: spawn -> last server up ({s['last_up_server']})", f"{s['last_up_in_run_s']:.3f} s", "")
+        t.add_row(f"gateway: spawn -> tools/list has all {s['servers']}", f"{s['ready_s']:.3f} s", "")
+        if "ready_after_last_up_s" in s:
+            good = s["ready_after_last_up_s"] <= TARGET_READY_S
+            t.add_row(
+                "ready after the slowest server is up", f"{s['ready_after_last_up_s']:.3f} s", f"<= 0.5 s {_ok(good)}"
+            )
+        t.add_row("ready minus slow server alone", f"{s['ready_after_slow_alone_s']:.3f} s", "")
+        t.add_row(
+            "gateway RSS (children excluded)",
+            f"{s['gateway_rss_mb']:.1f} MB",
+            f"<= 150 MB {_ok(s['gateway_rss_mb'] <= TARGET_RSS_MB)}",
+        )
+        t.add_row("gateway USS", f"{s['gateway_uss_mb']:.1f} MB", "")
+        t.add_row("tools listed / child processes", f"{s['tools']} / {s['child_processes']}", "")
+        console.print(t)
+
+
+# --- main --------------------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {"machine": machine(), "args": {k: v for k, v in vars(args).items() if k != "json"}}
+    phases: dict[str, Callable[[Path, argparse.Namespace, TextIO], Awaitable[dict[str, Any]]]] = {
+        "latency": latency_phase,
+        "throughput": throughput_phase,
+        "startup": startup_phase,
+    }
+    with tempfile.TemporaryDirectory(prefix="switchyard-overhead-") as tmp:
+        work = Path(tmp)
+        with (work / "stderr.log").open("w", encoding="utf-8") as errlog:
+            for name in args.phases:
+                with anyio.fail_after(args.phase_timeout):
+                    result[name] = await phases[name](work, args, errlog)
+    result["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=1000, help="sequential timed calls per path and mode")
+    parser.add_argument("--warmup", type=int, default=100, help="untimed calls first")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients / tasks")
+    parser.add_argument("--concurrent-calls", type=int, default=2000, help="calls per throughput measurement")
+    parser.add_argument("--repeat", type=int, default=3, help="throughput runs per path (median kept)")
+    parser.add_argument("--servers", type=int, default=20, help="servers in the start-up phase")
+    parser.add_argument("--slow-delay", type=float, default=3.0, help="seconds slow_start sleeps before serving")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=("latency", "throughput", "startup"),
+        default=["latency", "throughput", "startup"],
+    )
+    parser.add_argument("--phase-timeout", type=float, default=300.0, help="seconds before a phase is abandoned")
+    parser.add_argument(
+        "--sdk-stdio", action="store_true", help="also time the gateway on the SDK's thread-backed stdio transport"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    args = parser.parse_args(argv)
+    result = anyio.run(run, args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_tables(result, Console())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

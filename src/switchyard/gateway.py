@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from switchyard.catalog.catalog import Catalog, build_catalog
@@ -109,6 +110,7 @@ class Gateway:
         self.exposure = Exposure(config, finder)
         mrtr = config.switchyard.mrtr
         self.sealer = Sealer(mrtr.keys, ttl=mrtr.ttl)
+        self._tg: anyio.abc.TaskGroup | None = None
         self.started = anyio.Event()
         """Set once every server's first connection attempt has finished (up or failed)."""
 
@@ -180,6 +182,7 @@ class Gateway:
         if self.audit_store is not None:
             self.audit_store.start()  # a log that cannot open is a start-up error, like the pin store
         async with anyio.create_task_group() as tg:
+            self._tg = tg
             for upstream in self.upstreams.values():
                 if isinstance(upstream, ClientUpstream):
                     tg.start_soon(upstream.run, name=f"upstream-{upstream.name}")
@@ -204,6 +207,18 @@ class Gateway:
                     # Drain the queued audit rows off the event loop; shielded so a cancelled run still writes them.
                     with anyio.CancelScope(shield=True):
                         await anyio.to_thread.run_sync(self.audit_store.close)
+
+    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` in the background for as long as the gateway runs (calls parked on client input)."""
+        if self._tg is None:
+            raise RuntimeError("the gateway is not running")
+        self._tg.start_soon(fn)
+
+    def era_of(self, server: str) -> str | None:
+        """The protocol era an upstream speaks, once it has been up."""
+        upstream = self.upstreams.get(server)
+        snap = upstream.snapshot if upstream is not None else None
+        return snap.era if snap is not None else None
 
     async def _watch_store(self) -> None:
         """Rebuild when another process (`switchyard approve`) changes the store, so approvals apply live."""

@@ -35,7 +35,8 @@ from switchyard import __version__
 from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
 from switchyard.exposure import META_NAMES, WorkingSet
 from switchyard.gateway import Gateway
-from switchyard.server.mrtr import drive_for_legacy_client, is_input_required
+from switchyard.server.mrtr import LegacyClientBridge, Suspensions, drive_for_legacy_client, is_input_required
+from switchyard.upstream.bridge import INPUT_BRIDGE
 from switchyard.identity import ANONYMOUS, LOCAL, PRINCIPAL_STATE_KEY, Principal
 from switchyard.upstream.base import JsonObject, ProgressCallback
 
@@ -129,6 +130,7 @@ class FrontServer:
         self._legacy: weakref.WeakSet[Any] = weakref.WeakSet()
         self._subscribed: dict[str, weakref.WeakSet[Any]] = {}
         self._working: weakref.WeakKeyDictionary[Any, WorkingSet] = weakref.WeakKeyDictionary()
+        self.parked = Suspensions(ttl=gateway.config.switchyard.mrtr.ttl)
         self.server: Server[Any] = Server(
             gateway.config.switchyard.name,
             version=__version__,
@@ -191,26 +193,62 @@ class FrontServer:
     # --- the wire boundary ---------------------------------------------------------------------------------------
 
     async def _run(self, ctx: ServerRequestContext[Any, Any], method: str, params: Mapping[str, Any] | None) -> JsonObject:
-        """One request through the gateway; input-required results are resolved here for legacy clients."""
+        """One request through the gateway, bridging input-required both ways between the eras."""
         gw = self.gateway
+        modern_front = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        caps = _client_capabilities(ctx)
+        principal = _principal(ctx)
 
         async def once(p: Mapping[str, Any] | None) -> JsonObject:
             return await gw.request(
                 method,
                 p,
                 era=ctx.protocol_version,
-                principal=_principal(ctx),
+                principal=principal,
                 client_info=_client_info(ctx),
-                client_capabilities=_client_capabilities(ctx),
+                client_capabilities=caps,
                 on_progress=_progress_relay(ctx),
             )
 
-        result = await once(params)
-        if is_input_required(result) and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            result = await drive_for_legacy_client(
-                ctx, dict(params or {}), result, once, max_rounds=gw.config.switchyard.mrtr.max_rounds
-            )
-        return result
+        if not modern_front:
+            token = INPUT_BRIDGE.set(LegacyClientBridge(ctx))
+            try:
+                result = await once(params)
+                if is_input_required(result):
+                    result = await drive_for_legacy_client(
+                        ctx, dict(params or {}), result, once, max_rounds=gw.config.switchyard.mrtr.max_rounds
+                    )
+            finally:
+                INPUT_BRIDGE.reset(token)
+            return result
+        parked = self._parked_target(method, params)
+        if parked is None:
+            return await once(params)
+        server, item = parked
+
+        def seal(ident: str) -> str:
+            return gw.sealer.seal(server=server, item=item, principal=principal.id, state={"parked": ident})
+
+        state = (params or {}).get("requestState")
+        if state is not None:
+            opened = gw.sealer.open(state, principal=principal.id, item=item)
+            if isinstance(opened.state, Mapping) and "parked" in opened.state:
+                responses = cast(Mapping[str, Any], (params or {}).get("inputResponses") or {})
+                return await self.parked.resume(str(cast(Mapping[str, Any], opened.state)["parked"]), responses, seal)
+        return await self.parked.start(gw.spawn, lambda: once(params), caps, seal)
+
+    def _parked_target(self, method: str, params: Mapping[str, Any] | None) -> tuple[str, str] | None:
+        """(server, item) when a modern client's request goes to a legacy upstream that may push questions."""
+        if method not in ("tools/call", "prompts/get", "resources/read"):
+            return None
+        try:
+            call = self.gateway.context(method, params)
+        except Exception:
+            return None  # the normal path reports the problem
+        era = self.gateway.era_of(call.server)
+        if era is None or era in MODERN_PROTOCOL_VERSIONS:
+            return None
+        return call.server, call.name
 
     async def _forward(self, ctx: ServerRequestContext[Any, Any], method: str) -> JsonObject:
         await self.gateway.settled()

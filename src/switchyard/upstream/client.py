@@ -35,6 +35,7 @@ from switchyard.upstream.base import (
     UpstreamSnapshot,
     UpstreamState,
 )
+from switchyard.upstream.bridge import InFlight
 from switchyard.upstream.capabilities import FRONT_CAPABILITIES, install_capability_override
 from switchyard.upstream.watch import ClosedWatch
 
@@ -91,6 +92,7 @@ class ClientUpstream:
         self._era: str | None = None
         self._discover: types.DiscoverResult | None = None
         self._first_attempt = anyio.Event()
+        self.inflight = InFlight()
         self._refresh_send, self._refresh_recv = anyio.create_memory_object_stream[str](16)
         self.attempts = 0
 
@@ -136,7 +138,8 @@ class ClientUpstream:
         if client is None or self._state is not UpstreamState.UP:
             raise UpstreamUnavailable(self._name, self._last_error or "not connected yet")
         request = RawRequest(method=method, params=RawParams.model_validate(params) if params is not None else None)
-        token = FRONT_CAPABILITIES.set(client_capabilities)
+        token = FRONT_CAPABILITIES.set(client_capabilities if client_capabilities is not None else {})
+        call = self.inflight.enter()
         try:
             return await client.session.send_request(
                 request,
@@ -147,6 +150,7 @@ class ClientUpstream:
         except MCPError as exc:
             raise self._translate(exc, timeout) from None
         finally:
+            self.inflight.leave(call)
             FRONT_CAPABILITIES.reset(token)
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
@@ -205,6 +209,11 @@ class ClientUpstream:
             client_info=self._client_info,
             message_handler=self._on_message,
             cache=None,
+            # Declared so a legacy server may push these mid-call; they are routed to the calling client
+            # (bridge.py). Modern requests carry each caller's own capabilities instead (capabilities.py).
+            elicitation_callback=self.inflight.elicit,
+            sampling_callback=self.inflight.sample,
+            list_roots_callback=self.inflight.roots,
         )
 
     async def _connect_and_serve(self) -> bool:

@@ -9,8 +9,8 @@ SDK's -32022 `data.supported` list so it names every version Switchyard serves. 
 (mcp.py), authentication (none yet: binding beyond loopback is the CLI's explicit choice), or MRTR bridging.
 
 Request flow: `_HostOriginGuard` (403 on a bad Host or Origin, any path) → Starlette routing → for `/mcp`,
-`_SupportedVersions` (rewrites a -32022 body on the way out) → the SDK's `RequestBodyLimitMiddleware` (413)
-→ the session manager (modern entry or legacy session).
+`_BodyChecks` (413 over the size limit, 400 for a JSON-RPC batch) → `_SupportedVersions` (rewrites a -32022
+body on the way out) → the SDK's session manager (modern entry or legacy session).
 """
 
 from __future__ import annotations
@@ -229,6 +229,60 @@ class _SupportedVersions:
         await self.app(scope, receive, intercept)
 
 
+# --- body size and shape ---------------------------------------------------------------------------------
+
+
+class _BodyChecks:
+    """Read a POST body up to the limit (413 beyond it) and refuse JSON-RPC batches (400, -32600), then replay.
+
+    Both checks are on the wire before any era is known: 2025-11-25 removed batching and 2026-07-28 never had
+    it, and the SDK's legacy transport would otherwise answer a batch with a long validation dump. The SDK
+    still applies its own limit behind this one (same number), so the endpoint stays bounded if mounted alone.
+    """
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            await self._too_large(scope, receive, send)
+            return
+        body = bytearray()
+        trailing: list[Message] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                trailing.append(message)
+                break
+            body.extend(message.get("body", b""))
+            if len(body) > self.max_body:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        if bytes(body.lstrip()[:1]) == b"[":
+            response = _jsonrpc_error(
+                400, INVALID_REQUEST, "Batch requests are not supported: send one message per POST"
+            )
+            await response(scope, receive, send)
+            return
+        replay: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}, *trailing]
+
+        async def replayed() -> Message:
+            return replay.pop(0) if replay else await receive()
+
+        await self.app(scope, replayed, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"Request body too large (limit {self.max_body} bytes)"
+        await _jsonrpc_error(413, INVALID_REQUEST, message)(scope, receive, send)
+
+
 # --- probes ------------------------------------------------------------------------------------------------
 
 
@@ -317,7 +371,7 @@ class HttpFront:
             session_idle_timeout=settings.session_idle_timeout,
             max_sessions=settings.max_sessions,
         )
-        mcp_endpoint = _SupportedVersions(StreamableHTTPASGIApp(self.manager))
+        mcp_endpoint = _BodyChecks(_SupportedVersions(StreamableHTTPASGIApp(self.manager)), settings.max_body_bytes)
         starlette = Starlette(
             routes=[
                 Route(MCP_PATH, endpoint=mcp_endpoint),

@@ -266,7 +266,11 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             r"(?:this|the|any|that|your|other)\s+(?:\w+\s+){0,2}?(?:tool|function|task|request|operation|question)s?\b",
             ("before", "prior to"),
         ),
-        (rf"\b(?:note|message|instructions?|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\b", _AI_ANCHORS),
+        (
+            rf"\b(?:note|message|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\b"
+            rf"|\binstructions?\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\s*[:,-]",
+            _AI_ANCHORS,
+        ),
         (rf"(?:^|(?<=[.!?:\n]))\s*(?:hey\s+|dear\s+)?{_MODEL}\s*,\s*(?=[a-z])", _AI_ANCHORS),
         (rf"\bif\s+you\s+are\s+(?:an?\s+)?(?:\w+\s+)?{_MODEL}\b", ("if you are",)),
         (

@@ -35,7 +35,9 @@ class InputBridge(Protocol):
         ...
 
 
-INPUT_BRIDGE: contextvars.ContextVar[InputBridge | None] = contextvars.ContextVar("switchyard_input_bridge", default=None)
+INPUT_BRIDGE: contextvars.ContextVar[InputBridge | None] = contextvars.ContextVar(
+    "switchyard_input_bridge", default=None
+)
 
 _NO_ROUTE = "the gateway cannot tell which caller this request is for (several calls in flight); refused"
 

@@ -1,0 +1,82 @@
+"""Input bridging with a legacy (mcp 1.30) upstream that pushes `elicitation/create` mid-call: to a legacy
+client the request is pushed on; for a modern client the call is parked and the question becomes an
+`input_required` result, resumed when the client retries (issue 3, combination "modern client, legacy upstream")."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp.shared.exceptions import MCPError
+
+from switchyard.config import parse_config
+from switchyard.gateway import Gateway
+from switchyard.server.mcp import FrontServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def answer_ada(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+    return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+
+@asynccontextmanager
+async def front(peers: Any, mode: str, **kwargs: Any) -> AsyncIterator[tuple[FrontServer, Client]]:
+    config = parse_config(
+        {"mcpServers": {"legacy": peers.server_entry(peers.legacy_server())}, "switchyard": {"pin": "off"}}, env={}
+    )
+    gateway = Gateway(config)
+    with anyio.fail_after(60):
+        async with gateway.running(wait=True):
+            server = FrontServer(gateway)
+            async with Client(server.server, mode=mode, **kwargs) as client:  # type: ignore[arg-type]
+                yield server, client
+
+
+def text(result: Any) -> str:
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    return block.text
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_pushed_elicitation_reaches_the_client_in_either_era(peers: Any, mode: str) -> None:
+    async with front(peers, mode, elicitation_callback=answer_ada) as (server, client):
+        result = await client.call_tool("legacy__ask_name", {})
+        assert len(server.parked) == 0
+    assert "Ada" in text(result)
+
+
+async def test_a_modern_client_sees_a_parked_call_as_input_required(peers: Any) -> None:
+    async with front(peers, "auto", elicitation_callback=answer_ada) as (server, client):
+        first = await client.session.call_tool("legacy__ask_name", {}, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        assert first.input_requests is not None
+        assert len(server.parked) == 1
+        (key,) = first.input_requests
+        done = await client.session.call_tool(
+            "legacy__ask_name",
+            {},
+            input_responses={key: {"action": "accept", "content": {"name": "Grace"}}},
+            request_state=first.request_state,
+            allow_input_required=True,
+        )
+        assert len(server.parked) == 0
+    assert "Grace" in text(done)
+
+
+async def test_a_client_that_cannot_answer_gets_a_refusal_not_a_hang(peers: Any) -> None:
+    async with front(peers, "legacy") as (_, client):  # no elicitation capability declared
+        try:
+            result = await client.call_tool("legacy__ask_name", {})
+        except MCPError as exc:
+            message = exc.message
+        else:
+            message = text(result)
+    assert "cannot answer elicitation/create" in message

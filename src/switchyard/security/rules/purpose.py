@@ -30,6 +30,10 @@ _STRONG = (
     r"(?:hidden|backdoor|rogue|secret)\s+(?:admin\w*\s+|root\s+|user\s+)?accounts?|"
     r"persistent\s+(?:remote\s+)?(?:access|foothold)|remote\s+access\s+trojan|"
     r"captur\w+\s+(?:all\s+)?keystrokes|reverse[ -]shell|bind[ -]shell|web[ -]?shell|"
+    r"(?:deploy|install|drop|plant|spread|propagat|build|creat|generat|writ)\w*\s+(?:\w+\s+){0,3}?"
+    r"(?:malware|spyware|stalkerware|trojans?|worms?|viruses|botnets?|rootkits?|keyloggers?|implants?)|"
+    r"self[- ]replicat\w*|doxx\w*|deface\w*|clickjack\w*|typosquat\w*|spam\s+(?:campaigns?|bots?)|"
+    r"(?:delete|remove|wipe|clear)\w*\s+(?:all\s+)?(?:volume\s+)?shadow\s+cop(?:y|ies)|"
     r"fork[ -]bomb|mimikatz|kerberoast\w*|dcsync|pass[- ]the[- ](?:hash|ticket)|overpass[- ]the[- ]hash|"
     r"(?:golden|silver)\s+ticket|password[ -]spray\w*|brute[ -]?forc\w*|bruteforce|phishing|"
     r"credential\s+(?:dump\w*|harvest\w*|theft|stuffing)|"
@@ -64,7 +68,9 @@ _STRONG = (
 
 # Offensive tactics and capabilities that honest tools rarely declare, but that are not proof alone.
 _MEDIUM = (
-    r"recon(?:naissance)?|cmdi|osint|dork\w*|enumerat\w+|port[ -]scan\w*|open\s+ports|zone\s+transfer|"
+    r"recon(?:naissance)?|cmdi|osint|malware|spyware|trojans?|deepfakes?|"
+    r"clear\w*\s+(?:the\s+)?(?:event|audit|security|system)\s+logs?|dork\w*|enumerat\w+|port[ -]scan\w*|"
+    r"open\s+ports|zone\s+transfer|"
     r"banner\s+grab\w*|lateral\s+movement|command[- ]and[- ]control|c2\s+(?:server|channel|beacon)|"
     r"arbitrary\s+(?:\w+\s+)?(?:code|commands?)|remote\s+(?:code|command)\s+execution|\brce\b|"
     r"execut\w+\s+(?:\w+\s+){0,2}?commands?\s+(?:\w+\s+){0,3}?(?:on|against)\s+(?:a\s+|the\s+)?remote|"

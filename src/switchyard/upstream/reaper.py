@@ -16,6 +16,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterable
+from contextlib import suppress
+from typing import NoReturn
 
 _PR_SET_PDEATHSIG = 1
 
@@ -35,10 +38,23 @@ def _terminate_group(grace: float, child: int) -> None:
         if pid == child:
             break
         time.sleep(0.02)
-    try:
+    with suppress(OSError):
         os.killpg(0, signal.SIGKILL)
-    except OSError:
-        pass
+
+
+def _exec_server(command: list[str], mask: Iterable[int | signal.Signals]) -> NoReturn:
+    """In the forked child: restore what a fresh process expects, then become the server."""
+    # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec: a server (or a shell pipeline it
+    # runs) must get the defaults, as `subprocess` gives them. SIGTERM is back to default before it is
+    # unblocked, so one already pending ends the child here, as it should: the gateway is gone.
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    try:
+        os.execvp(command[0], command)
+    except OSError as exc:
+        sys.stderr.write(f"cannot start {command[0]!r}: {exc.strerror}\n")
+    os._exit(127)
 
 
 def main(argv: list[str]) -> int:
@@ -46,6 +62,9 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: reaper.py <gateway-pid> <grace> -- <command> [args...]\n")
         return 2
     gateway, grace, command = int(argv[0]), float(argv[1]), argv[3:]
+    # Hold SIGTERM until its handler knows the server's PID: one arriving in between (the gateway dying right
+    # now) would otherwise end the guard with the default action and leave the server running.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -53,11 +72,7 @@ def main(argv: list[str]) -> int:
         return 1
     child = os.fork()
     if child == 0:
-        try:
-            os.execvp(command[0], command)
-        except OSError as exc:
-            sys.stderr.write(f"cannot start {command[0]!r}: {exc.strerror}\n")
-            os._exit(127)
+        _exec_server(command, mask)
     # The server owns stdin/stdout now: drop ours so its EOF is the gateway's EOF.
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -65,6 +80,7 @@ def main(argv: list[str]) -> int:
     os.close(devnull)
     signal.signal(signal.SIGTERM, lambda _s, _f: (_terminate_group(grace, child), os._exit(143)))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -74,12 +90,11 @@ def main(argv: list[str]) -> int:
             break
         except InterruptedError:
             continue
-    # The server is gone; end anything it left behind in its group, then report its exit status.
+    # The server is gone; end anything it left behind in its group. The guard leads that group, so this ends
+    # the guard too (the gateway learns of the end from the closed pipes, not from an exit status).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
+    with suppress(OSError):
         os.killpg(0, signal.SIGKILL)
-    except OSError:
-        pass
     return os.waitstatus_to_exitcode(status) if status else 0
 
 

@@ -6,7 +6,7 @@ reconnecting (see `client.py`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -73,7 +73,7 @@ class ClosedWatch:
         """Return a transport that yields the same streams, the read side watched."""
 
         @asynccontextmanager
-        async def watched() -> AsyncIterator[tuple[Any, Any]]:
+        async def watched() -> AsyncGenerator[tuple[Any, Any]]:
             async with transport as (read, write):
                 try:
                     yield _WatchedReadStream(read, self), write

@@ -14,6 +14,8 @@ from security_helpers import rule_ids, tool, verdict
         ("cleanup", "Wipes the disks and destroys backups."),
         ("elevate", "Gains root through privilege escalation on the host."),
         ("quiet_mode", "Disables the antivirus and audit logging before running."),
+        ("deploy_implant", "Deploys a remote access implant on the target machine."),
+        ("make_worm", "Builds a self-replicating worm payload."),
     ],
 )
 def test_tools_that_declare_an_attack_are_malicious(name: str, text: str) -> None:
@@ -30,6 +32,8 @@ def test_tools_that_declare_an_attack_are_malicious(name: str, text: str) -> Non
         ("get_secret", "Gets a secret value from the configured vault."),
         ("run_tests", "Runs the project's test suite."),
         ("scan_barcode", "Scans a barcode from an image."),
+        ("url_report", "Gets a VirusTotal report for a URL to check it for malware."),
+        ("ledger_append", "Appends an entry to a tamper-proof ledger."),
     ],
 )
 def test_ordinary_admin_tools_are_not_malicious(name: str, text: str) -> None:

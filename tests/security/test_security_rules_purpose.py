@@ -39,7 +39,7 @@ def test_tools_that_declare_an_attack_are_malicious(name: str, text: str) -> Non
 def test_ordinary_admin_tools_are_not_malicious(name: str, text: str) -> None:
     v = verdict(tool(name, text))
     assert not v.malicious
-    assert not any(f.rule_id == "SY601" and f.severity.rank >= 2 for f in v.findings)
+    assert not any(f.rule_id == "SY601" and f.severity.rank >= 3 for f in v.findings)
 
 
 def test_dual_use_terms_alone_stay_low() -> None:

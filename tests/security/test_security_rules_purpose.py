@@ -85,3 +85,20 @@ def test_insistence_is_low_and_not_malicious_alone(text: str) -> None:
     v = verdict(tool(description=text))
     assert [f.severity.value for f in v.findings if f.rule_id == "SY602"] == ["low"]
     assert not v.malicious
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("url_verdict", "Check whether a URL is malicious using a reputation service."),
+        ("host_audit", "Detect rootkits and backdoors on the host."),
+        ("report_phish", "Report a phishing email to the security team."),
+        ("phish_training", "Run a phishing simulation campaign for employee awareness training."),
+        ("login_guard", "Block brute-force login attempts from an IP."),
+        ("risk", "Estimate heart attack risk from vitals."),
+        ("flows", "List flows captured by mitmproxy."),
+    ],
+)
+def test_defensive_security_tools_are_not_malicious(name: str, text: str) -> None:
+    v = verdict(tool(name, text))
+    assert not v.malicious, [(f.rule_id, f.message) for f in v.findings]

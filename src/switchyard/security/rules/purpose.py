@@ -25,7 +25,9 @@ _I = re.IGNORECASE
 
 # Unambiguous attacker intent: an honest tool does not describe itself this way.
 _STRONG = (
-    r"exfiltrat\w*|exfil|steal\w*|stolen|theft|attacker[- ]controlled|malicious\w*|backdoor\w*|rootkit\w*|"
+    # ATT&CK tactic names declared as the purpose (also as name prefixes: exfil_, privesc_, recon_).
+    r"exfiltrat\w*|exfil\b|recon(?:naissance)?\b|steal\w*|stolen|theft|attacker[- ]controlled|malicious\w*|"
+    r"backdoor\w*|rootkit\w*|"
     r"keylog\w*|keystroke\s+(?:capture|logging)|ransom\w*|"
     r"(?:hidden|backdoor|rogue|secret)\s+(?:admin\w*\s+|root\s+|user\s+)?accounts?|"
     r"persistent\s+(?:remote\s+)?(?:access|foothold)|remote\s+access\s+trojan|"
@@ -53,9 +55,10 @@ _STRONG = (
     r"hid\w+\s+(?:\w+\s+)?(?:activity|tracks|malware|processes|payload|exfiltrated|data\s+(?:in|within))|"
     r"covert\w*|inject\w*\s+(?:\w+\s+){0,2}?(?:shellcode|dll|code|keystrokes|malicious|payloads?|library)|"
     r"shellcode|process\s+hollowing|hijack\w*|spoof\w*|forg\w+\s+(?:\w+\s+)?(?:tokens?|tickets?|"
-    r"signatures?|certificates?|authentication)|poison\w*|man[- ]in[- ]the[- ]middle|mitm|"
+    r"signatures?|certificates?|authentication)|poison\w*|man[- ]in[- ]the[- ]middle|mitm\b|"
     r"(?:sql|ldap|xpath|nosql|ognl|template|command|code|expression\s+language|xxe|dll|process|apc)\s+injection|"
-    r"deserialization\s+attack|\w+\s+attack\b|exploit\w*|zero[- ]day|cve-\d{4}-\d+|jailbreak\w*|"
+    r"deserialization\s+attack|(?!heart\b|panic\b|asthma\b)\w+\s+attack\b(?!\s+surface)|exploit\w*|"
+    r"zero[- ]day|cve-\d{4}-\d+|jailbreak\w*|"
     r"root\s+(?:android|ios|device)|persistence|self[- ]propagat\w*|botnet|ddos|denial[- ]of[- ]service|"
     r"(?:read|access|locate|collect|search\s+for|find|grab|copy)\w*\s+(?:\w+\s+){0,3}?sensitive\s+"
     r"(?:files|information|data|documents)|cryptojack\w*|crypto[- ]?min(?:er|ing)|"
@@ -68,7 +71,7 @@ _STRONG = (
 
 # Offensive tactics and capabilities that honest tools rarely declare, but that are not proof alone.
 _MEDIUM = (
-    r"recon(?:naissance)?|cmdi|osint|malware|spyware|trojans?|deepfakes?|"
+    r"cmdi\b|osint|malware|spyware|trojans?|deepfakes?|"
     r"clear\w*\s+(?:the\s+)?(?:event|audit|security|system)\s+logs?|dork\w*|enumerat\w+|port[ -]scan\w*|"
     r"open\s+ports|zone\s+transfer|"
     r"banner\s+grab\w*|lateral\s+movement|command[- ]and[- ]control|c2\s+(?:server|channel|beacon)|"
@@ -100,6 +103,32 @@ _TIERS: tuple[tuple[re.Pattern[str], float, Severity], ...] = (
 )
 
 
+# Security products describe attacks too: a term preceded, in the same clause, by a defensive verb ("detect
+# ransomware", "check whether an IP is malicious", "block brute-force attempts") counts as dual use only.
+_DEFENSIVE_RE = re.compile(
+    r"\b(?:detect\w*|check\w*|scan\w*\s+(?:\w+\s+){0,3}?for|analy[sz]\w*|identif\w*|monitor\w*|report\w*|"
+    r"block\w*|prevent\w*|protect\w*|flag\w*|defend\w*|defen[cs]e|mitigat\w*|quarantin\w*|classif\w*|"
+    r"look\s*up|reputation|threat\s+intel\w*|whether|is\s+it|simulat\w*|train\w*|awareness|anti|guard\w*)\b",
+    _I,
+)
+_CLAUSE_END_RE = re.compile(r"[.;:!?\n]")
+
+
+_DEFENSIVE_AFTER_RE = re.compile(
+    r"^\W*(?:(?:\w+\s+){0,2}?(?:simulat\w*|training|awareness)|detect\w*|protect\w*|prevent\w*|filter\w*|"
+    r"analy[sz]\w*|scanner|scanning|report\w*|defen[cs]e)\b",
+    _I,
+)
+
+
+def _defensive(text: str, start: int, end: int) -> bool:
+    clause = text[max(0, start - 60) : start]
+    ends = [m.end() for m in _CLAUSE_END_RE.finditer(clause)]
+    if ends:
+        clause = clause[ends[-1] :]
+    return _DEFENSIVE_RE.search(clause) is not None or _DEFENSIVE_AFTER_RE.match(text[end : end + 40]) is not None
+
+
 class MaliciousPurposeRule(RuleBase):
     """A tool whose declared purpose is an attack: exfiltration, credential theft, destruction, escalation."""
 
@@ -112,7 +141,9 @@ class MaliciousPurposeRule(RuleBase):
         "privilege escalation, persistence (backdoors, autoruns), defence evasion (bypass AMSI/UAC, "
         "disable logging, tamper, timestomp), impact (ransomware, wiping, resource exhaustion), execution "
         "(shellcode, injection attacks, reverse shells). Strong intent words are high severity; dual-use "
-        "words (enumerate, port scan, payload, target host) are low and only count in combination."
+        "words (enumerate, port scan, payload, target host) are low and only count in combination. A term in "
+        "a defensive clause ('detect ransomware', 'check whether a URL is malicious', 'phishing simulation "
+        "for awareness training') counts as dual use: security products describe attacks too."
     )
     why = (
         "An agent that can call such a tool can be steered (by the user, an injection or another tool) "
@@ -137,7 +168,10 @@ class MaliciousPurposeRule(RuleBase):
                     if any(term in t or t in term for t in seen):
                         continue
                     seen.append(term)
-                    hits.append((points, severity, key, m))
+                    if points > 0.25 and _defensive(text, m.start(), m.end()):
+                        hits.append((0.25, Severity.LOW, key, m))  # "detect malware", "check if a URL is malicious"
+                    else:
+                        hits.append((points, severity, key, m))
         if not hits:
             return
         total = sum(h[0] for h in hits)
@@ -149,6 +183,7 @@ class MaliciousPurposeRule(RuleBase):
             top_severity, top_weight = Severity.MEDIUM, 1.0
         else:
             top_severity, top_weight = Severity.LOW, 1.0
+        hits.sort(key=lambda h: -h[0])
         for i, (points, severity, key, m) in enumerate(hits):
             label = "offensive capability" if points >= 1.0 else "dual-use capability"
             message = f"{label} {m.group(0)!r}"

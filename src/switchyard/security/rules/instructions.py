@@ -45,31 +45,56 @@ _PSEUDO_TAG_RE = re.compile(
 
 
 # Every alternative of the pattern contains one of these words (tag names, chat-token pieces).
-_TAG_ANCHORS = (
+# Every alternative of the pattern contains one of these (lower-case) pieces: a tag name with its '>', a
+# bracket or heading opener with its word, a chat-token piece, or a header word.
+_TAG_WORDS = (
     "system",
-    "admin",
-    "developer",
-    "assistant",
-    "important",
-    "attention",
+    "message",
+    "prompt",
     "override",
-    "directive",
     "instruction",
+    "instructions",
     "hidden",
     "secret",
+    "admin",
+    "developer",
     "root",
     "jailbreak",
+    "assistant",
+    "ai",
+    "llm",
+    "important",
+    "information",
     "info",
     "critical",
     "note",
     "context",
     "requirement",
+    "requirements",
     "metadata",
+    "directive",
     "warning",
     "priority",
+)
+_TAG_ANCHORS = (
+    *(f"{w}>" for w in _TAG_WORDS),
+    *(f"[{w}" for w in ("system", "hidden", "secret", "admin", "override", "important", "critical")),
+    "directive]",
+    "instruction]",
+    "instructions]",
+    "##",
     "<|",
     "inst]",
     "<<",
+    "system:",
+    "admin:",
+    "developer:",
+    "assistant:",
+    "override",
+    "directive",
+    "instruction",
+    "important!",
+    "attention!",
 )
 
 

@@ -29,13 +29,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp_types import Implementation, PromptReference, ResourceTemplateReference
+from mcp_types import (
+    CreateMessageResult,
+    ElicitResult,
+    Implementation,
+    ListRootsResult,
+    PromptReference,
+    ResourceTemplateReference,
+    Root,
+    TextContent,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -82,7 +91,62 @@ def gateway_params(config: Path) -> StdioServerParameters:
     return StdioServerParameters(command=switchyard_command(), args=["serve", "-c", str(config)], env=env)
 
 
-def open_client(params: StdioServerParameters, mode: str, **kwargs: Any) -> Client:
+def era_view_asked(asked: list[tuple[str, Any]], client: Client) -> list[tuple[str, Any]]:
+    """Pushed requests as a client in `client`'s era can receive them.
+
+    `elicitationId` of URL-mode elicitation is a 2025-11-25 field that 2026-07-28 removed (changelog item 11:
+    under MRTR the client learns the outcome by retrying), so a modern client never sees it.
+    """
+    if client.protocol_version != MODERN:
+        return asked
+    return [
+        (method, {k: v for k, v in params.items() if k != "elicitationId"})
+        if method == "elicitation/create" and params.get("mode") == "url"
+        else (method, params)
+        for method, params in asked
+    ]
+
+
+class Answers:
+    """The client features every test client declares (sampling, elicitation, roots), with fixed answers, and
+    a record of the requests each received. server-everything lists its sampling, elicitation and roots tools
+    only to clients that declare these, so the direct client and the gateway's client must both declare them.
+    """
+
+    ROOTS = ListRootsResult(roots=[Root(uri="file:///tmp/fidelity", name="fidelity")])
+    FORM: ClassVar[dict[str, Any]] = {"name": "Ada", "check": True, "integer": 7}
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, Any]] = []
+
+    async def sampling(self, context: Any, params: Any) -> CreateMessageResult:
+        self.received.append(("sampling/createMessage", wire(params)))
+        text = json.dumps([wire(m) for m in params.messages], sort_keys=True)
+        return CreateMessageResult(
+            role="assistant",
+            content=TextContent(type="text", text=f"sampled {len(text)} characters"),
+            model="fidelity-model",
+            stop_reason="endTurn",
+        )
+
+    async def elicitation(self, context: Any, params: Any) -> ElicitResult:
+        self.received.append(("elicitation/create", wire(params)))
+        if getattr(params, "mode", None) == "url":
+            return ElicitResult(action="accept")
+        return ElicitResult(action="accept", content=self.FORM)
+
+    async def roots(self, context: Any) -> ListRootsResult:
+        return self.ROOTS
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "sampling_callback": self.sampling,
+            "elicitation_callback": self.elicitation,
+            "list_roots_callback": self.roots,
+        }
+
+
+def open_client(params: StdioServerParameters, mode: str, answers: Answers | None = None, **kwargs: Any) -> Client:
     # cache=None: the client's response cache would hide what the server said the second time we ask.
     return Client(
         params,
@@ -90,6 +154,7 @@ def open_client(params: StdioServerParameters, mode: str, **kwargs: Any) -> Clie
         read_timeout_seconds=STEP_TIMEOUT,
         client_info=CLIENT_INFO,
         cache=None,
+        **(answers or Answers()).callbacks(),
         **kwargs,
     )
 
@@ -155,6 +220,11 @@ _CLOCK = re.compile(r"created at \d{1,2}:\d{2}:\d{2}(?:\s?[AP]M)?")
 _DYNAMIC_PREFIX = "demo://resource/dynamic/"
 
 
+# trigger-url-elicitation's error path makes up the id of the prerequisite elicitation it asks for with
+# `randomUUID()` (tools/trigger-url-elicitation.js); every other elicitation id in these tests is given.
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def _unclock(text: str) -> str:
     return _CLOCK.sub("created at <time>", text)
 
@@ -166,6 +236,8 @@ def normalise_volatile(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: normalise_volatile(v) for k, v in node.items()}  # pyright: ignore[reportUnknownVariableType]
+    if out.get("mode") == "url" and _UUID.match(str(out.get("elicitationId", ""))):
+        out["elicitationId"] = "<random uuid>"
     uri = out.get("uri")
     if isinstance(uri, str) and uri.startswith(_DYNAMIC_PREFIX):
         if isinstance(out.get("text"), str):
@@ -200,6 +272,7 @@ class Outcome:
     error: tuple[int, str, Any] | None = None
     progress: list[tuple[float, float | None, str | None]] = field(default_factory=list)
     stamp: Any = None
+    asked: list[tuple[str, Any]] = field(default_factory=list)
 
 
 async def outcome(request: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Outcome:
@@ -209,7 +282,7 @@ async def outcome(request: Callable[..., Awaitable[Any]], *args: Any, **kwargs: 
         out.stamp = strip_hop_fields(wire(answer))[1]
         out.result = comparable(answer)
     except MCPError as exc:
-        out.error = (exc.code, exc.message, exc.data)
+        out.error = (exc.code, exc.message, normalise_volatile(exc.data))
     return out
 
 
@@ -264,6 +337,8 @@ class Bench:
     via: Client
     direct: dict[str, Client]
     inbox: Inbox
+    answers: dict[str, Answers]
+    """What each client's sampling and elicitation callbacks received, by server name ("<gateway>": via)."""
 
     def direct_to(self, server: str) -> Client:
         return self.direct[server]
@@ -305,26 +380,26 @@ async def bench(
         clients: dict[str, Client] = {}
 
         inbox = Inbox()
+        answers: dict[str, Answers] = {}
 
         async def start(name: str, params: StdioServerParameters, **kwargs: Any) -> None:
-            clients[name] = await stack.enter_async_context(open_client(params, mode, **kwargs))
+            answers[name] = Answers()
+            clients[name] = await stack.enter_async_context(open_client(params, mode, answers[name], **kwargs))
 
         # One at a time: each client's task group must be entered and left by this task, in order.
         await start("<gateway>", gateway_params(config), message_handler=inbox)
         for name, params in servers.items():
             await start(name, params)
         via = clients.pop("<gateway>")
-        yield Bench(mode=mode, via=via, direct=clients, inbox=inbox)
+        yield Bench(mode=mode, via=via, direct=clients, inbox=inbox, answers=answers)
 
 
 # --- lists -------------------------------------------------------------------------------------------------
 
-# Every tool server-everything lists to a client without roots, sampling or elicitation, with arguments chosen
-# from its inputSchema. The tools it lists only to clients that declare those features are not registered for
-# the test client nor for the gateway's own upstream session (which declares none), so they are left out:
-# get-roots-list (roots), trigger-elicitation-request and trigger-url-elicitation (elicitation),
-# trigger-sampling-request (sampling), trigger-sampling-request-async and trigger-elicitation-request-async
-# (tasks plus sampling/elicitation).
+# Every tool server-everything lists to a client that declares sampling, elicitation and roots (`Answers`),
+# with arguments chosen from its inputSchema. Left out, because the SDK client cannot declare the client-side
+# Tasks feature they need (so the server never lists them to it): trigger-sampling-request-async and
+# trigger-elicitation-request-async.
 _DATA_URI = "data:text/plain;base64," + base64.b64encode(b"switchyard fidelity\n" * 20).decode("ascii")
 TOOL_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "echo": ("echo", {"message": "fidelity, with unicode: \u00e9\u2603"}),
@@ -351,10 +426,24 @@ TOOL_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "toggle-subscriber-updates": ("toggle-subscriber-updates", {}),
     "long-running-with-progress": ("trigger-long-running-operation", {"duration": 0.3, "steps": 3}),
     "research-needs-a-task": ("simulate-research-query", {"topic": "python"}),
+    # Requests the server pushes to the client mid-call; the gateway routes them to the caller (whatever its
+    # era) and the answers back. What each client was asked is compared too.
+    "roots": ("get-roots-list", {}),
+    "sampling": ("trigger-sampling-request", {"prompt": "Say hello in one word", "maxTokens": 20}),
+    "elicitation-form": ("trigger-elicitation-request", {}),
+    "elicitation-url": (
+        "trigger-url-elicitation",
+        {"url": "https://example.com/consent", "message": "Open it", "elicitationId": "fidelity-1"},
+    ),
+    # First call: a -32042 URL-elicitation-required error with data; the retry then asks by elicitation.
+    "elicitation-url-error-path": (
+        "trigger-url-elicitation",
+        {"url": "https://example.com/consent", "elicitationId": "fidelity-2", "errorPath": True},
+    ),
 }
 # Tools with a side effect that lasts (a timer sending log messages or resource updates) are called twice, so
 # the second call switches it off again and both answers are compared.
-CALLED_TWICE = {"toggle-logging", "toggle-subscriber-updates"}
+CALLED_TWICE = {"toggle-logging", "toggle-subscriber-updates", "elicitation-url-error-path"}
 
 
 async def test_every_listed_tool_has_a_case(bench: Bench) -> None:
@@ -402,16 +491,21 @@ async def test_resource_lists_match(bench: Bench) -> None:
 
 
 async def call_both(bench: Bench, server: str, tool: str, arguments: dict[str, Any]) -> tuple[Outcome, Outcome]:
-    """Call one tool directly and through the gateway, recording the progress each side saw."""
+    """Call one tool directly and through the gateway, recording the progress each side saw and the sampling
+    and elicitation requests the server sent each client during the call."""
     results: list[Outcome] = []
-    for client, name in ((bench.direct_to(server), tool), (bench.via, f"{server}{SEP}{tool}")):
+    sides = ((server, bench.direct_to(server), tool), ("<gateway>", bench.via, f"{server}{SEP}{tool}"))
+    for who, client, name in sides:
         seen: list[tuple[float, float | None, str | None]] = []
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             seen.append((progress, total, message))  # noqa: B023 - consumed before the next iteration
 
+        answers = bench.answers[who]
+        answers.received.clear()
         out = await outcome(client.call_tool, name, arguments, progress_callback=on_progress)
         out.progress = seen
+        out.asked = list(answers.received)
         results.append(out)
     return results[0], results[1]
 
@@ -434,6 +528,7 @@ async def test_tool_call_matches(bench: Bench, case: str) -> None:
             direct, through = await call_both(bench, "everything", tool, arguments)
             bench.assert_same("everything", direct, through)
             assert through.progress == direct.progress
+            assert through.asked == era_view_asked(direct.asked, bench.via)
     if case == "long-running-with-progress":
         assert len(direct.progress) == 3, "the server reported no progress: the comparison proves nothing"
 

@@ -14,7 +14,8 @@ Legs:
 - `0.2-modern`: 0.2.0-alpha.12, `--suite all --spec-version 2026-07-28` (stateless era: header validation,
   caching, server/discover, subscriptions/listen, input-required results).
 
-A scenario passes when none of its checks is a FAILURE (WARNINGs are SHOULDs and are reported, not failed).
+Switchyard runs with its defaults otherwise (start-up scanning on), so a scanner quarantine shows up as a
+failure through Switchyard, as it would for a user. A scenario passes when none of its checks is a FAILURE (WARNINGs are SHOULDs and are reported, not failed).
 The table shows each scenario's verdict directly and through Switchyard, and the failing check ids.
 Everything started is stopped by PID (SIGTERM, then SIGKILL); every wait is bounded.
 """
@@ -80,7 +81,12 @@ def gateway_config(path: Path) -> Path:
     """Write a Switchyard configuration with the conformance server behind it (stdio, prefix off)."""
     config = {
         "mcpServers": {"conformance": {"command": str(venv_python()), "args": ["-W", "ignore", str(fixture_script())]}},
-        "switchyard": {"naming": {"prefix": False}, "log_level": "warning"},
+        "switchyard": {
+            "naming": {"prefix": False},
+            "log_level": "warning",
+            # A private store: pins and quarantine decisions never leak between runs or into ~/.local/state.
+            "store": {"path": str(path.parent / "state.db")},
+        },
     }
     path.write_text(json.dumps(config), encoding="utf-8")
     return path
@@ -202,21 +208,25 @@ def _mark(result: ScenarioResult | None) -> str:
 
 
 def table(results: Sequence[LegResult]) -> str:
-    """A Markdown table: leg, scenario, direct, through, failing checks through Switchyard."""
-    lines = ["| leg | scenario | direct | through Switchyard | failing checks (through) |", "|---|---|---|---|---|"]
-    for leg in results:
-        for scenario in sorted(set(leg.direct) | set(leg.through)):
-            d, t = leg.direct.get(scenario), leg.through.get(scenario)
-            failing = ", ".join(t.failures) if t is not None and t.failures else ""
-            lines.append(f"| {leg.leg} | {scenario} | {_mark(d)} | {_mark(t)} | {failing} |")
+    """A Markdown table, one row per scenario, a direct and a through column per leg; then a summary per leg."""
+    legs = list(results)
+    header = "| scenario | " + " | ".join(f"{leg.leg} direct | {leg.leg} through" for leg in legs) + " |"
+    lines = [header, "|---|" + "---|---|" * len(legs)]
+    scenarios = sorted({s for leg in legs for s in (*leg.direct, *leg.through)})
+    for scenario in scenarios:
+        cells = [f"{_mark(leg.direct.get(scenario))} | {_mark(leg.through.get(scenario))}" for leg in legs]
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
     lines.append("")
-    for leg in results:
+    for leg in legs:
         n_direct = sum(r.passed for r in leg.direct.values())
         n_through = sum(r.passed for r in leg.through.values())
+        failing = "; ".join(
+            f"{s} ({', '.join(leg.through[s].failures)})" for s in leg.regressions() if s in leg.through
+        )
         lines.append(
             f"- {leg.leg}: direct {n_direct}/{len(leg.direct)} passed in {leg.seconds['direct']} s; "
             f"through {n_through}/{len(leg.through)} in {leg.seconds['through']} s; "
-            f"pass directly but not through: {', '.join(leg.regressions()) or 'none'}"
+            f"pass directly but not through: {failing or 'none'}"
             + (f"; re-run once: {', '.join(leg.retried)}" if leg.retried else "")
         )
     return "\n".join(lines)

@@ -24,10 +24,9 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("0.1", "tools-call-with-logging"): "setLevel -32601; upstream log notifications not relayed (upstream/)",
     ("0.2-legacy", "logging-set-level"): "front has no logging/setLevel handler (server/mcp.py)",
     ("0.2-legacy", "tools-call-with-logging"): "setLevel -32601; upstream log notifications not relayed (upstream/)",
-    # MRTR bridging (issue 3 part 2, the lead's): the upstream must see the front client's capabilities, and a
-    # modern client's requestState must be passed through (sealed) rather than dropped.
-    ("0.2-modern", "input-required-result-capability-check"): "upstream sees the gateway's capabilities (MRTR)",
-    ("0.2-modern", "input-required-result-tampered-state"): "requestState not passed through (MRTR)",
+    # Not a protocol gap: start-up scanning (security/) quarantines the tool because its name contains
+    # "tampered" (SY601, offensive capability), so the call is refused with -31003 before reaching the server.
+    ("0.2-modern", "input-required-result-tampered-state"): "scanner quarantines the tool name (SY601)",
 }
 
 

@@ -52,7 +52,8 @@ def gateway_url(peers: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "time": peers.server_entry(peers.time_server()),
     }
     config = tmp_path_factory.mktemp("http") / "servers.json"
-    doc = {"mcpServers": servers, "switchyard": {"http": {"max_body_bytes": MAX_BODY}}}
+    store = {"path": str(config.parent / "state.db")}
+    doc = {"mcpServers": servers, "switchyard": {"http": {"max_body_bytes": MAX_BODY}, "store": store}}
     config.write_text(json.dumps(doc), encoding="utf-8")
     port = peers.free_port()
     with peers.running_http_server(_switchyard_argv(config, f"127.0.0.1:{port}"), port) as url:
@@ -176,7 +177,8 @@ def test_readyz_answers_503_naming_a_server_that_is_down(peers: Any, tmp_path: P
         "broken": {"command": str(tmp_path / "no-such-program")},
     }
     config = tmp_path / "servers.json"
-    config.write_text(json.dumps({"mcpServers": servers, "switchyard": {"timeouts": {"connect": 5}}}), encoding="utf-8")
+    settings = {"timeouts": {"connect": 5}, "store": {"path": str(tmp_path / "state.db")}}
+    config.write_text(json.dumps({"mcpServers": servers, "switchyard": settings}), encoding="utf-8")
     port = peers.free_port()
     with peers.running_http_server(_switchyard_argv(config, f"127.0.0.1:{port}"), port) as url:
         base = url.removesuffix("/mcp")

@@ -15,8 +15,9 @@ Legs:
   caching, server/discover, subscriptions/listen, input-required results).
 
 Switchyard runs with its defaults otherwise (start-up scanning on), so a scanner quarantine shows up as a
-failure through Switchyard, as it would for a user. A scenario passes when none of its checks is a FAILURE (WARNINGs are SHOULDs and are reported, not failed).
-The table shows each scenario's verdict directly and through Switchyard, and the failing check ids.
+failure through Switchyard, as it would for a user. A scenario passes when none of its checks is a FAILURE
+(WARNINGs are SHOULDs: reported, not failed). The table shows each scenario's verdict directly and through
+Switchyard; the summary names the failing check ids.
 Everything started is stopped by PID (SIGTERM, then SIGKILL); every wait is bounded.
 """
 

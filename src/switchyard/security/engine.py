@@ -88,6 +88,7 @@ class ScanContext:
 
     def __init__(self, items: Sequence[ScanItem] = ()) -> None:
         self.items: tuple[ScanItem, ...] = tuple(items)
+        self._foreign: dict[str, Mapping[str, frozenset[str]]] = {}
 
     @cached_property
     def tools_by_name(self) -> Mapping[str, frozenset[str]]:
@@ -104,8 +105,13 @@ class ScanContext:
         return frozenset(item.server for item in self.items)
 
     def foreign_tools(self, server: str) -> Mapping[str, frozenset[str]]:
-        """Tool names declared by servers other than `server` -> those servers."""
-        return {name: servers - {server} for name, servers in self.tools_by_name.items() if servers - {server}}
+        """Tool names declared by servers other than `server` -> those servers (computed once per server)."""
+        cached = self._foreign.get(server)
+        if cached is None:
+            by_name = self.tools_by_name.items()
+            cached = {name: servers - {server} for name, servers in by_name if servers - {server}}
+            self._foreign[server] = cached
+        return cached
 
 
 def _combine(scores: Iterable[float]) -> float:

@@ -6,7 +6,9 @@ what a row says (stages/audit.py makes rows; redaction happens there, on this th
 Durability contract:
 - `submit` never blocks and never touches the disk: it puts a pending row on a bounded queue. When the queue
   is full the row is dropped and counted in `dropped` (the audit log fails open; calls are never stalled).
-- The writer drains the queue in batches (group commit: one transaction per batch, up to `batch_size` rows).
+- The writer drains the queue in batches (group commit: one transaction per batch, up to `batch_size` rows),
+  waking at most once per `linger` seconds (10 ms by default) so a busy gateway pays one short burst of writer
+  work per interval rather than one per call.
   A row is **acknowledged** when the transaction holding it has committed: `committed` counts such rows and
   `on_commit` is told their event ids. `flush` waits until every row submitted before it is acknowledged.
 - An acknowledged row survives `kill -9` of the process: in WAL mode a commit has reached the WAL file before
@@ -134,6 +136,7 @@ class SqliteAuditStore:
         synchronous: Literal["normal", "full"] = "normal",
         queue_size: int = 100_000,
         batch_size: int = 2_000,
+        linger: float = 0.01,
         retention_days: float | None = None,
         on_commit: Callable[[Sequence[str]], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -141,6 +144,7 @@ class SqliteAuditStore:
         self.path = Path(path)
         self.synchronous = synchronous
         self.batch_size = batch_size
+        self.linger = linger
         self.retention_days = retention_days
         self.on_commit = on_commit
         self.clock = clock
@@ -215,6 +219,10 @@ class SqliteAuditStore:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
+            if self.linger > 0:
+                # Let a batch gather without waking this thread per row: the event loop then shares the GIL
+                # and the CPU with one short burst per `linger` instead of one per call.
+                time.sleep(self.linger)
             while len(batch) < self.batch_size:
                 try:
                     batch.append(self._queue.get_nowait())

@@ -49,6 +49,9 @@ class Redactor:
 
     def redact(self, value: Any) -> Any:
         """A copy of a JSON-like tree with secrets replaced by `REDACTED`."""
+        kind = type(value)
+        if kind is int or kind is float or kind is bool or value is None:  # the common leaves, checked cheaply
+            return value
         if isinstance(value, str):
             return self._values.sub(REDACTED, value) if value else value
         if isinstance(value, Mapping):

@@ -702,19 +702,10 @@ async def test_a_resource_a_tool_creates_is_announced_and_readable_through_the_g
     bench.assert_same("everything", direct, through)
 
 
-_LISTEN_BUG = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gateway bug: a modern client's subscriptions/listen with resourceSubscriptions never reaches the "
-        "upstream. The front serves listen with the SDK's ListenHandler over its own bus (server/mcp.py), and "
-        "only the legacy resources/subscribe handler subscribes upstream, so the server never sends updates "
-        "for the URI (unless a legacy client happens to subscribe to it too)."
-    ),
-)
 UPDATE_WAIT = 5.0  # server-everything sends the first update at once when its updates are switched on
 
 
-async def test_resource_updates_reach_a_subscribed_client(bench: Bench, request: pytest.FixtureRequest) -> None:
+async def test_resource_updates_reach_a_subscribed_client(bench: Bench) -> None:
     """A client subscribed to a resource (legacy: resources/subscribe; modern: subscriptions/listen with
     resourceSubscriptions) hears of updates the server sends: server-everything sends one for every
     subscribed URI as soon as toggle-subscriber-updates switches its updates on (the second call switches
@@ -738,7 +729,6 @@ async def test_resource_updates_reach_a_subscribed_client(bench: Bench, request:
                 await bench.via.unsubscribe_resource(uri)
             assert [str(n.params.uri) for n in heard] == [uri]
             return
-        request.node.add_marker(_LISTEN_BUG)
         async with bench.via.listen(resource_subscriptions=[uri]) as sub:
             await bench.via.call_tool(toggle, {})
             with anyio.move_on_after(UPDATE_WAIT):

@@ -8,11 +8,13 @@ Does not own transports (stdio.py, http.py) or any policy (stages/).
 
 from __future__ import annotations
 
+import collections
 import logging
 import weakref
 from collections.abc import Mapping
 from typing import Any, cast
 
+import anyio
 import mcp_types as types
 from mcp.server import Server
 from mcp.server.caching import CacheableMethod, CacheHint
@@ -129,12 +131,15 @@ class FrontServer:
         self.bus = InMemorySubscriptionBus()
         self._legacy: weakref.WeakSet[Any] = weakref.WeakSet()
         self._subscribed: dict[str, weakref.WeakSet[Any]] = {}
+        self._holders: collections.Counter[str] = collections.Counter()
+        """How many front subscriptions (legacy connections, modern listen streams) need each upstream one."""
+        self._listener = ListenHandler(self.bus)
         self._working: weakref.WeakKeyDictionary[Any, WorkingSet] = weakref.WeakKeyDictionary()
         self.parked = Suspensions(ttl=gateway.config.switchyard.mrtr.ttl)
         self.server: Server[Any] = Server(
             gateway.config.switchyard.name,
             version=__version__,
-            on_subscriptions_listen=ListenHandler(self.bus),
+            on_subscriptions_listen=self._listen,
             # The catalog can change at any moment (a server restarts, a list_changed arrives) and later
             # per-client visibility makes lists caller-specific: never stale, never shared.
             cache_hints={method: CacheHint(ttl_ms=0, scope="private") for method in _CACHEABLE},
@@ -250,10 +255,13 @@ class FrontServer:
             return None
         return call.server, call.name
 
-    async def _forward(self, ctx: ServerRequestContext[Any, Any], method: str) -> JsonObject:
+    async def _forward(
+        self, ctx: ServerRequestContext[Any, Any], method: str, params: Mapping[str, Any] | None = None
+    ) -> JsonObject:
+        """Forward one request (with `params`, default the request's own) and map gateway errors."""
         await self.gateway.settled()
         try:
-            return _complete(await self._run(ctx, method, ctx.params))
+            return _complete(await self._run(ctx, method, ctx.params if params is None else params))
         except MCPError:
             raise
         except Exception as exc:
@@ -348,18 +356,68 @@ class FrontServer:
     async def _complete(self, ctx: ServerRequestContext[Any, Any], params: Any) -> Any:
         return await self._forward(ctx, "completion/complete")
 
+    # --- resource subscriptions: one upstream subscription per URI, shared by every front subscriber ------------
+
+    async def _hold(self, ctx: ServerRequestContext[Any, Any], uri: str) -> None:
+        """One more front subscriber needs updates of `uri`; the first one subscribes upstream."""
+        self._holders[uri] += 1
+        if self._holders[uri] > 1:
+            return
+        try:
+            await self._forward(ctx, "resources/subscribe", {"uri": uri})
+        except BaseException:
+            self._holders[uri] -= 1
+            if self._holders[uri] <= 0:
+                del self._holders[uri]
+            raise
+
+    async def _release(self, ctx: ServerRequestContext[Any, Any], uri: str) -> None:
+        """One front subscriber less; the last one unsubscribes upstream."""
+        if self._holders[uri] <= 0:
+            return
+        self._holders[uri] -= 1
+        if self._holders[uri] == 0:
+            del self._holders[uri]
+            await self._forward(ctx, "resources/unsubscribe", {"uri": uri})
+
     async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams) -> Any:
-        await self._forward(ctx, "resources/subscribe")
         connection = getattr(ctx.session, "_connection", None)
-        if connection is not None:
-            self._subscribed.setdefault(params.uri, weakref.WeakSet()).add(connection)
+        subscribers = self._subscribed.setdefault(params.uri, weakref.WeakSet())
+        if connection is None or connection not in subscribers:
+            await self._hold(ctx, params.uri)
+            if connection is not None:
+                subscribers.add(connection)
         # Legacy-only method: its EmptyResult carries no `resultType` (strict 2025 clients reject the key).
         return {}
 
     async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams) -> Any:
         connection = getattr(ctx.session, "_connection", None)
         subscribers = self._subscribed.get(params.uri)
-        if subscribers is not None and connection is not None:
+        if subscribers is not None and connection is not None and connection in subscribers:
             subscribers.discard(connection)
-        await self._forward(ctx, "resources/unsubscribe")
+            await self._release(ctx, params.uri)
         return {}
+
+    async def _listen(self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams) -> Any:
+        """`subscriptions/listen`: the SDK's handler over the front's bus, once every resource the stream names
+        is subscribed upstream (upstreams send updates only for subscribed URIs; the bus only carries what
+        they send). A URI no server offers is left out, as a server leaves out what it cannot honour. The
+        upstream subscriptions are released when the stream ends."""
+        held: list[str] = []
+        try:
+            for uri in params.notifications.resource_subscriptions or ():
+                try:
+                    await self._hold(ctx, uri)
+                except MCPError as exc:
+                    logger.info("listen: no upstream subscription for %s: %s", uri, exc.message)
+                else:
+                    held.append(uri)
+            return await self._listener(ctx, params)
+        finally:
+            # The stream usually ends by cancellation (the client went away): release in a shielded, bounded scope.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.gateway.config.switchyard.timeouts.call):
+                for uri in held:
+                    try:
+                        await self._release(ctx, uri)
+                    except MCPError as exc:
+                        logger.info("listen: releasing %s upstream failed: %s", uri, exc.message)

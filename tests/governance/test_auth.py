@@ -14,10 +14,17 @@ import pytest
 from auth_helpers import ISSUER, RESOURCE, Inner, asgi_get, confused_token, rsa_pair, token
 from starlette.applications import Starlette
 
-from switchyard.config import AuthSettings, JwtSettings
+from switchyard.config import AuthSettings, JwtSettings, parse_config
 from switchyard.errors import ConfigError
+from switchyard.gateway import Gateway
 from switchyard.identity import PRINCIPAL_STATE_KEY, Principal
-from switchyard.server.auth import AuthMiddleware, check_auth_config, metadata_url, protected_resource_routes
+from switchyard.server.auth import (
+    AuthMiddleware,
+    check_auth_config,
+    metadata_url,
+    protect,
+    protected_resource_routes,
+)
 from switchyard.server.credentials import ApiKeyAuthenticator, EitherAuthenticator, JwtAuthenticator
 from switchyard.store.keys import SqliteKeyStore
 
@@ -263,3 +270,45 @@ async def test_with_auth_disabled_every_caller_is_anonymous() -> None:
     inner = Inner()
     assert (await asgi_get(AuthMiddleware(inner, None, None)))[0] == 200
     assert principal_of(inner).kind == "anonymous"
+
+
+# --- protect(): the one call the HTTP front makes --------------------------------------------------------------
+
+
+def gateway_with(tmp_path: Path, auth: dict[str, Any]) -> Gateway:
+    doc = {"switchyard": {"store": {"path": str(tmp_path / "s.db")}, "auth": auth}}
+    return Gateway(parse_config(doc, env={}), upstreams={})
+
+
+async def test_protect_serves_metadata_authenticates_and_audits_refusals(tmp_path: Path) -> None:
+    gateway = gateway_with(tmp_path, {"mode": "api_key", "authorization_servers": [ISSUER]})
+    assert gateway.audit_store is not None
+    gateway.audit_store.start()
+    keys = SqliteKeyStore(tmp_path / "s.db")
+    _, plaintext = keys.create("ci-bot")
+    keys.close()
+    inner = Inner()
+    app = protect(inner, gateway, host="127.0.0.1", port=8765)
+    resource = "http://127.0.0.1:8765/mcp"
+    status, _, document = await asgi_get(app, path="/.well-known/oauth-protected-resource/mcp")
+    refused, headers, _ = await asgi_get(app)
+    allowed, _, _ = await asgi_get(app, [("X-API-Key", plaintext)])
+    gateway.audit_store.close()
+    rows = gateway.audit_store.query()
+    assert status == 200
+    assert document["resource"] == resource
+    assert refused == 401
+    assert headers["www-authenticate"] == f'Bearer resource_metadata="{metadata_url(resource)}"'
+    assert allowed == 200
+    assert principal_of(inner).id == "ci-bot"
+    assert [(r.principal, r.method, r.decision, r.reason) for r in rows] == [
+        ("anonymous", "http GET /mcp", "denied", "unauthenticated (401): no credential")
+    ]
+    assert json.loads(rows[0].client or "") == {"address": "203.0.113.9"}
+
+
+def test_protect_refuses_disabled_auth_off_loopback(tmp_path: Path) -> None:
+    gateway = gateway_with(tmp_path, {"mode": "none"})
+    with pytest.raises(ConfigError, match="loopback"):
+        protect(Inner(), gateway, host="0.0.0.0", port=8765)
+    assert isinstance(protect(Inner(), gateway, host="127.0.0.1", port=8765), AuthMiddleware)

@@ -7,6 +7,12 @@ proven `Principal` in `scope["state"]["switchyard.principal"]` for the front, an
 `/.well-known/oauth-protected-resource` (root and path-inserted forms). Does not own verifying credentials
 (credentials.py), the Starlette app (http.py mounts these pieces) or any policy (stages/).
 
+Mounting: `protect(app, gateway, host=..., port=...)` is the one call the HTTP front needs. It refuses a
+configuration that disables authentication off loopback, builds the configured authenticator, serves the
+metadata document, authenticates everything else, and records every refusal in the gateway's audit log
+(decision "denied", principal "anonymous", the client address, the reason). Put it inside the Host/Origin
+guard, so DNS-rebinding checks run first.
+
 Credentials: `Authorization: Bearer <key or JWT>`, or `X-API-Key: <key>`. Refused with 400
 `invalid_request`: more than one `Authorization` or `X-API-Key` header, both headers at once, or a credential in
 the query string (the spec forbids tokens in URIs, and accepting them would leak them into logs).
@@ -22,26 +28,33 @@ import ipaddress
 import json
 import logging
 import re
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchyard.config import AuthSettings
 from switchyard.errors import ConfigError, ConfigProblem, Unauthenticated
+from switchyard.gateway import Gateway
 from switchyard.identity import ANONYMOUS, PRINCIPAL_STATE_KEY
-from switchyard.server.credentials import Authenticator
+from switchyard.server.credentials import Authenticator, build_authenticator
+from switchyard.stages.audit import AuditSink
+from switchyard.store.audit import AuditRow
 
 __all__ = [
     "METADATA_PATH",
     "AuthMiddleware",
     "check_auth_config",
+    "default_resource_url",
     "is_loopback",
     "metadata_url",
+    "protect",
     "protected_resource_routes",
 ]
 
@@ -146,6 +159,7 @@ class AuthMiddleware:
         resource_url: str | None,
         *,
         public_paths: Sequence[str] = (METADATA_PATH,),
+        audit: AuditSink | None = None,
     ) -> None:
         """Wrap `app`.
 
@@ -155,11 +169,13 @@ class AuthMiddleware:
                 every request is then `identity.ANONYMOUS`.
             resource_url: the gateway's canonical MCP URL, named in challenges (RFC 9728).
             public_paths: path prefixes served without a credential.
+            audit: where refusals are recorded (the gateway's audit log), if anywhere.
         """
         self.app = app
         self.authenticator = authenticator
         self.resource_url = resource_url
         self.public_paths = tuple(public_paths)
+        self.audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate, then pass on a scope carrying the principal and no credential headers."""
@@ -178,14 +194,43 @@ class AuthMiddleware:
                 return
             except Unauthenticated as exc:
                 logger.info("authentication failed: %s", exc.reason)
-                await self._refuse(scope, send, _Refusal(401, "invalid_token", exc.description))
+                await self._refuse(scope, send, _Refusal(401, "invalid_token", exc.description), exc.reason)
                 return
         state: dict[str, Any] = scope.setdefault("state", {})
         state[PRINCIPAL_STATE_KEY] = principal
         headers = [(k, v) for k, v in scope.get("headers", ()) if k not in _CREDENTIAL_HEADERS]
         await self.app({**scope, "headers": headers, "state": state}, receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send, refusal: _Refusal) -> None:
+    def _record(self, scope: Scope, refusal: _Refusal, reason: str) -> None:
+        if self.audit is None:
+            return
+        try:
+            client: Any = scope.get("client")
+            method = f"http {scope.get('method', 'GET')} {scope.get('path', '')}"
+            self.audit.submit(
+                AuditRow(
+                    event=uuid.uuid4().hex,
+                    time=time.time(),
+                    principal=ANONYMOUS.id,
+                    principal_kind=ANONYMOUS.kind,
+                    client=json.dumps({"address": client[0]}) if client else None,
+                    era="",
+                    method=method,
+                    server="",
+                    tool="",
+                    arguments=None,
+                    result_bytes=None,
+                    is_error=None,
+                    latency_ms=0.0,
+                    decision="denied",
+                    reason=f"unauthenticated ({refusal.status}): {reason}",
+                )
+            )
+        except Exception:  # an observer never breaks a request
+            logger.exception("audit of a refused request failed")
+
+    async def _refuse(self, scope: Scope, send: Send, refusal: _Refusal, reason: str | None = None) -> None:
+        self._record(scope, refusal, reason or refusal.description or "no credential")
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -225,3 +270,39 @@ def protected_resource_routes(settings: AuthSettings, resource_url: str) -> list
     if inserted != METADATA_PATH:
         paths.append(inserted)
     return [Route(path, metadata, methods=["GET"]) for path in paths]
+
+
+def default_resource_url(host: str, port: int, path: str = "/mcp") -> str:
+    """The resource URL when none is configured: the address the front binds (fine on loopback; configure
+    `auth.resource_url` whenever clients reach the gateway by another name)."""
+    name = f"[{host.strip('[]')}]" if ":" in host else host
+    return f"http://{name}:{port}{path}"
+
+
+class _MetadataFirst:
+    """Serves the metadata routes itself; every other request (and the lifespan) goes to `app`."""
+
+    def __init__(self, routes: list[Route], app: ASGIApp) -> None:
+        self.router = Router(routes=routes)
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith(METADATA_PATH):
+            await self.router(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def protect(app: ASGIApp, gateway: Gateway, *, host: str, port: int, path: str = "/mcp") -> ASGIApp:
+    """`app` behind the configured authentication, with the RFC 9728 metadata served beside it.
+
+    Raises:
+        ConfigError: authentication is disabled but `host` is not loopback, or a JWT key cannot be loaded.
+        StoreError: the API key store cannot be opened.
+    """
+    settings = gateway.config.switchyard.auth
+    check_auth_config(host, settings)
+    resource = settings.resource_url or default_resource_url(host, port, path)
+    authenticator = build_authenticator(gateway.config)
+    inner = app if authenticator is None else _MetadataFirst(protected_resource_routes(settings, resource), app)
+    return AuthMiddleware(inner, authenticator, resource, audit=gateway.audit_store)

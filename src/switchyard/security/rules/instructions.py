@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import ALL_KINDS, RuleBase, prose_matches
+from switchyard.security.rules.base import ALL_KINDS, RuleBase, lowered, prose_matches
 
 __all__ = ["HiddenPreconditionRule", "InstructionOverrideRule", "PseudoTagRule", "SecrecyRule"]
 
@@ -76,16 +76,16 @@ _TAG_WORDS = (
     "warning",
     "priority",
 )
-_TAG_ANCHORS = (
-    *(f"{w}>" for w in _TAG_WORDS),
+_TAG_LT_ANCHORS = (*(f"{w}>" for w in _TAG_WORDS), "<|", "<<")
+_TAG_BRACKET_ANCHORS = (
     *(f"[{w}" for w in ("system", "hidden", "secret", "admin", "override", "important", "critical")),
     "directive]",
     "instruction]",
     "instructions]",
-    "##",
-    "<|",
     "inst]",
-    "<<",
+)
+_TAG_OTHER_ANCHORS = (
+    "##",
     "system:",
     "admin:",
     "developer:",
@@ -96,6 +96,18 @@ _TAG_ANCHORS = (
     "important!",
     "attention!",
 )
+
+
+def _tag_anchors(item: ScanItem) -> tuple[str, ...]:
+    """The anchors worth looking for: tag forms only if the text has a '<', bracket forms only with a '['."""
+    values = list(item.fields.values())
+    sample = lowered(values[0]) if len(values) == 1 else " ".join(values)
+    anchors = _TAG_OTHER_ANCHORS
+    if "<" in sample:
+        anchors += _TAG_LT_ANCHORS
+    if "[" in sample:
+        anchors += _TAG_BRACKET_ANCHORS
+    return anchors
 
 
 _SYSTEM_CHANNEL_RE = re.compile(r"system|<\||\[/?inst\]|<</?sys>>|!!", _I)
@@ -124,7 +136,7 @@ class PseudoTagRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         strong_markers: set[str] = set()
-        for key, start, end, m in prose_matches(item, _PSEUDO_TAG_RE, _TAG_ANCHORS, 40, 60):
+        for key, start, end, m in prose_matches(item, _PSEUDO_TAG_RE, _tag_anchors(item), 40, 60):
             marker = m.group(0).strip().strip("<>/[]:# ").lower()
             strong = m.group("weak") is None
             weight = 1.0 if strong else 0.75
@@ -292,11 +304,14 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             ("before", "prior to"),
         ),
         (
+            # Addressing the model: "note to the AI", "instructions for the assistant:", "Assistant, ...",
+            # "Attention AI:".
             rf"\b(?:note|message|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\b"
-            rf"|\binstructions?\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\s*[:,-]",
+            rf"|\binstructions?\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\s*[:,-]"
+            rf"|(?:^|(?<=[.!?:\n]))\s*(?:hey\s+|dear\s+)?{_MODEL}\s*,\s*(?=[a-z])"
+            rf"|\b(?:attention|note|notice|dear|hey)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]",
             _AI_ANCHORS,
         ),
-        (rf"(?:^|(?<=[.!?:\n]))\s*(?:hey\s+|dear\s+)?{_MODEL}\s*,\s*(?=[a-z])", _AI_ANCHORS),
         (rf"\bif\s+you\s+are\s+(?:an?\s+)?(?:\w+\s+)?{_MODEL}\b", ("if you are",)),
         (
             r"\byou\s+(?:must|should|need\s+to|have\s+to)\s+(?:first|always)\s+(?:call|read|run|use|open|fetch|"
@@ -313,7 +328,6 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             rf"\b(?:an?\s+)?(?:important\s+)?message\s+from\s+(?:\w+\s+){{0,3}}to\s+you\b|\bto\s+you,\s*{_MODEL}\b",
             ("to you",),
         ),
-        (rf"\b(?:attention|note|notice|dear|hey)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]", _AI_ANCHORS),
         (
             r"\b(?:always|immediately|first)\s+(?:call|consult|use|run|invoke|execute)\s+this\s+tool\s+"
             r"(?:first|before|immediately|as\s+the\s+first)",

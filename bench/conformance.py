@@ -164,9 +164,8 @@ def run_leg(leg: str, direct_url: str, through_url: str, timeout: float) -> LegR
     """One leg against both targets, in parallel (they are separate processes).
 
     A failing scenario is run once more on its own (`--scenario`) against the same target before its verdict
-    stands (through Switchyard only when it passed directly): the SDK's legacy HTTP transport occasionally
-    loses a pushed elicitation under load (seen directly, without Switchyard), and two suites in parallel on
-    two cores make that likelier. Retries are recorded in the result's `retried` list.
+    stands (through Switchyard only when it passed directly): two suites in parallel on two busy cores can
+    starve a timing-sensitive scenario past its timeout. Retries are recorded in the result's `retried` list.
     """
     series, extra = LEGS[leg]
     with ThreadPoolExecutor(max_workers=2) as pool:

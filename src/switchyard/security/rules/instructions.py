@@ -263,7 +263,7 @@ _SECRECY_NAMED_RE = re.compile(
     r"(?:(?:this|that|it|anything)\s+)?(?:to\s+)?(?-i:[A-Z][a-z]+)\b",
     _I,
 )
-_SECRECY_NAMED_ANCHORS = ("tell", "mention", "inform", "reveal", "disclose", "notify", "alert")
+_SECRECY_NAMED_ANCHORS = ("not ", "n't ", "never ")
 
 
 class SecrecyRule(RuleBase):
@@ -286,7 +286,7 @@ class SecrecyRule(RuleBase):
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, start, end, m in prose_matches(item, _SECRECY_RE, _SECRECY_ANCHORS, 140, 80):
             yield self.finding(item, key, start, end, f"secrecy demand {m.group(0)!r}")
-        for key, start, end, m in prose_matches(item, _SECRECY_NAMED_RE, _SECRECY_NAMED_ANCHORS, 24, 60):
+        for key, start, end, m in prose_matches(item, _SECRECY_NAMED_RE, _SECRECY_NAMED_ANCHORS, 4, 60):
             # Keeping something from a named person is also ordinary ("don't tell Mom about the party").
             yield self.finding(item, key, start, end, f"secrecy demand {m.group(0)!r}", severity=Severity.MEDIUM)
 

@@ -242,16 +242,17 @@ _SECRECY_RE = re.compile(
 )
 
 
+# Every alternative has a negation, "without", "keep", a secrecy word or a covert adverb.
 _SECRECY_ANCHORS = (
-    "user",
-    "human",
-    "person",
-    "customer",
-    "operator",
-    "client",
+    "not ",
+    "n't ",
+    "never",
+    "no need",
+    "without",
     "secret",
     "confidential",
     "hidden",
+    "keep",
     "silently",
     "covertly",
     "quietly",
@@ -284,7 +285,7 @@ class SecrecyRule(RuleBase):
     fix = "Remove the instruction; the tool's behaviour must be visible to the user."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, start, end, m in prose_matches(item, _SECRECY_RE, _SECRECY_ANCHORS, 140, 80):
+        for key, start, end, m in prose_matches(item, _SECRECY_RE, _SECRECY_ANCHORS, 60, 120):
             yield self.finding(item, key, start, end, f"secrecy demand {m.group(0)!r}")
         for key, start, end, m in prose_matches(item, _SECRECY_NAMED_RE, _SECRECY_NAMED_ANCHORS, 4, 60):
             # Keeping something from a named person is also ordinary ("don't tell Mom about the party").

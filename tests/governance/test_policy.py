@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from governance_helpers import ListSink, governed, servers
 
-from switchyard.errors import Hidden, NotFound, SwitchyardError, to_error_data
+from switchyard.catalog.pins import Hold
+from switchyard.errors import Hidden, NotFound, Quarantined, SwitchyardError, to_error_data
 from switchyard.identity import LOCAL, Principal
 from switchyard.testing.harness import gateway_client
 
@@ -116,3 +118,28 @@ async def test_a_rule_naming_local_restricts_the_local_user_on_lists_in_process(
         prompts = [p.name for p in (await client.list_prompts()).prompts]
     assert names == ["alpha__echo"]
     assert prompts == ["alpha__greet"]
+
+
+async def test_a_quarantined_tool_the_caller_may_not_see_gives_the_unknown_tool_error() -> None:
+    async with governed(POLICY) as gateway:
+        entry = gateway.catalog.tools["alpha__admin_reset"]
+        hold = Hold("alpha__admin_reset", "alpha", "admin_reset", "changed", "definition changed", entry.definition)
+        tools = {n: e for n, e in gateway.catalog.tools.items() if n != "alpha__admin_reset"}
+        gateway.catalog = replace(gateway.catalog, tools=tools, quarantined={"alpha__admin_reset": hold})
+        hidden = await error_of(gateway, ALICE, "tools/call", {"name": "alpha__admin_reset", "arguments": {}})
+        shown = await error_of(gateway, BOB, "tools/call", {"name": "alpha__admin_reset", "arguments": {}})
+    assert to_error_data(hidden).message == "Unknown tool: alpha__admin_reset"
+    assert isinstance(shown, Quarantined)
+
+
+async def test_search_tools_only_finds_what_the_caller_may_see() -> None:
+    settings = {
+        "exposure": "search",
+        "retrieval": {"retriever": "bm25"},
+        "policy": {"rules": [{"principals": ["local"], "tools": {"deny": ["*admin*"]}}]},
+    }
+    async with gateway_client(servers(), settings=settings) as (_, client):
+        found = await client.call_tool("search_tools", {"query": "dangerous admin reset tool", "k": 10})
+    names = [t["name"] for t in (found.structured_content or {})["tools"]]
+    assert "alpha__admin_reset" not in names
+    assert names

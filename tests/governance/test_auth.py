@@ -169,8 +169,10 @@ def test_configuration_refuses_none_and_mixed_key_types() -> None:
 
 class _Jwks(BaseHTTPRequestHandler):
     document = b""
+    fetches = 0
 
     def do_GET(self) -> None:
+        type(self).fetches += 1
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -184,6 +186,7 @@ class _Jwks(BaseHTTPRequestHandler):
 def jwks_url() -> Iterator[str]:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(PRIVATE.public_key()))
     _Jwks.document = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+    _Jwks.fetches = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -198,6 +201,15 @@ async def test_keys_come_from_a_jwks_url(jwks_url: str) -> None:
     assert (await jwt_call(auth, token(PRIVATE, headers={"kid": "k1"})))[0] == 200
     assert (await jwt_call(auth, token(OTHER_PRIVATE, headers={"kid": "k1"})))[0] == 401
     assert (await jwt_call(auth, token(PRIVATE, headers={"kid": "unknown"})))[0] == 401
+
+
+async def test_unknown_key_ids_do_not_make_the_gateway_refetch_the_jwks_each_time(jwks_url: str) -> None:
+    auth = JwtAuthenticator(JwtSettings(jwks_url=jwks_url, issuer=ISSUER, jwks_timeout=2), RESOURCE)
+    assert (await jwt_call(auth, token(PRIVATE, headers={"kid": "k1"})))[0] == 200
+    for i in range(20):
+        assert (await jwt_call(auth, token(PRIVATE, headers={"kid": f"guess-{i}"})))[0] == 401
+    assert (await jwt_call(auth, token(PRIVATE, headers={"kid": "k1"})))[0] == 200
+    assert _Jwks.fetches == 1  # PyJWT's client caches the set and cools down forced refreshes (30 s)
 
 
 async def test_mode_both_routes_keys_and_tokens(keys: SqliteKeyStore) -> None:

@@ -85,6 +85,12 @@ def lowered(text: str) -> str:
     return text.lower()
 
 
+@lru_cache(maxsize=1024)
+def _spaced(anchor: str) -> re.Pattern[str]:
+    """An anchor whose spaces match any run of whitespace."""
+    return re.compile(r"\s+".join(re.escape(part) for part in anchor.split(" ")))
+
+
 def windowed(
     regex: re.Pattern[str], text: str, anchors: tuple[str, ...], before: int, after: int
 ) -> Iterator[re.Match[str]]:
@@ -98,11 +104,14 @@ def windowed(
         yield from regex.finditer(text)
         return
     low = lowered(text)
-    present = [a for a in anchors if a in low]
-    if not present:
-        return
     spans: list[tuple[int, int]] = []
-    for anchor in present:
+    for anchor in anchors:
+        if " " in anchor:
+            # A space in an anchor stands for any whitespace: text wraps ("after\n    you do that").
+            if all(word in low for word in anchor.split()):
+                for m in _spaced(anchor).finditer(low):
+                    spans.append((max(0, m.start() - before), min(len(text), m.end() + after)))
+            continue
         i = low.find(anchor)
         while i != -1:
             spans.append((max(0, i - before), min(len(text), i + len(anchor) + after)))

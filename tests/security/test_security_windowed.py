@@ -1,0 +1,28 @@
+"""`windowed` (regex near anchor words only) finds exactly what a full scan finds."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from switchyard.security.rules.base import windowed
+
+_RE = re.compile(r"\bafter\s+you\s+do\s+that\b|\bsecret\s+\w+", re.IGNORECASE)
+_ANCHORS = ("after you", "secret")
+_WORDS = ["after", "you", "do", "that", "secret", "plan", "the", "data", "\n    ", "AFTER", "x" * 40]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), min_size=0, max_size=120))
+def test_windowed_matches_equal_a_full_scan(words: list[str]) -> None:
+    text = " ".join(words)
+    full = [(m.start(), m.end()) for m in _RE.finditer(text)]
+    near = [(m.start(), m.end()) for m in windowed(_RE, text, _ANCHORS, 4, 40)]
+    assert near == full
+
+
+def test_an_anchor_with_a_space_matches_across_a_line_wrap() -> None:
+    text = "filler " * 60 + "After\n      you do that, continue." + " filler" * 60
+    assert [m.group(0) for m in windowed(_RE, text, _ANCHORS, 4, 40)] == ["After\n      you do that"]

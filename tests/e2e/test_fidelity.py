@@ -354,6 +354,9 @@ class Bench:
 
 
 RICH_SERVER = Path(__file__).with_name("rich_server.py")
+RICH_LEGACY_SERVER = Path(__file__).with_name("rich_legacy_server.py")
+# The two rich servers answer with the same content (rich_data.py), each under its own URI scheme.
+RICH_SCHEMES = {"rich": "rich", "rich_legacy": "rich-legacy"}
 
 
 def bench_servers(peers: Any) -> dict[str, StdioServerParameters]:
@@ -362,7 +365,11 @@ def bench_servers(peers: Any) -> dict[str, StdioServerParameters]:
         "legacy": peers.legacy_server(),
         "progress": peers.fixture_server("progress"),
         # Every optional field server-everything never sends (audio, icons, _meta, ...): see rich_server.py.
-        "rich": StdioServerParameters(command=str(peers.venv_python()), args=[str(RICH_SERVER)]),
+        "rich": StdioServerParameters(command=str(peers.venv_python()), args=[str(RICH_SERVER), "rich"]),
+        # The same content from a handshake-era server that speaks the wire without an SDK, on the legacy venv.
+        "rich_legacy": StdioServerParameters(
+            command=str(peers.legacy_python()), args=[str(RICH_LEGACY_SERVER), "rich-legacy"]
+        ),
     }
 
 
@@ -455,7 +462,7 @@ async def test_every_listed_tool_has_a_case(bench: Bench) -> None:
 @pytest.mark.parametrize("kind", ["tools", "prompts"])
 async def test_named_lists_match_minus_the_prefix(bench: Bench, kind: str) -> None:
     with anyio.fail_after(STEP_TIMEOUT):
-        for server in ("everything", "legacy", "rich"):
+        for server in ("everything", "legacy", "rich", "rich_legacy"):
             direct = bench.direct_to(server)
             listing = direct.list_tools if kind == "tools" else direct.list_prompts
             expected = comparable(await listing())[kind]
@@ -470,7 +477,7 @@ async def test_named_lists_match_minus_the_prefix(bench: Bench, kind: str) -> No
             if kind == "tools" and server == "everything":
                 assert any("outputSchema" in t for t in expected)
                 assert all("annotations" in t for t in expected)
-            if server == "rich":
+            if server.startswith("rich"):
                 assert all(key in expected[0] for key in ("title", "icons", "_meta")), expected[0]
 
 
@@ -478,7 +485,7 @@ async def test_resource_lists_match(bench: Bench) -> None:
     with anyio.fail_after(STEP_TIMEOUT):
         through_resources = comparable(await bench.via.list_resources())["resources"]
         through_templates = comparable(await bench.via.list_resource_templates())["resourceTemplates"]
-        for server in ("everything", "legacy", "rich"):
+        for server in ("everything", "legacy", "rich", "rich_legacy"):
             direct = bench.direct_to(server)
             resources = comparable(await direct.list_resources())["resources"]
             templates = comparable(await direct.list_resource_templates())["resourceTemplates"]
@@ -614,7 +621,11 @@ TEMPLATE_READS = [
 # Matches a template, so the gateway routes it; the server refuses it (its error must come back unchanged).
 BAD_READS = ["demo://resource/dynamic/text/not-a-number", "demo://resource/dynamic/blob/0"]
 # Matches nothing any server lists or templates: the gateway cannot route it and answers itself.
-UNROUTABLE_READS = [("everything", "demo://resource/static/document/missing.md"), ("rich", "rich://nowhere")]
+UNROUTABLE_READS = [
+    ("everything", "demo://resource/static/document/missing.md"),
+    ("rich", "rich://nowhere"),
+    ("rich_legacy", "rich-legacy://nowhere"),
+]
 
 
 async def test_every_listed_resource_reads_the_same(bench: Bench) -> None:
@@ -737,7 +748,7 @@ async def test_resource_updates_reach_a_subscribed_client(bench: Bench) -> None:
     assert [str(getattr(event, "uri", "")) for event in heard] == [uri]
 
 
-# --- every optional field: rich_server.py ------------------------------------------------------------------
+# --- every optional field: rich_server.py (mcp 2.3) and rich_legacy_server.py (handshake era, no SDK) --------
 
 RICH_CALLS: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = {
     "every-content-type": ("media", {"note": "n\u00f6te"}, None),
@@ -748,13 +759,14 @@ RICH_CALLS: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = {
 }
 
 
+@pytest.mark.parametrize("server", list(RICH_SCHEMES))
 @pytest.mark.parametrize("case", list(RICH_CALLS))
-async def test_rich_tool_call_matches(bench: Bench, case: str) -> None:
+async def test_rich_tool_call_matches(bench: Bench, server: str, case: str) -> None:
     tool, arguments, meta = RICH_CALLS[case]
     with anyio.fail_after(STEP_TIMEOUT):
-        direct = await outcome(bench.direct_to("rich").call_tool, tool, arguments, meta=meta)
-        through = await outcome(bench.via.call_tool, f"rich{SEP}{tool}", arguments, meta=meta)
-    bench.assert_same("rich", direct, through)
+        direct = await outcome(bench.direct_to(server).call_tool, tool, arguments, meta=meta)
+        through = await outcome(bench.via.call_tool, f"{server}{SEP}{tool}", arguments, meta=meta)
+    bench.assert_same(server, direct, through)
     if case == "every-content-type":
         assert [b["type"] for b in through.result["content"]] == [
             "text",
@@ -771,26 +783,29 @@ async def test_rich_tool_call_matches(bench: Bench, case: str) -> None:
         assert through.result["structuredContent"] == {"meta": meta}
 
 
-async def test_rich_prompt_resources_and_completion_match(bench: Bench) -> None:
-    direct_client = bench.direct_to("rich")
+@pytest.mark.parametrize("server", list(RICH_SCHEMES))
+async def test_rich_prompt_resources_and_completion_match(bench: Bench, server: str) -> None:
+    direct_client = bench.direct_to(server)
+    scheme = RICH_SCHEMES[server]
     with anyio.fail_after(STEP_TIMEOUT):
         for arguments in ({"topic": "t\u00f6pic", "tone": "dry"}, {"topic": "only"}):
             direct = await outcome(direct_client.get_prompt, "rich_prompt", arguments)
-            through = await outcome(bench.via.get_prompt, f"rich{SEP}rich_prompt", arguments)
+            through = await outcome(bench.via.get_prompt, f"{server}{SEP}rich_prompt", arguments)
             assert direct.error is None
-            bench.assert_same("rich", direct, through)
-        for uri in ("rich://docs/readme", "rich://docs/logo", "rich://items/7"):
+            bench.assert_same(server, direct, through)
+        for uri in (f"{scheme}://docs/readme", f"{scheme}://docs/logo", f"{scheme}://items/7"):
             direct = await outcome(direct_client.read_resource, uri)
             through = await outcome(bench.via.read_resource, uri)
-            bench.assert_same("rich", direct, through)
+            assert direct.error is None
+            bench.assert_same(server, direct, through)
         direct = await outcome(
             direct_client.complete, PromptReference(name="rich_prompt"), {"name": "topic", "value": "al"}
         )
         through = await outcome(
-            bench.via.complete, PromptReference(name=f"rich{SEP}rich_prompt"), {"name": "topic", "value": "al"}
+            bench.via.complete, PromptReference(name=f"{server}{SEP}rich_prompt"), {"name": "topic", "value": "al"}
         )
         assert direct.error is None
-        bench.assert_same("rich", direct, through)
+        bench.assert_same(server, direct, through)
 
 
 async def test_the_front_gives_its_own_cache_hints_not_the_upstreams(bench: Bench) -> None:

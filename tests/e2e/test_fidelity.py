@@ -13,8 +13,13 @@ Results are compared structurally (the SDK's own wire dump of each result) after
 Everything else (every content block type, `structuredContent`, `isError`, `_meta`, annotations, icons,
 `outputSchema`, titles, error codes and messages) must be equal.
 
-Also here: progress notifications and cancellation crossing the gateway, and a legacy-era (mcp 1.30) upstream.
-The inspector CLI is in test_inspector.py.
+Upstreams: server-everything (npm), a legacy-era server on mcp 1.30, the progress fixture, and two servers of
+this folder with every optional field the schema has (rich_server.py on mcp 2.3, rich_legacy_server.py written
+against the handshake-era wire). Also here: progress notifications and cancellation crossing the gateway,
+requests the server pushes mid-call (roots, sampling, elicitation) routed to the caller, list changes and
+resource updates reaching the client. The inspector CLI is in test_inspector.py.
+
+The gateway gets the tests' PYTHONPATH, so `PYTHONPATH=<tree>/src pytest ...` tests another source tree.
 """
 
 from __future__ import annotations
@@ -377,15 +382,13 @@ def bench_servers(peers: Any) -> dict[str, StdioServerParameters]:
 async def bench(
     request: pytest.FixtureRequest, peers: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Bench]:
-    """Per mode: `switchyard serve` over server-everything, a legacy-era server, the progress fixture and
-    rich_server.py, and a direct client to another copy of each. Shared by the module's tests: starting is
-    the slow part."""
+    """Per mode: `switchyard serve` over every server of `bench_servers`, and a direct client to another copy
+    of each. Shared by the module's tests: starting is the slow part."""
     mode: str = request.param
     servers = bench_servers(peers)
     config = write_config(tmp_path_factory.mktemp(f"fidelity-{mode}"), servers, peers)
     async with AsyncExitStack() as stack:
         clients: dict[str, Client] = {}
-
         inbox = Inbox()
         answers: dict[str, Answers] = {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import secrets
 import weakref
 from collections.abc import Mapping
 from typing import Any, cast
@@ -38,6 +39,7 @@ from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
 from switchyard.exposure import META_NAMES, WorkingSet
 from switchyard.gateway import Gateway
 from switchyard.server.mrtr import LegacyClientBridge, Suspensions, drive_for_legacy_client, is_input_required
+from switchyard.stages.flows import LEGACY_SESSION
 from switchyard.upstream.bridge import INPUT_BRIDGE
 from switchyard.identity import ANONYMOUS, LOCAL, PRINCIPAL_STATE_KEY, Principal
 from switchyard.upstream.base import JsonObject, ProgressCallback
@@ -135,6 +137,7 @@ class FrontServer:
         """How many front subscriptions (legacy connections, modern listen streams) need each upstream one."""
         self._listener = ListenHandler(self.bus)
         self._working: weakref.WeakKeyDictionary[Any, WorkingSet] = weakref.WeakKeyDictionary()
+        self._sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self.parked = Suspensions(ttl=gateway.config.switchyard.mrtr.ttl)
         self.server: Server[Any] = Server(
             gateway.config.switchyard.name,
@@ -217,6 +220,7 @@ class FrontServer:
 
         if not modern_front:
             token = INPUT_BRIDGE.set(LegacyClientBridge(ctx))
+            session_token = LEGACY_SESSION.set(self._session_id(ctx))  # the flow policy's conversation
             try:
                 result = await once(params)
                 if is_input_required(result):
@@ -224,6 +228,7 @@ class FrontServer:
                         ctx, dict(params or {}), result, once, max_rounds=gw.config.switchyard.mrtr.max_rounds
                     )
             finally:
+                LEGACY_SESSION.reset(session_token)
                 INPUT_BRIDGE.reset(token)
             return result
         parked = self._parked_target(method, params)
@@ -241,6 +246,16 @@ class FrontServer:
                 responses = cast(Mapping[str, Any], (params or {}).get("inputResponses") or {})
                 return await self.parked.resume(str(cast(Mapping[str, Any], opened.state)["parked"]), responses, seal)
         return await self.parked.start(gw.spawn, lambda: once(params), caps, seal)
+
+    def _session_id(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
+        """A random id for the legacy session (connection) of `ctx`, the same for all its requests."""
+        connection = getattr(ctx.session, "_connection", None)
+        if connection is None:
+            return None
+        found = self._sessions.get(connection)
+        if found is None:
+            found = self._sessions[connection] = secrets.token_hex(8)
+        return found
 
     def _parked_target(self, method: str, params: Mapping[str, Any] | None) -> tuple[str, str] | None:
         """(server, item) when a modern client's request goes to a legacy upstream that may push questions."""

@@ -9,6 +9,7 @@ must still answer a normal call. Pure helpers (Host/Origin matching, the -32022 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -158,6 +159,26 @@ def test_legacy_session_advertises_list_changes_and_ends_with_delete(gateway_url
     after = post(gateway_url, {"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers)
     assert_error(after, 404, None)
     assert_still_serving(gateway_url)
+
+
+def test_inspector_cli_lists_and_calls_tools_over_http(peers: Any, gateway_url: str) -> None:
+    """The TypeScript SDK's client (`@modelcontextprotocol/inspector-cli`) against the HTTP endpoint."""
+    cli = peers.inspector_cli()
+
+    def run(*args: str) -> Any:
+        done = subprocess.run(
+            cli.command(gateway_url, "--transport", "http", *args),
+            cwd=cli.cwd,
+            capture_output=True,
+            text=True,
+            timeout=STEP * 2,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+    assert {"fast__echo", "time__get_current_time"} <= {t["name"] for t in run("--method", "tools/list")["tools"]}
+    called = run("--method", "tools/call", "--tool-name", "fast__add", "--tool-arg", "a=2", "b=3")
+    assert called["content"][0]["text"] == "5"
 
 
 # --- probes ------------------------------------------------------------------------------------------------

@@ -24,10 +24,15 @@ from switchyard.errors import ConfigError, ConfigProblem
 
 __all__ = [
     "AccessFilter",
+    "ApprovalSettings",
     "AuditSettings",
     "AuthSettings",
     "BucketSettings",
+    "FlowLabel",
+    "FlowSettings",
     "GatewayConfig",
+    "GuardOverride",
+    "GuardSettings",
     "HttpFrontSettings",
     "HttpServerConfig",
     "JwtSettings",
@@ -61,6 +66,12 @@ class ToolFilter(_Model):
     deny: tuple[str, ...] = ()
 
 
+FlowLabel = Literal["private", "untrusted", "egress"]
+"""What a tool does with data, for the flow policy: reads private data, ingests untrusted content, sends data out."""
+
+ApprovalMode = Literal["required", "none"]
+
+
 class _ServerBase(_Model):
     enabled: bool = True
     disabled: bool = Field(default=False, description="Cline's spelling of enabled=false.")
@@ -68,6 +79,14 @@ class _ServerBase(_Model):
     tools: ToolFilter = ToolFilter()
     pin: Literal["strict", "warn", "off"] | None = None
     description: str | None = None
+    approval: ApprovalMode | dict[str, ApprovalMode] | None = Field(
+        default=None,
+        description="'required' asks a human before every call of this server's tools; or tool glob -> mode",
+    )
+    labels: tuple[FlowLabel, ...] | dict[str, tuple[FlowLabel, ...]] | None = Field(
+        default=None,
+        description="flow labels of every tool (a list), or tool/URI glob -> labels; replaces the heuristics",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -354,6 +373,58 @@ class MrtrSettings(_Model):
         return f"MrtrSettings(keys=<{len(self.keys)} hidden>, ttl={self.ttl}, max_rounds={self.max_rounds})"
 
 
+InjectionAction = Literal["annotate", "block", "off"]
+SecretAction = Literal["redact", "block", "off"]
+
+
+class GuardOverride(_Model):
+    """One server's output-guard actions (unset keys keep the gateway's)."""
+
+    injection: InjectionAction | None = None
+    secrets: SecretAction | None = None
+
+
+class GuardSettings(_Model):
+    """The output guard on tool results and resource reads: injected instructions and secrets.
+
+    `injection`: `annotate` wraps the affected content between visible untrusted-data markers, `block` replaces
+    the result by an error saying why. `secrets`: `redact` replaces each secret, `block` refuses the result.
+    """
+
+    enabled: bool = True
+    injection: InjectionAction = "annotate"
+    secrets: SecretAction = "redact"
+    servers: dict[str, GuardOverride] = Field(default_factory=dict, description="per-server actions")
+    offload_chars: Annotated[int, Field(ge=0, le=1 << 30)] = Field(
+        default=65_536, description="results at least this long are scanned on a worker thread"
+    )
+
+
+class ApprovalSettings(_Model):
+    """How a human is asked to approve a call."""
+
+    ask_timeout: Annotated[float, Field(gt=0, le=86400)] = Field(
+        default=300.0, description="seconds an elicitation waits for the human's answer"
+    )
+    ttl: Annotated[float, Field(gt=0, le=30 * 86400)] = Field(
+        default=3600.0, description="seconds a pending approval, and a given one, stays valid"
+    )
+
+
+class FlowSettings(_Model):
+    """The flow policy: an `egress` call after `untrusted` content and `private` data were read in the same
+    conversation is held for approval (`approve`), refused (`block`), or only recorded (`audit`)."""
+
+    enabled: bool = True
+    action: Literal["approve", "block", "audit"] = "approve"
+    heuristics: bool = Field(default=True, description="label tools from their definitions when config does not")
+    window: Annotated[float, Field(gt=0, le=30 * 86400)] = Field(
+        default=3600.0, description="seconds of inactivity after which a principal's conversation starts afresh"
+    )
+    max_conversations: Annotated[int, Field(ge=10, le=10_000_000)] = 100_000
+    approvals: ApprovalSettings = ApprovalSettings()
+
+
 class SwitchyardSettings(_Model):
     """Gateway settings under the top-level `switchyard` key."""
 
@@ -375,6 +446,8 @@ class SwitchyardSettings(_Model):
     policy: PolicySettings = PolicySettings()
     limits: LimitSettings = LimitSettings()
     audit: AuditSettings = AuditSettings()
+    guards: GuardSettings = GuardSettings()
+    flows: FlowSettings = FlowSettings()
 
 
 class GatewayConfig(_Model):

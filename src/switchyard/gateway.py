@@ -28,7 +28,7 @@ from switchyard.exposure import Exposure, ToolFinder
 from switchyard.identity import LOCAL, Principal
 from switchyard.pipeline.chain import Handler, Stage, compose
 from switchyard.pipeline.context import CallContext
-from switchyard.stages import build_stages
+from switchyard.stages import attach_stages, build_stages
 from switchyard.stages.policy import Policy
 from switchyard.store.audit import SqliteAuditStore
 from switchyard.store.base import PinStore
@@ -110,6 +110,7 @@ class Gateway:
         self.exposure = Exposure(config, finder)
         mrtr = config.switchyard.mrtr
         self.sealer = Sealer(mrtr.keys, ttl=mrtr.ttl)
+        attach_stages(stages, self)  # stages that read the catalog or seal state (flows, approvals)
         self._tg: anyio.abc.TaskGroup | None = None
         self.started = anyio.Event()
         """Set once every server's first connection attempt has finished (up or failed)."""

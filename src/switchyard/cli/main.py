@@ -17,7 +17,7 @@ from switchyard.errors import ConfigError, GatewayError, SwitchyardError
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = ("serve", "inspect", "call", "search", "scan", "pins", "keys", "audit")
+_COMMANDS = ("serve", "inspect", "call", "search", "scan", "pins", "keys", "audit", "approvals")
 _BENCHMARKS = ("bench_retrieval", "bench_scan")
 
 

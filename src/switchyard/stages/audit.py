@@ -7,10 +7,14 @@ policy and rate limits are audited too.
 
 On the call path the stage only timestamps and enqueues a small object; redaction, JSON serialization and the
 result's size are computed by the writer thread when the batch is written.
+
+Inner stages that change a result without refusing the call (the output guard annotating or redacting, the
+flow policy recording an approval) call `note_decision`; the row then carries their decision and reason.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -25,9 +29,32 @@ from switchyard.stages.redact import Redactor
 from switchyard.store.audit import AuditRow, PendingRow
 from switchyard.upstream.base import JsonObject
 
-__all__ = ["AuditEvent", "AuditSink", "AuditStage", "classify"]
+__all__ = ["AuditEvent", "AuditSink", "AuditStage", "classify", "note_decision"]
 
 logger = logging.getLogger("switchyard.audit")
+
+_NOTES: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar(
+    "switchyard_audit_notes", default=None
+)
+# When several inner stages note a decision, the row shows the strongest; the reason lists them all.
+_PRECEDENCE = ("blocked", "held", "annotated", "redacted", "approved")
+
+
+def note_decision(decision: str, reason: str) -> None:
+    """Record, on the current request's audit row, a decision that did not refuse the call (e.g. "redacted")."""
+    notes = _NOTES.get()
+    if notes is not None:
+        notes.append((decision, reason))
+
+
+def _with_notes(decision: str, reason: str, notes: list[tuple[str, str]], failed: bool) -> tuple[str, str]:
+    if not notes:
+        return decision, reason
+    noted = "; ".join(f"{d}: {r}" for d, r in notes)
+    if failed:
+        return decision, f"{reason}; {noted}" if reason else noted
+    ranked = sorted((d for d, _ in notes), key=lambda d: _PRECEDENCE.index(d) if d in _PRECEDENCE else 99)
+    return ranked[0], noted
 
 
 class AuditSink(Protocol):
@@ -132,9 +159,16 @@ class AuditStage:
         self.clock = clock
         self.wall = wall
 
-    def _record(self, ctx: CallContext, result: JsonObject | None, exc: BaseException | None, start: float) -> None:
+    def _record(
+        self,
+        ctx: CallContext,
+        result: JsonObject | None,
+        exc: BaseException | None,
+        start: float,
+        notes: list[tuple[str, str]] | None = None,
+    ) -> None:
         try:
-            decision, reason = classify(exc)
+            decision, reason = _with_notes(*classify(exc), notes or [], exc is not None)
             latency = self.clock() - start
             self.sink.submit(
                 AuditEvent(
@@ -153,10 +187,14 @@ class AuditStage:
     async def __call__(self, ctx: CallContext, call_next: Handler) -> JsonObject:
         """Run the rest of the chain and record its outcome."""
         start = self.clock()
+        notes: list[tuple[str, str]] = []
+        token = _NOTES.set(notes)
         try:
             result = await call_next(ctx)
         except BaseException as exc:
-            self._record(ctx, None, exc, start)
+            self._record(ctx, None, exc, start, notes)
             raise
-        self._record(ctx, result, None, start)
+        finally:
+            _NOTES.reset(token)
+        self._record(ctx, result, None, start, notes)
         return result

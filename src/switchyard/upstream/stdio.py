@@ -2,8 +2,8 @@
 
 Owns: building the subprocess command (wrapped by `reaper.py` so no child outlives the gateway), its
 environment, and relaying its stderr to the gateway log line by line, prefixed with the server name.
-Shutdown (close stdin, grace period, kill the process group) is the SDK's `stdio_client`. Does not own the
-session (see `client.py`).
+Framing and shutdown (close stdin, grace period, kill the process group) are `pipes.open_stdio`. Does not own
+the session (see `client.py`).
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ import logging
 import os
 import sys
 import threading
-from contextlib import AsyncExitStack
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.stdio import StdioServerParameters
 
 from switchyard.config import StdioServerConfig
 from switchyard.upstream.client import ClientUpstream
+from switchyard.upstream.pipes import open_stdio
 
 __all__ = ["StdioUpstream"]
 
@@ -78,19 +80,17 @@ class StdioUpstream(ClientUpstream):
         relay = _StderrRelay(self.name)
         self._relay = relay
         stack.callback(relay.close_writer)
-        transport = stdio_client(self.parameters(), errlog=relay.writer)
+        params = self.parameters()
 
-        class _Spawned:
-            # Close our copy of the stderr pipe as soon as the child holds its own.
-            async def __aenter__(self) -> Any:
-                streams = await transport.__aenter__()
-                relay.close_writer()
-                return streams
+        @asynccontextmanager
+        async def spawned() -> AsyncGenerator[tuple[Any, Any]]:
+            async with open_stdio(
+                params.command, params.args, env=params.env, cwd=params.cwd, errlog=relay.writer, server=self.name
+            ) as streams:
+                relay.close_writer()  # the child holds its own copy of the stderr pipe now
+                yield streams
 
-            async def __aexit__(self, *exc: Any) -> Any:
-                return await transport.__aexit__(*exc)
-
-        return _Spawned()
+        return spawned()
 
     def _describe_failure(self, exc: BaseException) -> str:
         base = super()._describe_failure(exc)

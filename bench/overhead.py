@@ -73,11 +73,16 @@ def _switchyard_argv() -> list[str]:
 
 
 def write_config(path: Path, servers: dict[str, StdioServerParameters], log_level: str = "info") -> Path:
-    """A Claude-style config with the given stdio servers; gateway settings at their defaults except the
-    log level and start-up waits long enough for a loaded 2-core machine."""
+    """A Claude-style config with the given stdio servers; gateway settings at their defaults (audit log on)
+    except the log level, start-up waits long enough for a loaded 2-core machine, and the store (audit
+    log) in the run's temporary directory."""
     config = {
         "mcpServers": {name: server_entry(params) for name, params in servers.items()},
-        "switchyard": {"log_level": log_level, "timeouts": {"startup": 60, "connect": 60}},
+        "switchyard": {
+            "log_level": log_level,
+            "timeouts": {"startup": 60, "connect": 60},
+            "store": {"path": str(path.with_suffix(".db"))},  # audit rows etc. stay in the run's temp dir
+        },
     }
     path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return path
@@ -105,6 +110,10 @@ def _children_matching(text: str) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return out
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --- statistics --------------------------------------------------------------------------------------------
@@ -208,29 +217,47 @@ async def concurrent(
     return tasks * per_task / (max(done) - start)
 
 
+COMPARE = ("sdk-stdio", "no-audit")
+
+
+def _variant(work: Path, variant: str) -> StdioServerParameters:
+    """The one-server gateway with one thing changed: the SDK's thread-backed stdio transport, or no audit log."""
+    fast = fixture_server("fast")
+    if variant == "sdk-stdio":
+        return gateway_params(write_config(work / "one.json", {"fast": fast}), env={"SWITCHYARD_SDK_STDIO": "1"})
+    config = write_config(work / "no-audit.json", {"fast": fast})
+    data = json.loads(config.read_text(encoding="utf-8"))
+    data["switchyard"]["audit"] = {"enabled": False}
+    config.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return gateway_params(config)
+
+
 async def latency_phase(work: Path, args: argparse.Namespace, errlog: TextIO) -> dict[str, Any]:
     fast = fixture_server("fast")
     config = write_config(work / "one.json", {"fast": fast})
+    paths: dict[str, tuple[StdioServerParameters, str]] = {
+        "direct": (fast, "echo"),
+        "gateway": (gateway_params(config), "fast__echo"),
+        **{f"gateway-{v}": (_variant(work, v), "fast__echo") for v in args.compare},
+    }
     out: dict[str, Any] = {}
     for mode in args.modes:
         async with AsyncExitStack() as stack:
-            clients = {
-                "direct": (await connect(stack, fast, mode, errlog), "echo"),
-                "gateway": (await connect(stack, gateway_params(config), mode, errlog), "fast__echo"),
-            }
-            gateway = _children_matching(str(config))
-            if args.sdk_stdio:  # the same gateway on the SDK's thread-backed stdio transport, for comparison
-                sdk = gateway_params(config, env={"SWITCHYARD_SDK_STDIO": "1"})
-                clients["gateway-sdk-stdio"] = (await connect(stack, sdk, mode, errlog), "fast__echo")
-            cpu0 = _cpu_seconds(gateway)
+            clients: dict[str, tuple[Client, str]] = {}
+            procs: dict[str, list[psutil.Process]] = {}
+            for path, (params, tool) in paths.items():
+                before = {c.pid for c in psutil.Process().children()}
+                clients[path] = (await connect(stack, params, mode, errlog), tool)
+                procs[path] = [c for c in psutil.Process().children() if c.pid not in before]
+            cpu0 = {path: _cpu_seconds(p) for path, p in procs.items()}
+            _progress(f"latency {mode}: {args.calls} calls on each of {', '.join(clients)}")
             lat = await sequential(clients, args.calls, args.warmup)
-            cpu = (_cpu_seconds(gateway) - cpu0) / (args.calls + args.warmup)
-        row: dict[str, Any] = {path: summary(ms) for path, ms in lat.items()}
+            cpu = {path: (_cpu_seconds(p) - cpu0[path]) / (args.calls + args.warmup) for path, p in procs.items()}
+        row: dict[str, Any] = {path: {**summary(ms), "cpu_ms_per_call": cpu[path] * 1000} for path, ms in lat.items()}
         for path in lat:
             if path != "direct":
                 key = "added" if path == "gateway" else f"added-{path.removeprefix('gateway-')}"
                 row[key] = {k: row[path][k] - row["direct"][k] for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms")}
-        row["gateway_cpu_ms_per_call"] = cpu * 1000
         out[mode] = row
     return out
 
@@ -238,21 +265,29 @@ async def latency_phase(work: Path, args: argparse.Namespace, errlog: TextIO) ->
 async def throughput_phase(work: Path, args: argparse.Namespace, errlog: TextIO) -> dict[str, Any]:
     fast = fixture_server("fast")
     config = write_config(work / "one.json", {"fast": fast})
+    paths: dict[str, tuple[StdioServerParameters, str]] = {
+        "direct": (fast, "echo"),
+        "gateway": (gateway_params(config), "fast__echo"),
+        **{f"gateway-{v}": (_variant(work, v), "fast__echo") for v in args.compare},
+    }
     n, per = args.concurrency, max(1, args.concurrent_calls // args.concurrency)
     out: dict[str, Any] = {}
     for mode in args.modes:
-        for shape in ("shared", "separate"):
-            row: dict[str, Any] = {"tasks": n, "calls": n * per, "direct": [], "gateway": []}
-            # Alternate direct and gateway runs, `--repeat` times each, and keep the median: the machine is shared.
+        for shape in args.shapes:
+            runs: dict[str, list[float]] = {path: [] for path in paths}
+            # Paths take turns, `--repeat` rounds, and the median is kept: the machine is shared.
             for _ in range(args.repeat):
-                for path, params, tool in (("direct", fast, "echo"), ("gateway", gateway_params(config), "fast__echo")):
-                    rate = await concurrent(
-                        params, tool, mode, errlog, connections=1 if shape == "shared" else n, tasks=n, per_task=per
-                    )
-                    row[path].append(rate)
-            row["direct_runs"], row["gateway_runs"] = row["direct"], row["gateway"]
-            row["direct"], row["gateway"] = statistics.median(row["direct"]), statistics.median(row["gateway"])
-            row["ratio"] = row["gateway"] / row["direct"]
+                for path, (params, tool) in paths.items():
+                    connections = 1 if shape == "shared" else n
+                    rate = await concurrent(params, tool, mode, errlog, connections=connections, tasks=n, per_task=per)
+                    runs[path].append(rate)
+                    _progress(f"throughput {mode}/{shape} {path}: {rate:.0f} calls/s")
+            row: dict[str, Any] = {"tasks": n, "calls": n * per, "runs": runs}
+            for path, rates in runs.items():
+                row[path] = statistics.median(rates)
+                if path != "direct":
+                    key = "ratio" if path == "gateway" else f"ratio-{path.removeprefix('gateway-')}"
+                    row[key] = row[path] / row["direct"]
             out[f"{mode}/{shape}"] = row
     return out
 
@@ -340,9 +375,23 @@ async def startup_phase(work: Path, args: argparse.Namespace, errlog: TextIO) ->
 # --- report ------------------------------------------------------------------------------------------------
 
 
+def _python_speed_ms() -> float:
+    """Best of 5 timings of a fixed pure-Python loop: how fast this machine runs Python right now (a shared
+    machine's effective speed changes with its load; compare runs by this too, not only by the load)."""
+    best = math.inf
+    for _ in range(5):
+        t = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i & 7
+        best = min(best, time.perf_counter() - t)
+    return best * 1000
+
+
 def machine() -> dict[str, Any]:
     load = os.getloadavg()
     return {
+        "python_loop_ms": round(_python_speed_ms(), 1),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -359,18 +408,25 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
     m = result["machine"]
     console.print(
         f"machine: {m['cpus']} CPUs, Python {m['python']}, load {m['load_avg_1_5_15']} (start) "
-        f"-> {result.get('load_after')} (end), {m['date_utc']}"
+        f"-> {result.get('load_after')} (end), 1M-iteration Python loop {m['python_loop_ms']} ms, {m['date_utc']}"
     )
     if "latency" in result:
         t = Table(title=f"sequential calls ({result['args']['calls']} after {result['args']['warmup']} warm-up)")
-        t.caption = "direct and gateway calls alternate; added = gateway - direct at each percentile"
-        for col in ("mode", "path", "p50 ms", "p90 ms", "p99 ms", "mean ms", "max ms"):
-            t.add_column(col, justify="right" if "ms" in col else "left")
+        t.caption = (
+            "direct and gateway calls alternate; added = gateway - direct at each percentile; "
+            "CPU = user+system time of the server process per call (direct: the fixture; gateway: the gateway "
+            "process alone, its fixture excluded)"
+        )
+        for col in ("mode", "path", "p50 ms", "p90 ms", "p99 ms", "mean ms", "max ms", "CPU ms/call"):
+            t.add_column(col, justify="left" if col in ("mode", "path") else "right")
         for mode, row in result["latency"].items():
-            paths = [p for p in row if p in ("direct", "gateway") or p.startswith("gateway-")]
-            for path in paths:
+            for path in [p for p in row if p == "direct" or p.startswith("gateway")]:
                 s = row[path]
-                t.add_row(mode, path, *(f"{s[k]:.3f}" for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms")))
+                t.add_row(
+                    mode,
+                    path,
+                    *(f"{s[k]:.3f}" for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms", "cpu_ms_per_call")),
+                )
             added = [k for k in row if k.startswith("added")]
             for i, key in enumerate(added):
                 a = row[key]
@@ -381,23 +437,30 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
                     f"{a['p90_ms']:.3f}",
                     f"[bold]{a['p99_ms']:.3f}[/] {_ok(a['p99_ms'] <= TARGET_P99_MS)}",
                     f"{a['mean_ms']:.3f}",
-                    f"gw CPU {row['gateway_cpu_ms_per_call']:.3f}/call" if key == "added" else "",
+                    "",
+                    "",
                     end_section=i == len(added) - 1,
                 )
         console.print(t)
     if "throughput" in result:
         t = Table(title=f"throughput, {result['args']['concurrency']} concurrent clients")
-        for col in ("mode/shape", "calls", "direct calls/s", "gateway calls/s", "ratio", ">= 80%"):
-            t.add_column(col, justify="left" if col == "mode/shape" else "right")
+        for col in ("mode/shape", "path", "calls", "calls/s (median)", "runs", "vs direct", ">= 80%"):
+            t.add_column(col, justify="left" if col in ("mode/shape", "path", "runs") else "right")
         for key, row in result["throughput"].items():
-            t.add_row(
-                key,
-                str(row["calls"]),
-                f"{row['direct']:.0f}",
-                f"{row['gateway']:.0f}",
-                f"{row['ratio']:.0%}",
-                _ok(row["ratio"] >= TARGET_THROUGHPUT),
-            )
+            paths = list(row["runs"])
+            for i, path in enumerate(paths):
+                ratio_key = "ratio" if path == "gateway" else f"ratio-{path.removeprefix('gateway-')}"
+                ratio = row.get(ratio_key)
+                t.add_row(
+                    key,
+                    path,
+                    str(row["calls"]),
+                    f"{row[path]:.0f}",
+                    " ".join(f"{r:.0f}" for r in row["runs"][path]),
+                    f"{ratio:.0%}" if ratio is not None else "",
+                    _ok(ratio >= TARGET_THROUGHPUT) if ratio is not None else "",
+                    end_section=i == len(paths) - 1,
+                )
         console.print(t)
     if "startup" in result:
         s = result["startup"]
@@ -445,6 +508,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         with (work / "stderr.log").open("w", encoding="utf-8") as errlog:
             for name in args.phases:
+                _progress(f"{name} phase (load {os.getloadavg()[0]:.1f})")
                 with anyio.fail_after(args.phase_timeout):
                     result[name] = await phases[name](work, args, errlog)
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -457,7 +521,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=100, help="untimed calls first")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients / tasks")
     parser.add_argument("--concurrent-calls", type=int, default=2000, help="calls per throughput measurement")
-    parser.add_argument("--repeat", type=int, default=3, help="throughput runs per path (median kept)")
+    parser.add_argument("--repeat", type=int, default=2, help="throughput runs per path (median kept)")
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        choices=("shared", "separate"),
+        default=["shared", "separate"],
+        help="8 tasks on one connection, and/or 8 connections each with its own server or gateway process",
+    )
     parser.add_argument("--servers", type=int, default=20, help="servers in the start-up phase")
     parser.add_argument("--slow-delay", type=float, default=3.0, help="seconds slow_start sleeps before serving")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
@@ -467,9 +538,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=("latency", "throughput", "startup"),
         default=["latency", "throughput", "startup"],
     )
-    parser.add_argument("--phase-timeout", type=float, default=300.0, help="seconds before a phase is abandoned")
+    parser.add_argument("--phase-timeout", type=float, default=900.0, help="seconds before a phase is abandoned")
     parser.add_argument(
-        "--sdk-stdio", action="store_true", help="also time the gateway on the SDK's thread-backed stdio transport"
+        "--compare",
+        nargs="*",
+        choices=COMPARE,
+        default=[],
+        help="also time, in the same loop, the gateway on the SDK's thread-backed stdio transport (sdk-stdio) "
+        "and/or with the audit log off (no-audit)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     args = parser.parse_args(argv)
@@ -477,7 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print_tables(result, Console())
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)  # whole tables in files and pipes
+        print_tables(result, console)
     return 0
 
 

@@ -5,7 +5,7 @@ every desktop client starts a server) they are read and written on the event loo
 hop per line, per write and per flush that the SDK's `stdio_server` pays for its file-based streams (about a
 third of the gateway's added latency per call). Anything else (a terminal, a file) goes through the SDK's
 `stdio_server` unchanged, and so does everything when `SWITCHYARD_SDK_STDIO` is set (an escape hatch, and
-the baseline `bench/overhead.py --sdk-stdio` compares against). Either way fd 0 and fd 1 are diverted while
+the baseline `bench/overhead.py --compare sdk-stdio` measures against). Either way fd 0 and fd 1 are diverted while
 serving (to the null device and to stderr), so a stray `print` or a child cannot corrupt the wire, and
 restored on exit.
 Does not own handlers (mcp.py) or upstream start-up (gateway.py).

@@ -41,7 +41,8 @@ _VERB_TRIE = word_trie(
 _AGENT_WORDS = r"(?:assistant|ai|agent|model|llm|bot|chatbot|claude|chatgpt|copilot|gemini|gpt[\w.-]*)"
 _POLITE = r"(?:(?:please|kindly|now|then|also|first|finally|immediately|do)\s*,?\s+)*"
 # A word followed by ':' or '=' is a key in structured data ("email: x@y"), not an imperative.
-_VERB_REST = rf"(?P<verb>{_VERB_TRIE})\b(?!['\"]?\s*[:=])(?P<rest>(?:[^.!?]{{1,300}}|[.!?](?=\w)){{0,12}})"
+# ... and "Transfer confirmed:", "Payment received:" are headers.
+_VERB_REST = rf"(?P<verb>{_VERB_TRIE})\b(?!['\"]?\s*[:=]|\s+\w+\s*:)(?P<rest>(?:[^.!?]{{1,300}}|[.!?](?=\w)){{0,12}})"
 _BODY = r"(?P<frame>(?:todo|note|task|action(?:\s+required)?|instructions?)\s*:\s*)?" + _POLITE + _VERB_REST
 # Addressed to the agent anywhere in a sentence: "Assistant, forward ...", "the assistant should tell ...",
 # "you must send ...". Scanned near its anchor words only.
@@ -94,7 +95,14 @@ _BULK_RE = re.compile(
     _I,
 )
 _SPEECH_RE = re.compile(r"^(?:say|tell|recommend)\b(?:\s+(?:the\s+user|me|him|her|them|everyone))?\s+that\b", _I)
-_FIRST_PERSON_RE = re.compile(r"\b(?:my|me|I|mine)\b")
+# Speaking as the user who owns the agent's resources ("my inbox", "my calendar", "I want"), not merely the
+# sender of an e-mail asking "send me the numbers".
+_FIRST_PERSON_RE = re.compile(
+    r"\bmy\s+(?:\w+\s+)?(?:inbox|e-?mails?|calendar|cloud|drive|files?|account|contacts|messages|password|"
+    r"card|passport|bank|documents?|wife|husband|friend|partner|family|channel|workspace|phone)\b"
+    r"|\bI\s+(?:want|need|would\s+like)\b",
+    re.IGNORECASE,
+)
 _MOVING_RE = re.compile(
     r"^(?:send|e-?mail|forward|share|upload|post|publish|give|provide|include|disclose|reveal|tell|say|write|"
     r"get|retrieve|list|find|collect|copy|concatenate|reply|transfer|wire)\b",

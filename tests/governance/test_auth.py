@@ -9,9 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import anyio
 import jwt
 import pytest
 from auth_helpers import ISSUER, RESOURCE, Inner, asgi_get, confused_token, rsa_pair, token
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from switchyard.config import AuthSettings, JwtSettings, parse_config
@@ -324,3 +327,28 @@ def test_protect_refuses_disabled_auth_off_loopback(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="loopback"):
         protect(Inner(), gateway, host="0.0.0.0", port=8765)
     assert isinstance(protect(Inner(), gateway, host="127.0.0.1", port=8765), AuthMiddleware)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(["Authorization", "X-API-Key", "Cookie", "X-Forwarded-For"]),
+            st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=80),
+        ),
+        max_size=3,
+    ),
+    query=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+)
+def test_any_headers_get_a_clean_answer_and_never_reach_the_app_with_a_credential(
+    headers: list[tuple[str, str]], query: str
+) -> None:
+    store = SqliteKeyStore(":memory:")
+    inner = Inner()
+    app = AuthMiddleware(inner, ApiKeyAuthenticator(store), RESOURCE)
+    status, _, _ = anyio.run(lambda: asgi_get(app, headers, query=query))
+    store.close()
+    assert status in (200, 400, 401)
+    for scope in inner.scopes:
+        assert not any(name in (b"authorization", b"x-api-key") for name, _ in scope["headers"])
+    assert status != 200  # no header above is a key this store minted

@@ -26,6 +26,7 @@ from switchyard.cli.main import main as cli_main
 from switchyard.config import HttpFrontSettings
 from switchyard.server.http import (
     SERVED_VERSIONS,
+    MemoryEventStore,
     _matches,  # pyright: ignore[reportPrivateUsage]
     _with_served_versions,  # pyright: ignore[reportPrivateUsage]
     allowed_hosts,
@@ -150,7 +151,8 @@ def test_legacy_session_advertises_list_changes_and_ends_with_delete(gateway_url
     opened = post(gateway_url, init, {"MCP-Protocol-Version": LEGACY})
     assert opened.status_code == 200, opened.text
     session = opened.headers["mcp-session-id"]
-    payload = next(line[5:] for line in opened.text.splitlines() if line.startswith("data:"))
+    # The first event is the empty priming event (resumability); the result follows.
+    payload = next(line[5:] for line in opened.text.splitlines() if line.startswith("data:") and line[5:].strip())
     capabilities = json.loads(payload)["result"]["capabilities"]
     assert capabilities["tools"]["listChanged"] is True
     headers = {"MCP-Protocol-Version": LEGACY, "Mcp-Session-Id": session}
@@ -381,3 +383,60 @@ def test_serve_refuses_a_non_loopback_address_without_allow_remote(tmp_path: Pat
     assert cli_main(["serve", "-c", str(config), "--http", "0.0.0.0:8765"]) == 2
     with pytest.raises(SystemExit):
         cli_main(["serve", "-c", str(config), "--http", "8765"])
+
+
+def _message(n: int) -> Any:
+    from mcp_types import JSONRPCNotification  # noqa: PLC0415
+
+    return JSONRPCNotification(jsonrpc="2.0", method="notifications/message", params={"n": n})
+
+
+@pytest.mark.anyio
+async def test_event_store_replays_after_a_cursor_and_refuses_a_cursor_it_no_longer_covers() -> None:
+    store = MemoryEventStore(per_stream=3, max_streams=2)
+    priming = await store.store_event("s1", None)
+    ids = [await store.store_event("s1", _message(n)) for n in range(2)]
+    replayed: list[str | None] = []
+
+    async def collect(event: Any) -> None:
+        replayed.append(event.event_id)
+
+    assert await store.replay_events_after(priming, collect) == "s1"
+    assert replayed == ids
+    replayed.clear()
+    assert await store.replay_events_after(ids[0], collect) == "s1"
+    assert replayed == ids[1:]
+    # Two more events push the priming event and the first message out of the 3-event window.
+    more = [await store.store_event("s1", _message(n)) for n in range(2, 4)]
+    replayed.clear()
+    assert await store.replay_events_after(priming, collect) is None
+    assert await store.replay_events_after(ids[1], collect) == "s1"
+    assert replayed == more
+    # A third stream evicts the least recently written one; unknown cursors are refused.
+    await store.store_event("s2", None)
+    await store.store_event("s3", None)
+    assert await store.replay_events_after(ids[1], collect) is None
+    assert await store.replay_events_after("garbage", collect) is None
+
+
+def test_legacy_response_streams_carry_event_ids_for_resumption(gateway_url: str) -> None:
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    opened = post(gateway_url, init, {"MCP-Protocol-Version": LEGACY})
+    session = opened.headers["mcp-session-id"]
+    headers = {"MCP-Protocol-Version": LEGACY, "Mcp-Session-Id": session}
+    post(gateway_url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, headers)
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "fast__echo", "arguments": {"text": "a"}},
+    }
+    response = post(gateway_url, call, headers)
+    assert response.status_code == 200, response.text
+    assert any(line.startswith("id: ") for line in response.text.splitlines()), response.text
+    httpx2.delete(gateway_url, headers=headers, timeout=STEP)

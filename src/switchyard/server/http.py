@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, cast
@@ -27,9 +28,10 @@ import uvicorn
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
+from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION, JSONRPCMessage
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -47,6 +49,7 @@ __all__ = [
     "MCP_PATH",
     "SERVED_VERSIONS",
     "HttpFront",
+    "MemoryEventStore",
     "allowed_hosts",
     "allowed_origins",
     "is_loopback",
@@ -283,6 +286,55 @@ class _BodyChecks:
         await _jsonrpc_error(413, INVALID_REQUEST, message)(scope, receive, send)
 
 
+# --- resumability (legacy sessions) -------------------------------------------------------------------------
+
+
+class MemoryEventStore(EventStore):
+    """Bounded in-memory event log so a legacy client can resume a broken SSE stream with `Last-Event-ID`.
+
+    Keeps the last `per_stream` events of each stream and at most `max_streams` streams (the least recently
+    written stream is forgotten first), so memory stays bounded however long sessions live. Event ids are
+    `<stream>/<sequence within the stream>`: replay finds the stream from the id alone, and a cursor older than
+    the oldest kept event is refused (None) rather than replayed with a hole. Only legacy (2025-11-25 and
+    older) sessions use it; the 2026-07-28 wire has no resumption. State lives in this process, like sessions.
+    """
+
+    def __init__(self, *, per_stream: int = 256, max_streams: int = 1024) -> None:
+        self.per_stream = per_stream
+        self.max_streams = max_streams
+        self._streams: OrderedDict[StreamId, deque[tuple[int, JSONRPCMessage | None]]] = OrderedDict()
+        self._counters: dict[StreamId, int] = {}
+
+    async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
+        """Record one event (None = the priming event) and return its id."""
+        events = self._streams.get(stream_id)
+        if events is None:
+            events = self._streams[stream_id] = deque(maxlen=self.per_stream)
+            while len(self._streams) > self.max_streams:
+                forgotten, _ = self._streams.popitem(last=False)
+                self._counters.pop(forgotten, None)
+        else:
+            self._streams.move_to_end(stream_id)
+        number = self._counters.get(stream_id, 0) + 1
+        self._counters[stream_id] = number
+        events.append((number, message))
+        return f"{stream_id}/{number}"
+
+    async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
+        """Send every kept event of the stream after `last_event_id`; None when the id is unknown or expired."""
+        stream_id, _, number_text = last_event_id.rpartition("/")
+        events = self._streams.get(stream_id)
+        if events is None or not number_text.isdigit():
+            return None
+        after = int(number_text)
+        if events and events[0][0] > after + 1:
+            return None  # events the client has not seen were already dropped
+        for number, message in list(events):
+            if number > after and message is not None:
+                await send_callback(EventMessage(message, f"{stream_id}/{number}"))
+        return stream_id
+
+
 # --- probes ------------------------------------------------------------------------------------------------
 
 
@@ -370,6 +422,7 @@ class HttpFront:
             max_request_body_size=settings.max_body_bytes,
             session_idle_timeout=settings.session_idle_timeout,
             max_sessions=settings.max_sessions,
+            event_store=MemoryEventStore(),
         )
         mcp_endpoint = _BodyChecks(_SupportedVersions(StreamableHTTPASGIApp(self.manager)), settings.max_body_bytes)
         starlette = Starlette(

@@ -110,6 +110,10 @@ def _tag_anchors(item: ScanItem) -> tuple[str, ...]:
     return anchors
 
 
+# An HTML/markdown comment (invisible when rendered) that talks to the model or gives orders.
+_COMMENT_RE = re.compile(
+    rf"<!--(?:(?!-->)[\s\S]){{0,200}}?\b(?:{_MODEL}|instructions?|ignore|system|you\s+(?:must|should))\b", _I
+)
 _SYSTEM_CHANNEL_RE = re.compile(r"system|<\||\[/?inst\]|<</?sys>>|!!", _I)
 
 
@@ -125,7 +129,8 @@ class PseudoTagRule(RuleBase):
         "privileged instruction channel: XML-like tags (<IMPORTANT>, <system>, <INFORMATION>), bracketed "
         "headers ([SYSTEM], [HIDDEN INSTRUCTION], [... DIRECTIVE]), '###(system_message)', chat-template "
         "tokens (<|im_start|>, [INST]), and upper-case headers at the start of a line ('SYSTEM:', "
-        "'INSTRUCTION OVERRIDE:'). Two or more distinct strong markers weigh more. Markdown emphasis such as "
+        "'INSTRUCTION OVERRIDE:'), and HTML comments (invisible when rendered) that address the model or give "
+        "orders. Two or more distinct strong markers weigh more. Markdown emphasis such as "
         "'**Important:**' is not flagged."
     )
     why = (
@@ -147,6 +152,8 @@ class PseudoTagRule(RuleBase):
                 if len(strong_markers) >= 2:
                     weight = 1.5  # several distinct authority markers: a payload, not formatting
             yield self.finding(item, key, start, end, f"pseudo-tag {m.group(0).strip()!r}", weight=weight)
+        for key, start, end, m in prose_matches(item, _COMMENT_RE, ("<!--",), 0, 260):
+            yield self.finding(item, key, start, end, f"hidden comment {m.group(0)[:60]!r}")
 
 
 _OVERRIDE_RE = re.compile(

@@ -47,7 +47,8 @@ _BODY = r"(?P<frame>(?:todo|note|task|action(?:\s+required)?|instructions?)\s*:\
 # Addressed to the agent anywhere in a sentence: "Assistant, forward ...", "the assistant should tell ...",
 # "you must send ...". Scanned near its anchor words only.
 _ADDRESSED_RE = re.compile(
-    rf"(?:(?:hey\s+|dear\s+)?\b{_AGENT_WORDS}\s*[,:]\s*|\b(?:the\s+)?{_AGENT_WORDS}\s+(?:should|must|"
+    # "Assistant, ...", "AI agents reading this page: ...", "the assistant should ...", "you must ...".
+    rf"(?:(?:hey\s+|dear\s+)?\b{_AGENT_WORDS}s?\b[^.:,\n]{{0,40}}?[,:]\s*|\b(?:the\s+)?{_AGENT_WORDS}\s+(?:should|must|"
     r"needs?\s+to|has\s+to|is\s+to)\s+|\byou\s+(?:must|should|need\s+to|have\s+to|are\s+to)\s+)" + _POLITE + _VERB_REST,
     _I,
 )
@@ -94,7 +95,11 @@ _BULK_RE = re.compile(
     r"events?|conversations?|history|inbox|data|records|channels?|users?|transactions?|persons?|people)\b",
     _I,
 )
-_SPEECH_RE = re.compile(r"^(?:say|tell|recommend)\b(?:\s+(?:the\s+user|me|him|her|them|everyone))?\s+that\b", _I)
+_SPEECH_RE = re.compile(
+    r"^(?:say|tell|recommend)\b(?:\s+(?:the\s+user|me|him|her|them|everyone))?\s+that\b"
+    r"|^tell\s+(?:the\s+)?(?:user|users|customer|everyone)\b",
+    _I,
+)
 # Speaking as the user who owns the agent's resources ("my inbox", "my calendar", "I want"), not merely the
 # sender of an e-mail asking "send me the numbers".
 _FIRST_PERSON_RE = re.compile(
@@ -211,6 +216,7 @@ _TOOL_CALL_RE = re.compile(
 )
 
 
+_BARE_CALL_RE = re.compile(r"\b(?:call|invoke)\s+[`'\"]?[a-z][a-z0-9]*_[a-z0-9_]+[`'\"]?\s*(?:\(|on|with|for|to)\b", _I)
 _TOOL_CALL_ANCHORS = ("tool", "function", "arguments", "parameters", "placeholders")
 
 
@@ -233,6 +239,11 @@ class ToolCallInstructionRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in item.fields.items():
+            bare = next(windowed(_BARE_CALL_RE, text, ("call", "invoke"), 2, 120), None)
+            if bare:  # "call delete_file on ...": a name that looks like a tool, without the word "tool"
+                yield self.finding(
+                    item, key, bare.start(), bare.end(), f"scripts a call: {bare.group(0)!r}", severity=Severity.MEDIUM
+                )
             m = next(windowed(_TOOL_CALL_RE, text, _TOOL_CALL_ANCHORS, 70, 120), None)
             if m:
                 yield self.finding(item, key, m.start(), m.end(), f"scripts a tool call: {m.group(0)!r}")

@@ -229,7 +229,8 @@ class ToolCallInstructionRule(RuleBase):
     kinds = OUTPUT_KINDS
     doc = (
         "Flags results that script the agent's next tool calls: 'use the tool `send_email` ...', 'call the "
-        "function X with ...', 'with the following arguments: {...}', 'substitute the placeholders'. Data "
+        "function X with ...', 'with the following arguments: {...}', 'substitute the placeholders' (high); "
+        "a bare 'call delete_file on ...' naming a tool-like identifier is medium (API docs say that too). Data "
         "returned by a tool has no business choosing the agent's next call."
     )
     why = (

@@ -77,10 +77,22 @@ def switchyard_command() -> str:
 
 
 def write_config(directory: Path, servers: dict[str, StdioServerParameters], peers: Any) -> Path:
-    """A Claude-style configuration with these servers; generous connect time (npm servers start slowly)."""
+    """A Claude-style configuration with these servers, for the forwarding path as it is.
+
+    - Generous connect time: npm servers start slowly on a busy machine.
+    - The store (and with it the audit log, which stays on) lives in `directory`, not in the user's state dir.
+    - The runtime guards are off: by design they change what passes (the output guard annotates content it
+      reads as injected instructions and redacts secrets; the flow policy holds a risky sequence of calls for
+      approval, asked by elicitation). Fidelity is about everything else; tests/guards/ covers them.
+    """
     doc = {
         "mcpServers": {name: peers.server_entry(params) for name, params in servers.items()},
-        "switchyard": {"timeouts": {"connect": STEP_TIMEOUT, "startup": STEP_TIMEOUT}},
+        "switchyard": {
+            "timeouts": {"connect": STEP_TIMEOUT, "startup": STEP_TIMEOUT},
+            "store": {"path": str(directory / "switchyard.db")},
+            "guards": {"enabled": False},
+            "flows": {"enabled": False},
+        },
     }
     path = directory / "servers.json"
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")

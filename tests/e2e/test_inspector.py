@@ -30,8 +30,11 @@ def switchyard_command() -> str:
 def targets(peers: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     """The command lines the CLI starts: the fixture server directly, and the gateway in front of it."""
     server = peers.fixture_server("fast")
-    config = tmp_path_factory.mktemp("inspector") / "servers.json"
-    config.write_text(json.dumps({"mcpServers": {"fast": peers.server_entry(server)}}), encoding="utf-8")
+    directory = tmp_path_factory.mktemp("inspector")
+    config = directory / "servers.json"
+    # The store (pins, audit log) in the temporary directory, not in the user's state directory.
+    doc = {"mcpServers": {"fast": peers.server_entry(server)}, "switchyard": {"store": {"path": str(directory / "db")}}}
+    config.write_text(json.dumps(doc), encoding="utf-8")
     # Every path is absolute: the CLI must run in its own package directory (see peers.inspector_cli).
     return {
         "direct": [server.command, *server.args],

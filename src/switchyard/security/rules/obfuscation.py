@@ -162,6 +162,8 @@ _INSTRUCTION_WORDS_RE = re.compile(
 
 
 def _decoded_text(blob: str, hexadecimal: bool) -> str | None:
+    # A payload reveals itself in its first kilobytes; a megabyte image in a result need not be decoded whole.
+    blob = blob[:4096]
     try:
         if hexadecimal:
             raw = binascii.unhexlify(blob)

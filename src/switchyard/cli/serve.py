@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         logger.warning(
             "binding %s with --allow-remote: anyone who can reach this address can call every tool "
-            "(no authentication is configured)",
+            "(no authentication is configured). Requests must name an allowed Host: list the names clients "
+            "use in switchyard.http.allowed_hosts",
             host,
         )
     anyio.run(serve_http, Gateway(config), host, port)

@@ -99,13 +99,16 @@ class OutputGuard:
         secret = (override.secrets if override else None) or self.settings.secrets
         return injection, secret
 
-    def scan(self, result: Mapping[str, Any], method: str, server: str, name: str) -> tuple[Segments, ItemVerdict]:
-        """Scan every text of `result` in one pass (structured strings the text already holds are skipped
-        unless the text had findings, so duplicated data costs one scan when clean)."""
+    def scan(
+        self, result: Mapping[str, Any], method: str, server: str, name: str, *, redacting: bool = True
+    ) -> tuple[Segments, ItemVerdict]:
+        """Scan every text of `result` in one pass. Structured strings the text blocks already hold are scanned
+        only when there are secrets to redact in them too, so data a server returns twice (text for old
+        clients, structured for new ones) costs one scan."""
         content, structured = collect(result, method)
         segments = Segments.of(content if covered(structured, content) else content + structured)
         verdict = self.scanner.scan_text(segments.joined, server=server, name=name)
-        if structured and len(segments.items) == len(content) and verdict.findings:
+        if redacting and structured and len(segments.items) == len(content) and redaction_spans(verdict):
             segments = Segments.of(content + structured)
             verdict = self.scanner.scan_text(segments.joined, server=server, name=name)
         return segments, verdict
@@ -116,7 +119,7 @@ class OutputGuard:
         injection_action, secret_action = self.actions_for(server)
         if injection_action == "off" and secret_action == "off":
             return result, None
-        segments, verdict = self.scan(result, method, server, name)
+        segments, verdict = self.scan(result, method, server, name, redacting=secret_action == "redact")
         injection = _injection_findings(verdict) if verdict.malicious and injection_action != "off" else ()
         spans = redaction_spans(verdict) if secret_action != "off" else []
         if not injection and not spans:

@@ -161,7 +161,7 @@ async def zoo(
         "frozen": fixture(peers, "fast", "role=frozen", timeout=0.5),
         "messy": fixture(peers, "garbage"),
         "chatty": fixture(peers, "stderr_noise"),
-        "fast": fixture(peers, "fast"),
+        "fast": fixture(peers, "fast", "role=fast", env={"SWITCHYARD_PROBE": "given"}),
         "nocommand": {"command": str(directory / "no-such-server")},
         "quitter": quitter_entry(directory),
     }
@@ -187,6 +187,14 @@ async def test_dead_servers_do_not_stop_the_live_ones(zoo: RunningGateway) -> No
         assert text_of(await zoo.client.call_tool("fast__echo", {"text": "alive"})) == "alive"
         with pytest.raises(MCPError):  # a dead server's tools are unknown, not half-there
             await zoo.client.call_tool("quitter__anything", {})
+
+
+async def test_a_server_gets_the_environment_it_was_given_and_nothing_from_the_guard(zoo: RunningGateway) -> None:
+    environ = server_process(zoo, "role=fast").environ()
+    assert environ["SWITCHYARD_PROBE"] == "given"
+    # The guard is a Python process: its C-locale coercion (PEP 538) must not leak LC_CTYPE into the server.
+    assert "LC_CTYPE" not in environ
+    assert set(environ) <= {"HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "SWITCHYARD_PROBE"}, environ
 
 
 async def test_a_server_that_keeps_failing_is_retried_with_growing_delays(zoo: RunningGateway) -> None:

@@ -6,7 +6,10 @@ process group (the one the gateway created for this guard), hands the server the
 parent death terminates the whole group: SIGTERM, a grace period, then SIGKILL. When the server exits by itself,
 leftover descendants in the group are ended too. It does not read or write MCP messages.
 
-Usage: python -I reaper.py <gateway-pid> <grace-seconds> -- <command> [args...]
+Usage: python -I reaper.py <gateway-pid> <grace-seconds> [--unset NAME]... -- <command> [args...]
+
+`--unset NAME` removes a variable the guard's own interpreter put in the environment and the server was not
+given: Python's C-locale coercion (PEP 538, which `-I` cannot turn off) sets LC_CTYPE when no locale is set.
 """
 
 from __future__ import annotations
@@ -57,11 +60,29 @@ def _exec_server(command: list[str], mask: Iterable[int | signal.Signals]) -> No
     os._exit(127)
 
 
+def _parse(argv: list[str]) -> tuple[int, float, list[str], list[str]] | None:
+    """(gateway pid, grace, variables to unset, command), or None when the arguments are malformed."""
+    if "--" not in argv:
+        return None
+    split = argv.index("--")
+    head, command = argv[:split], argv[split + 1 :]
+    options = head[2:]
+    if len(head) < 2 or not command or len(options) % 2 or any(o != "--unset" for o in options[::2]):
+        return None
+    try:
+        return int(head[0]), float(head[1]), options[1::2], command
+    except ValueError:
+        return None
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 4 or argv[2] != "--":
-        sys.stderr.write("usage: reaper.py <gateway-pid> <grace> -- <command> [args...]\n")
+    parsed = _parse(argv)
+    if parsed is None:
+        sys.stderr.write("usage: reaper.py <gateway-pid> <grace> [--unset NAME]... -- <command> [args...]\n")
         return 2
-    gateway, grace, command = int(argv[0]), float(argv[1]), argv[3:]
+    gateway, grace, unset, command = parsed
+    for name in unset:
+        os.environ.pop(name, None)
     # Hold SIGTERM until its handler knows the server's PID: one arriving in between (the gateway dying right
     # now) would otherwise end the guard with the default action and leave the server running.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})

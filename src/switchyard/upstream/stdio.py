@@ -18,7 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, get_default_environment
 
 from switchyard.config import StdioServerConfig
 from switchyard.upstream.client import ClientUpstream
@@ -67,7 +67,10 @@ class StdioUpstream(ClientUpstream):
     def parameters(self) -> StdioServerParameters:
         """The guarded command line for this server."""
         cfg = self.config
-        args = ["-I", _REAPER, str(os.getpid()), str(self._grace), "--", cfg.command, *cfg.args]
+        # The guard's interpreter may add LC_CTYPE (PEP 538 locale coercion); the server must not inherit it.
+        given = get_default_environment() | dict(cfg.env)
+        unset = [] if "LC_CTYPE" in given else ["--unset", "LC_CTYPE"]
+        args = ["-I", _REAPER, str(os.getpid()), str(self._grace), *unset, "--", cfg.command, *cfg.args]
         return StdioServerParameters(
             command=sys.executable,
             args=args,

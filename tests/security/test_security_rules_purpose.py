@@ -97,6 +97,8 @@ def test_insistence_is_low_and_not_malicious_alone(text: str) -> None:
         ("login_guard", "Block brute-force login attempts from an IP."),
         ("risk", "Estimate heart attack risk from vitals."),
         ("flows", "List flows captured by mitmproxy."),
+        ("hunt", "Run a threat hunting query to find credential dumping activity."),
+        ("isolate", "Isolate a machine suspected of ransomware infection."),
     ],
 )
 def test_defensive_security_tools_are_not_malicious(name: str, text: str) -> None:

@@ -108,7 +108,8 @@ _TIERS: tuple[tuple[re.Pattern[str], float, Severity], ...] = (
 _DEFENSIVE_RE = re.compile(
     r"\b(?:detect\w*|check\w*|scan\w*\s+(?:\w+\s+){0,3}?for|analy[sz]\w*|identif\w*|monitor\w*|report\w*|"
     r"block\w*|prevent\w*|protect\w*|flag\w*|defend\w*|defen[cs]e|mitigat\w*|quarantin\w*|classif\w*|"
-    r"look\s*up|reputation|threat\s+intel\w*|whether|is\s+it|simulat\w*|train\w*|awareness|anti|guard\w*)\b",
+    r"look\s*up|reputation|threat\s+intel\w*|whether|is\s+it|simulat\w*|train\w*|awareness|anti|guard\w*|"
+    r"hunt\w*|investigat\w*|triage|isolat\w*|suspect\w*|compromised|remediat\w*|respond\w*\s+to)\b",
     _I,
 )
 _CLAUSE_END_RE = re.compile(r"[.;:!?\n]")
@@ -116,7 +117,7 @@ _CLAUSE_END_RE = re.compile(r"[.;:!?\n]")
 
 _DEFENSIVE_AFTER_RE = re.compile(
     r"^\W*(?:(?:\w+\s+){0,2}?(?:simulat\w*|training|awareness)|detect\w*|protect\w*|prevent\w*|filter\w*|"
-    r"analy[sz]\w*|scanner|scanning|report\w*|defen[cs]e)\b",
+    r"analy[sz]\w*|scanner|scanning|report\w*|defen[cs]e|infections?|incidents?|activity|alerts?|indicators?)\b",
     _I,
 )
 

@@ -79,6 +79,7 @@ async def http_gateway(tmp_path: Path, limits: dict[str, Any] | None = None) -> 
     auth_settings = AuthSettings(mode="both", resource_url=url, authorization_servers=(ISSUER,), jwt=jwt_settings)
     seen: list[dict[str, str]] = []
     async with memory_gateway(servers(), settings=settings, stages=built.stages) as gateway:
+        gateway.audit_store = built.audit_store  # the front records list requests there (started above)
         front = FrontServer(gateway)
 
         async def capture(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -164,8 +165,11 @@ async def test_an_api_key_client_sees_only_its_tools_and_cannot_guess_hidden_one
             with pytest.raises(MCPError) as absent:
                 await c.call_tool("alpha__nonexistent", {})
         assert gw.audit.flush()
-        rows = gw.audit.query()
+        rows = [r for r in gw.audit.query() if r.method == "tools/call"]
+        lists = [r for r in gw.audit.query() if r.method == "tools/list"]
     assert names == ["alpha__echo", "alpha__wait"]
+    assert lists  # ours, and any the SDK client makes itself (it lists to learn output schemas)
+    assert {(r.principal, r.decision, r.reason) for r in lists} == {("alice", "allowed", "2 item(s) listed")}
     assert echoed.content[0].text == "hi"  # type: ignore[union-attr]
     assert (hidden.value.code, hidden.value.message, hidden.value.error.data) == (
         absent.value.code, "Unknown tool: alpha__admin_reset", absent.value.error.data
@@ -190,7 +194,8 @@ async def test_a_jwt_client_is_its_subject_with_its_groups(tmp_path: Path) -> No
         assert gw.audit.flush()
         rows = gw.audit.query()
     assert names == ["alpha__echo", "alpha__wait"]
-    assert [(r.principal, r.principal_kind) for r in rows] == [("bob", "jwt")]
+    assert {(r.principal, r.principal_kind) for r in rows} == {("bob", "jwt")}
+    assert [r.method for r in rows if r.method != "tools/list"] == ["tools/call"]
 
 
 async def test_rate_limits_are_exact_under_50_concurrent_http_clients_and_every_call_is_audited(
@@ -214,7 +219,7 @@ async def test_rate_limits_are_exact_under_50_concurrent_http_clients_and_every_
             for i in range(50):
                 tg.start_soon(one, i)
         assert gw.audit.flush()
-        rows = gw.audit.query()
+        rows = gw.audit.query(tool="alpha__echo")
     assert outcomes.count("ok") == 10
     assert outcomes.count("limited") == 40
     assert refusals == [(RATE_LIMITED, True)] * 40

@@ -38,11 +38,12 @@ from switchyard import __version__
 from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
 from switchyard.exposure import META_NAMES, WorkingSet
 from switchyard.gateway import Gateway
-from switchyard.server.mrtr import LegacyClientBridge, Suspensions, drive_for_legacy_client, is_input_required
-from switchyard.stages.flows import LEGACY_SESSION
-from switchyard.upstream.bridge import INPUT_BRIDGE
 from switchyard.identity import ANONYMOUS, LOCAL, PRINCIPAL_STATE_KEY, Principal
+from switchyard.server.mrtr import LegacyClientBridge, Suspensions, drive_for_legacy_client, is_input_required
+from switchyard.stages.audit import audit_list
+from switchyard.stages.flows import LEGACY_SESSION
 from switchyard.upstream.base import JsonObject, ProgressCallback
+from switchyard.upstream.bridge import INPUT_BRIDGE
 
 __all__ = ["FrontServer"]
 
@@ -200,7 +201,9 @@ class FrontServer:
 
     # --- the wire boundary ---------------------------------------------------------------------------------------
 
-    async def _run(self, ctx: ServerRequestContext[Any, Any], method: str, params: Mapping[str, Any] | None) -> JsonObject:
+    async def _run(
+        self, ctx: ServerRequestContext[Any, Any], method: str, params: Mapping[str, Any] | None
+    ) -> JsonObject:
         """One request through the gateway, bridging input-required both ways between the eras."""
         gw = self.gateway
         modern_front = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
@@ -288,22 +291,32 @@ class FrontServer:
         await self.gateway.settled()
         gw = self.gateway
         tools = gw.exposure.list_tools(gw.catalog, gw.public("tools"), self._working_set(ctx))
-        return _complete({"tools": gw.policy.visible_tools(_principal(ctx), tools, gw.catalog)})
+        return self._listed(ctx, "tools/list", "tools", gw.policy.visible_tools(_principal(ctx), tools, gw.catalog))
 
     async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
         gw = self.gateway
-        return _complete({"prompts": gw.policy.visible_prompts(_principal(ctx), gw.public("prompts"), gw.catalog)})
+        prompts = gw.policy.visible_prompts(_principal(ctx), gw.public("prompts"), gw.catalog)
+        return self._listed(ctx, "prompts/list", "prompts", prompts)
 
     async def _list_resources(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
         resources = self.gateway.policy.visible_resources(_principal(ctx), self.gateway.catalog.resources)
-        return _complete({"resources": resources})
+        return self._listed(ctx, "resources/list", "resources", resources)
 
     async def _list_templates(self, ctx: ServerRequestContext[Any, Any], params: Any) -> JsonObject:
         await self.gateway.settled()
         policy, templates = self.gateway.policy, self.gateway.catalog.templates
-        return _complete({"resourceTemplates": policy.visible_resources(_principal(ctx), templates, "uriTemplate")})
+        visible = policy.visible_resources(_principal(ctx), templates, "uriTemplate")
+        return self._listed(ctx, "resources/templates/list", "resourceTemplates", visible)
+
+    def _listed(
+        self, ctx: ServerRequestContext[Any, Any], method: str, key: str, items: list[JsonObject]
+    ) -> JsonObject:
+        """A list answer, recorded in the audit log (lists are answered here, outside the stage chain)."""
+        sink, era, info = self.gateway.audit_store, ctx.protocol_version, _client_info(ctx)
+        audit_list(sink, method, _principal(ctx), era=era, client_info=info, count=len(items))
+        return _complete({key: items})
 
     def _working_set(self, ctx: ServerRequestContext[Any, Any]) -> WorkingSet | None:
         """The session's working set in `dynamic` mode on a legacy session; None otherwise."""

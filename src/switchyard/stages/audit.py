@@ -23,13 +23,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from switchyard.errors import Hidden, NotFound, PolicyDenied, Quarantined, RateLimited, UpstreamError
+from switchyard.identity import Principal
 from switchyard.pipeline.chain import Handler
 from switchyard.pipeline.context import CallContext
 from switchyard.stages.redact import Redactor
 from switchyard.store.audit import AuditRow, PendingRow
 from switchyard.upstream.base import JsonObject
 
-__all__ = ["AuditEvent", "AuditSink", "AuditStage", "classify", "note_decision"]
+__all__ = ["AuditEvent", "AuditSink", "AuditStage", "audit_list", "classify", "note_decision"]
 
 logger = logging.getLogger("switchyard.audit")
 
@@ -198,3 +199,42 @@ class AuditStage:
             _NOTES.reset(token)
         self._record(ctx, result, None, start, notes)
         return result
+
+
+def audit_list(
+    sink: AuditSink | None,
+    method: str,
+    principal: Principal,
+    *,
+    era: str,
+    client_info: Mapping[str, Any] | None,
+    count: int,
+) -> None:
+    """Record a list request (answered by the front from the catalog, outside the stage chain). Fails open."""
+    if sink is None:
+        return
+    try:
+        client = None
+        if client_info:
+            client = json.dumps({k: client_info[k] for k in ("name", "version") if k in client_info})
+        sink.submit(
+            AuditRow(
+                event=uuid.uuid4().hex,
+                time=time.time(),
+                principal=principal.id,
+                principal_kind=principal.kind,
+                client=client,
+                era=era,
+                method=method,
+                server="",
+                tool="",
+                arguments=None,
+                result_bytes=None,
+                is_error=None,
+                latency_ms=0.0,
+                decision="allowed",
+                reason=f"{count} item(s) listed",
+            )
+        )
+    except Exception:
+        logger.exception("audit of a list request failed")

@@ -428,6 +428,8 @@ TOOL_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "annotated-error-image": ("get-annotated-message", {"messageType": "error", "includeImage": True}),
     "annotated-success": ("get-annotated-message", {"messageType": "success"}),
     "annotated-debug-image": ("get-annotated-message", {"messageType": "debug", "includeImage": True}),
+    # The server's environment: exactly what it would get started directly (the process guard once added
+    # LC_CTYPE from its own C-locale coercion).
     "env": ("get-env", {}),
     "resource-links": ("get-resource-links", {"count": 10}),
     "resource-reference-text": ("get-resource-reference", {"resourceType": "Text", "resourceId": 2}),
@@ -532,17 +534,7 @@ async def call_both(bench: Bench, server: str, tool: str, arguments: dict[str, A
     return results[0], results[1]
 
 
-_ENV_BUG = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gateway bug: a stdio server started by Switchyard sees LC_CTYPE=C.UTF-8 it was not given. The process "
-        "guard (upstream/reaper.py, run as `python -I`) gets Python's C-locale coercion (PEP 538; -I ignores "
-        "PYTHONCOERCECLOCALE), which sets LC_CTYPE in its environment, and os.execvp passes it on."
-    ),
-)
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=_ENV_BUG) if c == "env" else c for c in TOOL_CASES])
+@pytest.mark.parametrize("case", list(TOOL_CASES))
 async def test_tool_call_matches(bench: Bench, case: str) -> None:
     tool, arguments = TOOL_CASES[case]
     with anyio.fail_after(STEP_TIMEOUT):

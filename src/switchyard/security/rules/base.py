@@ -22,6 +22,8 @@ __all__ = [
     "OUTPUT_KINDS",
     "RuleBase",
     "all_fields",
+    "finditer_lower",
+    "lower_twin",
     "lowered",
     "name_fields",
     "prose_fields",
@@ -85,6 +87,40 @@ def lowered(text: str) -> str:
     return text.lower()
 
 
+def _finditer(regex: re.Pattern[str], text: str, pos: int = 0, endpos: int | None = None) -> Iterator[re.Match[str]]:
+    return regex.finditer(text, pos, len(text) if endpos is None else endpos)
+
+
+_UPPER_RE = re.compile(r"(?<!\\)[A-Z]")
+
+
+@lru_cache(maxsize=512)
+def lower_twin(regex: re.Pattern[str]) -> re.Pattern[str] | None:
+    """The same pattern without IGNORECASE, to run on lower-cased text (about 3x faster), or None when the
+    pattern has case-sensitive parts (`(?-i:...)`, upper-case letters) and so has no such twin."""
+    if not regex.flags & re.IGNORECASE or "(?-i" in regex.pattern or _UPPER_RE.search(regex.pattern):
+        return None
+    return re.compile(regex.pattern, regex.flags & ~re.IGNORECASE)
+
+
+def finditer_lower(
+    regex: re.Pattern[str], text: str, pos: int = 0, endpos: int | None = None
+) -> Iterator[re.Match[str]]:
+    """`regex.finditer` over `text`, run on its lower-cased copy when the pattern allows it.
+
+    Offsets are the same (only when lower-casing keeps the length, which it does but for a few letters);
+    matched strings come out lower-cased, so callers use offsets into `text`, not `group()`, for anything
+    case-sensitive.
+    """
+    end = len(text) if endpos is None else endpos
+    twin = lower_twin(regex)
+    if twin is not None:
+        low = lowered(text)
+        if len(low) == len(text):
+            return twin.finditer(low, pos, end)
+    return regex.finditer(text, pos, end)
+
+
 @lru_cache(maxsize=1024)
 def _spaced(anchor: str) -> re.Pattern[str]:
     """An anchor whose spaces match any run of whitespace."""
@@ -92,7 +128,7 @@ def _spaced(anchor: str) -> re.Pattern[str]:
 
 
 def windowed(
-    regex: re.Pattern[str], text: str, anchors: tuple[str, ...], before: int, after: int
+    regex: re.Pattern[str], text: str, anchors: tuple[str, ...], before: int, after: int, *, lower: bool = False
 ) -> Iterator[re.Match[str]]:
     """`regex.finditer(text)` restricted to windows around lower-case `anchors`, for speed on long results.
 
@@ -100,8 +136,9 @@ def windowed(
     end at most `after` characters after it; then the matches are the same as a full scan. Results are
     mostly free of anchors, so most of the text is never touched by the (slower) regex.
     """
+    scan = finditer_lower if lower else _finditer
     if len(text) < 256:
-        yield from regex.finditer(text)
+        yield from scan(regex, text)
         return
     low = lowered(text)
     spans: list[tuple[int, int]] = []
@@ -127,7 +164,7 @@ def windowed(
             merged.append((lo, hi))
     last_end = -1
     for lo, hi in merged:
-        for m in regex.finditer(text, max(lo, last_end), hi):
+        for m in scan(regex, text, max(lo, last_end), hi):
             last_end = m.end()
             yield m
 
@@ -162,6 +199,14 @@ def all_fields(item: ScanItem) -> Iterator[tuple[str, str]]:
     yield from item.fields.items()
 
 
+def _matches(
+    regex: re.Pattern[str], text: str, anchors: tuple[str, ...] | None, before: int, after: int, *, lower: bool
+) -> Iterator[re.Match[str]]:
+    if anchors:
+        return windowed(regex, text, anchors, before, after, lower=lower)
+    return finditer_lower(regex, text) if lower else regex.finditer(text)
+
+
 def prose_matches(
     item: ScanItem,
     regex: re.Pattern[str],
@@ -170,6 +215,7 @@ def prose_matches(
     after: int = 0,
     *,
     fields: Callable[[ScanItem], Iterable[tuple[str, str]]] = prose_fields,
+    lower: bool = False,
 ) -> Iterator[tuple[str, int, int, re.Match[str]]]:
     """Matches of `regex` in the item's prose fields as `(field, start, end, match)`, offsets in that field.
 
@@ -183,11 +229,11 @@ def prose_matches(
         return
     if len(pairs) == 1:
         key, text = pairs[0]
-        found = windowed(regex, text, anchors, before, after) if anchors else regex.finditer(text)
+        found = _matches(regex, text, anchors, before, after, lower=lower)
         for m in found:
             yield key, m.start(), m.end(), m
         return
-    found = windowed(regex, joined, anchors, before, after) if anchors else regex.finditer(joined)
+    found = _matches(regex, joined, anchors, before, after, lower=lower)
     for m in found:
         i = bisect_right(starts, m.start()) - 1
         key, text = pairs[i]

@@ -113,9 +113,9 @@ class SensitiveFileRule(RuleBase):
     fix = "Remove the reference; tools that truly manage credentials should say so in their name and purpose."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, start, end, m in prose_matches(item, _SENSITIVE_FILE_RE, _SENSITIVE_ANCHORS, 40, 60):
+        for key, start, end, m in prose_matches(item, _SENSITIVE_FILE_RE, _SENSITIVE_ANCHORS, 40, 60, lower=True):
             yield self.finding(item, key, start, end, f"sensitive path {m.group(0)!r}")
-        for key, start, end, m in prose_matches(item, _SECRET_WORDS_RE):
+        for key, start, end, m in prose_matches(item, _SECRET_WORDS_RE, lower=True):
             if key == "title":
                 continue
             text = item.fields[key]
@@ -185,7 +185,7 @@ class ExfiltrationChannelRule(RuleBase):
     fix = "Remove fixed destinations from descriptions; let the user supply recipients and endpoints."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, start, end, _m in prose_matches(item, _SEND_TO_RE, _SEND_ANCHORS, 2, 200):
+        for key, start, end, _m in prose_matches(item, _SEND_TO_RE, _SEND_ANCHORS, 2, 200, lower=True):
             text = item.fields[key]
             yield self.finding(item, key, start, end, f"directs data to {text[end : end + 40]!r}")
         for key, start, end, m in prose_matches(item, _EMAIL_RE, ("@",), 64, 255):

@@ -152,7 +152,7 @@ class PseudoTagRule(RuleBase):
                 if len(strong_markers) >= 2:
                     weight = 1.5  # several distinct authority markers: a payload, not formatting
             yield self.finding(item, key, start, end, f"pseudo-tag {m.group(0).strip()!r}", weight=weight)
-        for key, start, end, m in prose_matches(item, _COMMENT_RE, ("<!--",), 0, 260):
+        for key, start, end, m in prose_matches(item, _COMMENT_RE, ("<!--",), 0, 260, lower=True):
             yield self.finding(item, key, start, end, f"hidden comment {m.group(0)[:60]!r}")
 
 
@@ -216,11 +216,11 @@ class InstructionOverrideRule(RuleBase):
     fix = "Remove the text. If it arrived in a tool result, treat the result as untrusted data, not instructions."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, start, end, m in prose_matches(item, _OVERRIDE_RE, _OVERRIDE_ANCHORS, 2, 160):
+        for key, start, end, m in prose_matches(item, _OVERRIDE_RE, _OVERRIDE_ANCHORS, 2, 160, lower=True):
             yield self.finding(item, key, start, end, f"override phrase {m.group(0)!r}")
         if item.kind == "tool_output":
             return  # results: only outright overrides; weakening words ("without", "allow") are everyday prose
-        for key, start, end, m in prose_matches(item, _WEAKEN_RE, _WEAKEN_ANCHORS, 2, 120):
+        for key, start, end, m in prose_matches(item, _WEAKEN_RE, _WEAKEN_ANCHORS, 2, 120, lower=True):
             yield self.finding(
                 item,
                 key,
@@ -292,7 +292,7 @@ class SecrecyRule(RuleBase):
     fix = "Remove the instruction; the tool's behaviour must be visible to the user."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, start, end, m in prose_matches(item, _SECRECY_RE, _SECRECY_ANCHORS, 60, 120):
+        for key, start, end, m in prose_matches(item, _SECRECY_RE, _SECRECY_ANCHORS, 60, 120, lower=True):
             yield self.finding(item, key, start, end, f"secrecy demand {m.group(0)!r}")
         for key, start, end, m in prose_matches(item, _SECRECY_NAMED_RE, _SECRECY_NAMED_ANCHORS, 4, 60):
             # Keeping something from a named person is also ordinary ("don't tell Mom about the party").
@@ -366,5 +366,5 @@ class HiddenPreconditionRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for regex, anchors in _PRECONDITIONS:
-            for key, start, end, m in prose_matches(item, regex, anchors, 40, 160):
+            for key, start, end, m in prose_matches(item, regex, anchors, 40, 160, lower=True):
                 yield self.finding(item, key, start, end, f"precondition {m.group(0)!r}")

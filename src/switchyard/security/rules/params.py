@@ -106,9 +106,9 @@ class OutOfScopeParameterRule(RuleBase):
                 yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks who the caller is", weight=1.5)
             elif _CONTEXT_NAME_RE.match(words):
                 yield self.finding(item, key, 0, len(text), f"parameter {text!r} asks for the agent's context")
-        for key, start, end, m in prose_matches(item, _CALLER_TEXT_RE):
+        for key, start, end, m in prose_matches(item, _CALLER_TEXT_RE, lower=True):
             yield self.finding(item, key, start, end, f"asks for {m.group(0)!r}", weight=1.5)
-        for key, start, end, m in prose_matches(item, _CONTEXT_TEXT_RE):
+        for key, start, end, m in prose_matches(item, _CONTEXT_TEXT_RE, lower=True):
             yield self.finding(item, key, start, end, f"asks for {m.group(0)!r}")
         description = item.fields.get("description", "")
         if props and description:
@@ -149,7 +149,7 @@ class SecretParameterRule(RuleBase):
                 m = _SECRET_PARAM_RE.search(name_words(text))
                 if m:
                     yield self.finding(item, key, 0, len(text), f"parameter asks for {m.group(0)!r}")
-        for key, _, _, m in prose_matches(item, _SECRET_PARAM_RE, fields=_parameter_descriptions):
+        for key, _, _, m in prose_matches(item, _SECRET_PARAM_RE, fields=_parameter_descriptions, lower=True):
             yield self.finding(item, key, 0, len(item.fields[key]), f"parameter asks for {m.group(0)!r}")
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import DEFINITION_KINDS, RuleBase
+from switchyard.security.rules.base import DEFINITION_KINDS, RuleBase, finditer_lower
 from switchyard.security.text import name_words
 
 __all__ = ["MaliciousPurposeRule", "PreferenceManipulationRule"]
@@ -164,7 +164,7 @@ class MaliciousPurposeRule(RuleBase):
         seen: list[str] = []
         for regex, points, severity in _TIERS:
             for key, text in texts:
-                for m in regex.finditer(text):
+                for m in finditer_lower(regex, text):
                     term = m.group(0).lower()
                     if any(term in t or t in term for t in seen):
                         continue
@@ -187,7 +187,9 @@ class MaliciousPurposeRule(RuleBase):
         hits.sort(key=lambda h: -h[0])
         for i, (points, severity, key, m) in enumerate(hits):
             label = "offensive capability" if points >= 1.0 else "dual-use capability"
-            message = f"{label} {m.group(0)!r}"
+            source = item.name if key == "name" else item.fields.get(key, "")
+            shown = m.group(0) if key == "name" else source[m.start() : m.end()]
+            message = f"{label} {shown!r}"
             if i == 0:
                 message += f" ({total:g} points from {len(hits)} term(s))"
                 yield self._at(item, key, m, message, severity=top_severity, weight=top_weight)

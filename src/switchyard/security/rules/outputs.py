@@ -176,12 +176,14 @@ class EmbeddedDirectiveRule(RuleBase):
             if len(low) != len(text):  # lower() changed lengths (rare letters): offsets would drift
                 low = text
             first = _DIRECTIVE_AT_START_RE.match(low)
-            addressed_matches = windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400)
-            for m in itertools.chain((first,) if first else (), _DIRECTIVE_RE.finditer(low), addressed_matches):
+            plain = ((m, False) for m in itertools.chain((first,) if first else (), _DIRECTIVE_RE.finditer(low)))
+            addressed_matches = (
+                (m, True) for m in windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400, lower=True)
+            )
+            for m, addressed in itertools.chain(plain, addressed_matches):
                 rest = text[m.start("rest") : min(m.end("rest"), m.start("rest") + 400)]
                 tail = text[m.end() : m.end() + 12]
                 framed = m.groupdict().get("frame") is not None or _HIJACK_TAIL_RE.search(tail or rest) is not None
-                addressed = m.re is _ADDRESSED_RE
                 points, reasons = _points(text[m.start("verb") : m.end()], rest, framed, addressed)
                 if best is None or points > best[0]:
                     best = (points, m.start("verb"), m.end(), reasons)

@@ -353,6 +353,9 @@ class AuditSettings(_Model):
     synchronous: Literal["normal", "full"] = Field(
         default="normal", description="normal survives a killed process; full also survives power loss"
     )
+    durable: bool = Field(
+        default=False, description="answer a call only once its audit row is committed (adds up to ~10 ms)"
+    )
 
     def resolved_path(self, store: StoreSettings) -> Path:
         """The audit database: `path` with variables and `~` resolved, else the store path."""

@@ -256,3 +256,32 @@ def test_kill_9_during_load_leaves_a_readable_database_with_every_acknowledged_r
     missing = [event for event in acknowledged if event not in stored]
     assert missing == []
     assert json.loads(SqliteAuditStore(db).query(limit=1)[0].arguments or "{}")["pad"]
+
+
+def test_kill_9_of_a_gateway_under_load_in_durable_mode_loses_no_answered_call(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    script = Path(__file__).with_name("audited_gateway.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    answered: list[str] = []
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 90
+        while len(answered) < 1_500 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            answered.append(line.strip())
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+    assert len(answered) >= 1_500
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        logged = {json.loads(row[0])["text"] for row in conn.execute("SELECT arguments FROM audit")}
+    conn.close()
+    assert [call for call in answered if call not in logged] == []

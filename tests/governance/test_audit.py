@@ -159,3 +159,21 @@ async def test_retention_prunes_rows_older_than_the_setting_when_the_log_opens(t
     pruned.start()
     pruned.close()
     assert [r.event for r in pruned.query()] == ["new"]
+
+
+async def test_in_durable_mode_a_call_is_answered_only_after_its_row_is_committed(tmp_path: Path) -> None:
+    settings = {"audit": {"path": str(tmp_path / "audit.db"), "durable": True}}
+    built = build_stages(config(settings), clock=FakeClock())
+    store = built.audit_store
+    assert store is not None
+    store.start()
+    committed: list[int] = []
+    async with memory_gateway(servers(), settings=settings, stages=built.stages) as gateway:
+        for i in range(5):
+            await gateway.request("tools/call", {"name": "alpha__echo", "arguments": {"text": str(i)}}, principal=ALICE)
+            committed.append(store.committed)
+        with pytest.raises(Exception, match="Unknown tool"):
+            await gateway.request("tools/call", {"name": "alpha__nope", "arguments": {}}, principal=ALICE)
+        committed.append(store.committed)
+    store.close()
+    assert committed == [1, 2, 3, 4, 5, 6]

@@ -61,7 +61,8 @@ def build_stages(
                 retention_days=audit.retention_days,
             )
             sink = store
-        stages.append(AuditStage(sink, Redactor(audit.redact_keys, audit.max_argument_bytes), clock=clock))
+        redactor = Redactor(audit.redact_keys, audit.max_argument_bytes)
+        stages.append(AuditStage(sink, redactor, clock=clock, durable=audit.durable))
     if not policy.open:
         stages.append(PolicyStage(policy))
     limits = settings.limits

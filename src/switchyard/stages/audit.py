@@ -14,6 +14,7 @@ flow policy recording an approval) call `note_decision`; the row then carries th
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
@@ -21,6 +22,8 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
+
+import anyio
 
 from switchyard.errors import Hidden, NotFound, PolicyDenied, Quarantined, RateLimited, UpstreamError
 from switchyard.identity import Principal
@@ -88,7 +91,7 @@ def classify(exc: BaseException | None) -> tuple[str, str]:
 class AuditEvent:
     """A request's outcome, captured cheaply on the call path; `to_row` does the rest on the writer thread."""
 
-    __slots__ = ("ctx", "decision", "event", "latency", "reason", "redactor", "result", "when")
+    __slots__ = ("committed", "ctx", "decision", "event", "latency", "reason", "redactor", "result", "when")
 
     def __init__(
         self,
@@ -109,6 +112,8 @@ class AuditEvent:
         self.latency = latency
         self.when = when
         self.redactor = redactor
+        self.committed: Callable[[], object] | None = None
+        """Called by the writer thread once the row is committed (set in durable mode)."""
 
     def to_row(self) -> AuditRow:
         """The redacted, size-capped row."""
@@ -154,11 +159,26 @@ class AuditStage:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        durable: bool = False,
+        durable_wait: float = 5.0,
     ) -> None:
+        """Record every request into `sink`.
+
+        Args:
+            sink: where rows go.
+            redactor: applied to arguments on the writer thread.
+            clock: monotonic time, for latency.
+            wall: wall-clock time, for the row's timestamp.
+            durable: answer a call only after its row is committed (group commit), so every call a client
+                saw answered is in the log even after `kill -9`; costs up to the writer's linger per call.
+            durable_wait: the longest a call waits for its row (then it is answered anyway, and logged).
+        """
         self.sink = sink
         self.redactor = redactor
         self.clock = clock
         self.wall = wall
+        self.durable = durable
+        self.durable_wait = durable_wait
 
     def _record(
         self,
@@ -167,23 +187,37 @@ class AuditStage:
         exc: BaseException | None,
         start: float,
         notes: list[tuple[str, str]] | None = None,
-    ) -> None:
+    ) -> asyncio.Future[None] | None:
+        """Queue the row; in durable mode, return a future resolved when the writer has committed it."""
         try:
             decision, reason = _with_notes(*classify(exc), notes or [], exc is not None)
             latency = self.clock() - start
-            self.sink.submit(
-                AuditEvent(
-                    ctx,
-                    result,
-                    decision=decision,
-                    reason=reason,
-                    latency=latency,
-                    when=self.wall(),
-                    redactor=self.redactor,
-                )
+            event = AuditEvent(
+                ctx,
+                result,
+                decision=decision,
+                reason=reason,
+                latency=latency,
+                when=self.wall(),
+                redactor=self.redactor,
             )
+            future: asyncio.Future[None] | None = None
+            if self.durable:
+                loop = asyncio.get_running_loop()
+                future = loop.create_future()
+                event.committed = _resolver(loop, future)
+            return future if self.sink.submit(event) else None
         except Exception:  # an observer never breaks a call
             logger.exception("audit record failed")
+            return None
+
+    async def _acknowledged(self, future: asyncio.Future[None] | None) -> None:
+        if future is None:
+            return
+        with anyio.move_on_after(self.durable_wait) as scope:
+            await future
+        if scope.cancelled_caught:
+            logger.error("audit row not committed within %.1f s; answering the call anyway", self.durable_wait)
 
     async def __call__(self, ctx: CallContext, call_next: Handler) -> JsonObject:
         """Run the rest of the chain and record its outcome."""
@@ -192,13 +226,31 @@ class AuditStage:
         token = _NOTES.set(notes)
         try:
             result = await call_next(ctx)
-        except BaseException as exc:
+        except Exception as exc:
+            _NOTES.reset(token)
+            await self._acknowledged(self._record(ctx, None, exc, start, notes))
+            raise
+        except BaseException as exc:  # cancelled: record without waiting
+            _NOTES.reset(token)
             self._record(ctx, None, exc, start, notes)
             raise
-        finally:
-            _NOTES.reset(token)
-        self._record(ctx, result, None, start, notes)
+        _NOTES.reset(token)
+        await self._acknowledged(self._record(ctx, result, None, start, notes))
         return result
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _resolver(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> Callable[[], None]:
+    """What the writer thread calls after the commit: resolve `future` on its own loop."""
+
+    def resolve() -> None:
+        loop.call_soon_threadsafe(_resolve, future)
+
+    return resolve
 
 
 def audit_list(

@@ -9,8 +9,10 @@ Durability contract:
 - The writer drains the queue in batches (group commit: one transaction per batch, up to `batch_size` rows),
   waking at most once per `linger` seconds (10 ms by default) so a busy gateway pays one short burst of writer
   work per interval rather than one per call.
-  A row is **acknowledged** when the transaction holding it has committed: `committed` counts such rows and
-  `on_commit` is told their event ids. `flush` waits until every row submitted before it is acknowledged.
+  A row is **acknowledged** when the transaction holding it has committed: `committed` counts such rows,
+  `on_commit` is told their event ids, and a pending row with a `committed()` method has it called (the audit
+  stage's durable mode answers a call only then). `flush` waits until every row submitted before it is
+  acknowledged.
 - An acknowledged row survives `kill -9` of the process: in WAL mode a commit has reached the WAL file before
   `COMMIT` returns, and SQLite recovers the WAL on the next open. With `synchronous="normal"` (the default) a
   power loss may lose the last commits; `synchronous="full"` also survives that, at the cost of an fsync per
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from switchyard.errors import StoreError
 
@@ -230,6 +232,7 @@ class SqliteAuditStore:
                     break
             rows: list[AuditRow] = []
             markers: list[_Flush] = []
+            waiting: list[Callable[[], object]] = []
             stop = False
             for item in batch:
                 if item is _STOP:
@@ -242,7 +245,15 @@ class SqliteAuditStore:
                     except Exception:
                         self.dropped += 1
                         logger.exception("audit row could not be built; dropped")
+                    done: Any = getattr(item, "committed", None)
+                    if callable(done):
+                        waiting.append(cast(Callable[[], object], done))
             self._write(rows)
+            for done in waiting:  # after the commit (or its failure, logged: a waiting call is never stranded)
+                try:
+                    done()
+                except Exception:
+                    logger.exception("audit commit callback failed")
             for marker in markers:
                 marker.done.set()
             if stop:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
+from dataclasses import replace
 from typing import Any, cast
 
 import anyio
-import anyio.abc
 import mcp_types as types
 from mcp import Client
 from mcp.client.subscriptions import SubscriptionLost
@@ -29,9 +29,9 @@ from switchyard.config import RestartSettings
 from switchyard.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from switchyard.upstream.base import (
     ChangeListener,
-    ResourceListener,
     JsonObject,
     ProgressCallback,
+    ResourceListener,
     UpstreamSnapshot,
     UpstreamState,
 )
@@ -57,7 +57,7 @@ class RawRequest(types.Request[RawParams, str]):
     """Any request, by method name, with its params kept as they arrived."""
 
     method: str
-    params: RawParams | None = None
+    params: RawParams | None = None  # pyright: ignore[reportIncompatibleVariableOverride] - any method, any params
 
 
 def _dump(model: Any) -> JsonObject:
@@ -141,12 +141,13 @@ class ClientUpstream:
         token = FRONT_CAPABILITIES.set(client_capabilities if client_capabilities is not None else {})
         call = self.inflight.enter()
         try:
-            return await client.session.send_request(
+            result: JsonObject = await client.session.send_request(
                 request,
-                _DICT_RESULT,
+                cast(Any, _DICT_RESULT),  # the SDK's bound is BaseModel; a plain-dict adapter works the same
                 request_read_timeout_seconds=timeout,
-                progress_callback=on_progress,
+                progress_callback=cast(Any, on_progress),  # same call signature as the SDK's ProgressFnT
             )
+            return result
         except MCPError as exc:
             raise self._translate(exc, timeout) from None
         finally:
@@ -161,9 +162,8 @@ class ClientUpstream:
 
     def _describe_failure(self, exc: BaseException) -> str:
         """One line saying why a connection failed; subclasses may add context (stderr tail)."""
-        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-            exc = exc.exceptions[0]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-        text = str(exc) or type(exc).__name__
+        leaf = _first_leaf(exc)
+        text = str(leaf) or type(leaf).__name__
         return text.splitlines()[0][:300]
 
     async def run(self) -> None:
@@ -393,10 +393,8 @@ class ClientUpstream:
             self._queue_refresh("resources")
 
     def _queue_refresh(self, kind: str) -> None:
-        try:
+        with suppress(anyio.WouldBlock):  # a refresh is already pending; it re-lists everything asked for
             self._refresh_send.send_nowait(kind)
-        except anyio.WouldBlock:
-            pass  # a refresh is already pending; it re-lists everything that was asked for
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, Exception):
@@ -419,7 +417,15 @@ class ClientUpstream:
         return UpstreamError(self._name, exc.code, exc.message, exc.data)
 
 
-def _replace(snap: UpstreamSnapshot, changes: dict[str, Any]) -> UpstreamSnapshot:
-    from dataclasses import replace
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first exception that is not a group (task groups wrap the one that matters)."""
+    while isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        if not group.exceptions:
+            return group
+        exc = group.exceptions[0]
+    return exc
 
+
+def _replace(snap: UpstreamSnapshot, changes: dict[str, Any]) -> UpstreamSnapshot:
     return replace(snap, **changes)

@@ -20,7 +20,11 @@ __all__ = ["HiddenPreconditionRule", "InstructionOverrideRule", "PseudoTagRule",
 
 _I = re.IGNORECASE
 
-_MODEL = r"(?:ai|llm|model|assistant|agent|gpt(?:-?\d[\w.-]*)?|claude|gemini|chatgpt|copilot|language model)"
+# Generic words for the model and the names of common model families (injections address it by name).
+_MODEL = (
+    r"(?:ai|llm|model|assistant|agent|gpt(?:-?\d[\w.-]*)?|claude|gemini|chatgpt|copilot|language model|"
+    r"llama[\w.-]*|mistral|mixtral|qwen[\w.-]*|deepseek|command[- ]r[\w+-]*|grok|phi-?\d|o\d(?:-mini)?)"
+)
 
 _STRONG_TAGS = (
     r"system|system[ _-]?(?:message|prompt|override|instructions?)|hidden(?:[ _-]instructions?)?|secret|admin|"
@@ -299,8 +303,31 @@ class SecrecyRule(RuleBase):
             yield self.finding(item, key, start, end, f"secrecy demand {m.group(0)!r}", severity=Severity.MEDIUM)
 
 
-_AI_ANCHORS = ("assistant", "ai,", "ai ,", "ai:", " ai ", "agent", "model", "llm", "gpt", "claude", "gemini", "copilot")
+_AI_ANCHORS = (
+    "assistant",
+    "ai,",
+    "ai ,",
+    "ai:",
+    " ai ",
+    "agent",
+    "model",
+    "llm",
+    "gpt",
+    "claude",
+    "gemini",
+    "copilot",
+    "llama",
+    "mistral",
+    "mixtral",
+    "qwen",
+    "deepseek",
+    "command",
+    "grok",
+    "phi",
+)
 # Each phrase family with the anchor words every one of its matches contains (see `windowed`).
+_ADDRESSING = ("to you", "if you are", *_AI_ANCHORS)
+"""Anchor sets of the families that address the model itself; in a tool result these weigh more."""
 _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
     (re.compile(pattern, _I), anchors)
     for pattern, anchors in (
@@ -314,7 +341,7 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (
             # Addressing the model: "note to the AI", "instructions for the assistant:", "Assistant, ...",
             # "Attention AI:".
-            rf"\b(?:note|message|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\b"
+            rf"\b(?:note|message|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\s*[:,!-]"
             rf"|\binstructions?\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\s*[:,-]"
             rf"|(?:^|(?<=[.!?:\n]))\s*(?:hey\s+|dear\s+)?{_MODEL}\s*,\s*(?=[a-z])"
             rf"|\b(?:attention|note|notice|dear|hey)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]",
@@ -332,10 +359,8 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         ),
         (r"\b(?:after|once)\s+you\s+(?:do|have\s+done|complete|finish)\s+(?:that|this)\b", ("after you", "once you")),
         (r"\bthe\s+task\s+(?:that\s+)?I\s+gave\s+you\b", ("gave you",)),
-        (
-            rf"\b(?:an?\s+)?(?:important\s+)?message\s+from\s+(?:\w+\s+){{0,3}}to\s+you\b|\bto\s+you,\s*{_MODEL}\b",
-            ("to you",),
-        ),
+        (r"\b(?:an?\s+)?(?:important\s+)?message\s+from\s+(?:\w+\s+){0,3}to\s+you\b", ("message",)),
+        (rf"\bto\s+you,\s*{_MODEL}\b", ("to you",)),
         (
             r"\b(?:always|immediately|first)\s+(?:call|consult|use|run|invoke|execute)\s+this\s+tool\s+"
             r"(?:first|before|immediately|as\s+the\s+first)",
@@ -366,5 +391,9 @@ class HiddenPreconditionRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for regex, anchors in _PRECONDITIONS:
+            # Data that names the model ("to you, Claude", "if you are an AI") is addressed to it: in a tool
+            # result that alone crosses the threshold; descriptions may legitimately say "Note for the AI".
+            addressing = item.kind == "tool_output" and anchors[0] in _ADDRESSING
             for key, start, end, m in prose_matches(item, regex, anchors, 40, 160, lower=True):
-                yield self.finding(item, key, start, end, f"precondition {m.group(0)!r}")
+                message = f"precondition {m.group(0)!r}"
+                yield self.finding(item, key, start, end, message, weight=1.5 if addressing else 1.0)

@@ -38,7 +38,10 @@ _VERBS = (
 _VERB_TRIE = word_trie(
     _VERBS.replace("e-?mail", "email|e-mail").replace("summari[sz]e", "summarise|summarize").split("|")
 )
-_AGENT_WORDS = r"(?:assistant|ai|agent|model|llm|bot|chatbot|claude|chatgpt|copilot|gemini|gpt[\w.-]*)"
+_AGENT_WORDS = (
+    r"(?:assistant|ai|agent|model|llm|bot|chatbot|claude|chatgpt|copilot|gemini|gpt[\w.-]*|"
+    r"llama[\w.-]*|mistral|mixtral|qwen[\w.-]*|deepseek|command[- ]r[\w+-]*|grok|phi-?\d|o\d(?:-mini)?)"
+)
 _POLITE = r"(?:(?:please|kindly|now|then|also|first|finally|immediately|do)\s*,?\s+)*"
 # A word followed by ':' or '=' is a key in structured data ("email: x@y"), not an imperative.
 # ... and "Transfer confirmed:", "Payment received:" are headers.
@@ -65,6 +68,11 @@ _ADDRESSED_ANCHORS = (
     "gpt",
     "copilot",
     "gemini",
+    "llama",
+    "mistral",
+    "qwen",
+    "deepseek",
+    "grok",
     "you must",
     "you should",
     "you need",

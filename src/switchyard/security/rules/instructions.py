@@ -381,7 +381,9 @@ class HiddenPreconditionRule(RuleBase):
     doc = (
         "Flags text that sets the model a task before or instead of the user's: 'before using this tool, "
         "read ...', 'otherwise the tool will not work', 'before you can solve the task that I gave you', "
-        "'after you do that', 'this is an important message from X to you', 'always call this tool first'."
+        "'after you do that', 'this is an important message from X to you', 'always call this tool first', "
+        "and text that addresses the model ('Note to the AI:', 'Assistant, ...', 'to you, Claude', 'if you are "
+        "an AI agent'), which in a tool result is over the threshold alone (data has no reason to name the model)."
     )
     why = (
         "Line-jumping and indirect injection attacks make the model perform a step the user never asked "

@@ -48,6 +48,8 @@ ResourceListener = Callable[[str], Awaitable[None]]
 """Told the URI of a resource an upstream reported as updated."""
 
 _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+# The client's per-request log opt-in (2026-07-28) is the one reserved key passed on: it asks the upstream too.
+LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
 _INTERACTIVE = frozenset({"tools/call", "prompts/get", "resources/read"})
 _UNRESOLVED = "switchyard.unresolved"
 """`CallContext.extras` key: the error that resolving the request's item raised (raised again at dispatch)."""
@@ -61,7 +63,9 @@ def _forwardable_meta(params: Mapping[str, Any]) -> dict[str, Any]:
         kept: dict[str, Any] = {
             str(k): v
             for k, v in cast(Mapping[Any, Any], meta).items()
-            if isinstance(k, str) and k != "progressToken" and not k.startswith(_RESERVED_META_PREFIX)
+            if isinstance(k, str)
+            and k != "progressToken"
+            and (not k.startswith(_RESERVED_META_PREFIX) or k == LOG_LEVEL_META_KEY)
         }
         if kept:
             out["_meta"] = kept

@@ -55,7 +55,11 @@ def gateway_url(peers: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     }
     config = tmp_path_factory.mktemp("http") / "servers.json"
     store = {"path": str(config.parent / "state.db")}
-    doc = {"mcpServers": servers, "switchyard": {"http": {"max_body_bytes": MAX_BODY}, "store": store}}
+    # These tests exercise the transport; authentication has its own tests (tests/e2e/test_governance.py).
+    doc = {
+        "mcpServers": servers,
+        "switchyard": {"http": {"max_body_bytes": MAX_BODY}, "store": store, "auth": {"mode": "none"}},
+    }
     config.write_text(json.dumps(doc), encoding="utf-8")
     port = peers.free_port()
     with peers.running_http_server(_switchyard_argv(config, f"127.0.0.1:{port}"), port) as url:
@@ -200,7 +204,7 @@ def test_readyz_answers_503_naming_a_server_that_is_down(peers: Any, tmp_path: P
         "broken": {"command": str(tmp_path / "no-such-program")},
     }
     config = tmp_path / "servers.json"
-    settings = {"timeouts": {"connect": 5}, "store": {"path": str(tmp_path / "state.db")}}
+    settings = {"timeouts": {"connect": 5}, "store": {"path": str(tmp_path / "state.db")}, "auth": {"mode": "none"}}
     config.write_text(json.dumps({"mcpServers": servers, "switchyard": settings}), encoding="utf-8")
     port = peers.free_port()
     with peers.running_http_server(_switchyard_argv(config, f"127.0.0.1:{port}"), port) as url:

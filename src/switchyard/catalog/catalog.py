@@ -101,7 +101,7 @@ class Catalog:
         for server, template in self._compiled_templates:
             if template.match(uri) is not None:
                 return server
-        raise NotFound(f"Resource not found: {uri}")
+        raise NotFound(f"Resource not found: {uri}", {"uri": uri})
 
 
 def _allowed(name: str, rules: ToolFilter) -> bool:

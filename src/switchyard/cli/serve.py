@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow --http to bind a non-loopback address (there is no authentication yet: be careful)",
+        help="allow --http to bind a non-loopback address (authentication must then be on: switchyard.auth)",
     )
     parser.set_defaults(run=run)
 
@@ -68,17 +68,17 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(host):
         if not args.allow_remote:
             stderr.print(
-                f"error: refusing to bind {host}: it is not a loopback address and the HTTP front has no "
-                "authentication yet; pass --allow-remote to do it anyway",
+                f"error: refusing to bind {host}: it is not a loopback address; pass --allow-remote to serve "
+                "other machines (authentication is then required: switchyard.auth)",
                 markup=False,
                 highlight=False,
             )
             return 2
         logger.warning(
-            "binding %s with --allow-remote: anyone who can reach this address can call every tool "
-            "(no authentication is configured). Requests must name an allowed Host: list the names clients "
-            "use in switchyard.http.allowed_hosts",
+            "binding %s with --allow-remote (authentication: %s). Requests must name an allowed Host: list the "
+            "names clients use in switchyard.http.allowed_hosts",
             host,
+            config.switchyard.auth.mode,
         )
     anyio.run(serve_http, Gateway(config), host, port)
     return 0

@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchyard.config import HttpFrontSettings
 from switchyard.gateway import Gateway
+from switchyard.server.auth import protect
 from switchyard.server.mcp import FrontServer
 from switchyard.upstream.base import UpstreamState
 
@@ -395,6 +396,21 @@ def _legacy_capabilities(server: Server[Any]) -> None:
     setattr(server, "create_initialization_options", with_changes)  # noqa: B010 - an instance override
 
 
+class _ProbesOpen:
+    """`/healthz` and `/readyz` go straight to the app (load balancers carry no credentials); the rest is
+    authenticated."""
+
+    def __init__(self, protected: ASGIApp, open_app: ASGIApp) -> None:
+        self.protected = protected
+        self.open_app = open_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") in ("/healthz", "/readyz"):
+            await self.open_app(scope, receive, send)
+        else:
+            await self.protected(scope, receive, send)
+
+
 class HttpFront:
     """The HTTP front of one gateway: an ASGI app whose lifespan runs the gateway's upstreams.
 
@@ -433,7 +449,9 @@ class HttpFront:
             ],
             lifespan=self._lifespan,
         )
-        self.app: ASGIApp = _HostOriginGuard(starlette, hosts, origins)
+        # Authentication (server/auth.py) guards everything but the probes; Host/Origin checks run first.
+        protected = protect(starlette, gateway, host=host, port=port, path=MCP_PATH)
+        self.app: ASGIApp = _HostOriginGuard(_ProbesOpen(protected, starlette), hosts, origins)
 
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncGenerator[None]:

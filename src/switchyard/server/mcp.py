@@ -39,7 +39,7 @@ from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
 from switchyard.exposure import META_NAMES, WorkingSet
 from switchyard.gateway import Gateway
 from switchyard.identity import ANONYMOUS, LOCAL, PRINCIPAL_STATE_KEY, Principal
-from switchyard.server.mrtr import LegacyClientBridge, Suspensions, drive_for_legacy_client, is_input_required
+from switchyard.server.mrtr import LegacyClientBridge, ModernClientBridge, Suspensions, drive_for_legacy_client, is_input_required
 from switchyard.stages.audit import audit_list
 from switchyard.stages.flows import LEGACY_SESSION
 from switchyard.upstream.base import JsonObject, ProgressCallback
@@ -139,6 +139,7 @@ class FrontServer:
         self._listener = ListenHandler(self.bus)
         self._working: weakref.WeakKeyDictionary[Any, WorkingSet] = weakref.WeakKeyDictionary()
         self._sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self._log_levels: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self.parked = Suspensions(ttl=gateway.config.switchyard.mrtr.ttl)
         self.server: Server[Any] = Server(
             gateway.config.switchyard.name,
@@ -160,6 +161,9 @@ class FrontServer:
             ("resources/subscribe", types.SubscribeRequestParams, self._subscribe),
             ("resources/unsubscribe", types.UnsubscribeRequestParams, self._unsubscribe),
             ("completion/complete", types.CompleteRequestParams, self._complete),
+            # Deprecated in 2026-07-28 but part of the handshake era: upstream log messages are relayed to the
+            # caller of the call they belong to, at or above the level set here.
+            ("logging/setLevel", types.SetLevelRequestParams, self._set_level),
         ]
         for method, params_type, handler in handlers:
             self.server.add_request_handler(method, params_type, handler)
@@ -222,7 +226,9 @@ class FrontServer:
             )
 
         if not modern_front:
-            token = INPUT_BRIDGE.set(LegacyClientBridge(ctx))
+            connection = getattr(ctx.session, "_connection", None)
+            level = self._log_levels.get(connection) if connection is not None else None
+            token = INPUT_BRIDGE.set(LegacyClientBridge(ctx, level))
             session_token = LEGACY_SESSION.set(self._session_id(ctx))  # the flow policy's conversation
             try:
                 result = await once(params)
@@ -236,7 +242,11 @@ class FrontServer:
             return result
         parked = self._parked_target(method, params)
         if parked is None:
-            return await once(params)
+            token = INPUT_BRIDGE.set(ModernClientBridge(ctx))
+            try:
+                return await once(params)
+            finally:
+                INPUT_BRIDGE.reset(token)
         server, item = parked
 
         def seal(ident: str) -> str:
@@ -407,6 +417,12 @@ class FrontServer:
         if self._holders[uri] == 0:
             del self._holders[uri]
             await self._forward(ctx, "resources/unsubscribe", {"uri": uri})
+
+    async def _set_level(self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams) -> Any:
+        connection = getattr(ctx.session, "_connection", None)
+        if connection is not None:
+            self._log_levels[connection] = params.level
+        return {}
 
     async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams) -> Any:
         connection = getattr(ctx.session, "_connection", None)

@@ -35,7 +35,7 @@ from switchyard.upstream.base import JsonObject
 from switchyard.upstream.bridge import INPUT_BRIDGE
 from switchyard.upstream.bridge import INPUT_BRIDGE
 
-__all__ = ["LegacyClientBridge", "Suspensions", "drive_for_legacy_client", "is_input_required"]
+__all__ = ["LegacyClientBridge", "ModernClientBridge", "Suspensions", "drive_for_legacy_client", "is_input_required"]
 
 _INPUT_REQUEST: TypeAdapter[types.InputRequest] = TypeAdapter(types.InputRequest)
 _RESULT_TYPES: dict[str, type[BaseModel]] = {
@@ -112,11 +112,15 @@ def _declares(caps: Any, method: str) -> bool:
     return getattr(caps, name, None) is not None
 
 
+_LOG_ORDER = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
 class LegacyClientBridge:
     """Answers a legacy upstream's pushed request by pushing it on to a legacy front client."""
 
-    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+    def __init__(self, ctx: ServerRequestContext[Any, Any], log_level: str | None = None) -> None:
         self._ctx = ctx
+        self._min_log = _LOG_ORDER.index(log_level) if log_level in _LOG_ORDER else 0
 
     def can(self, method: str) -> bool:
         """Whether the front client declared the capability at `initialize`."""
@@ -125,6 +129,37 @@ class LegacyClientBridge:
     async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
         """Send the request to the client and return its answer."""
         return await _ask(self._ctx, {"method": method, "params": dict(params or {})})
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """Relay a log message at or above the level the client set with `logging/setLevel`."""
+        if _LOG_ORDER.index(params.level) >= self._min_log:
+            await relay_log(self._ctx, params)
+
+
+async def relay_log(ctx: ServerRequestContext[Any, Any], params: types.LoggingMessageNotificationParams) -> None:
+    """Send an upstream's log message to the calling client, related to its request."""
+    related = str(ctx.request_id) if ctx.request_id is not None else None
+    with contextlib.suppress(Exception):  # advisory: a log line never fails a call
+        await ctx.session.send_log_message(params.level, params.data, params.logger, related_request_id=related)
+
+
+class ModernClientBridge:
+    """For a modern client whose request goes to a modern upstream: only log messages cross this way."""
+
+    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        self._ctx = ctx
+
+    def can(self, method: str) -> bool:
+        """Modern upstreams ask with input_required results, never by push."""
+        return False
+
+    async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
+        """Never called (`can` is False)."""
+        raise MCPError(code=types.INVALID_REQUEST, message=f"{method} cannot be pushed to this client")
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """Relay a log message (delivered only if this request opted in)."""
+        await relay_log(self._ctx, params)
 
 
 _QUESTION = "q"
@@ -144,6 +179,9 @@ class Suspension:
     def can(self, method: str) -> bool:
         """Whether the modern client declared the capability on this request."""
         return _declares(self._caps, method)
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """Log messages of a parked call have no open request to ride on: dropped."""
 
     async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
         """Hand the question to the client (as an input_required result) and wait for its retry."""
@@ -232,11 +270,15 @@ def _declares(caps: Any, method: str) -> bool:
     return getattr(caps, name, None) is not None
 
 
+_LOG_ORDER = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
 class LegacyClientBridge:
     """Answers a legacy upstream's pushed request by pushing it on to a legacy front client."""
 
-    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+    def __init__(self, ctx: ServerRequestContext[Any, Any], log_level: str | None = None) -> None:
         self._ctx = ctx
+        self._min_log = _LOG_ORDER.index(log_level) if log_level in _LOG_ORDER else 0
 
     def can(self, method: str) -> bool:
         """Whether the front client declared the capability at `initialize`."""
@@ -245,6 +287,37 @@ class LegacyClientBridge:
     async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
         """Send the request to the client and return its answer."""
         return await _ask(self._ctx, {"method": method, "params": dict(params or {})})
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """Relay a log message at or above the level the client set with `logging/setLevel`."""
+        if _LOG_ORDER.index(params.level) >= self._min_log:
+            await relay_log(self._ctx, params)
+
+
+async def relay_log(ctx: ServerRequestContext[Any, Any], params: types.LoggingMessageNotificationParams) -> None:
+    """Send an upstream's log message to the calling client, related to its request."""
+    related = str(ctx.request_id) if ctx.request_id is not None else None
+    with contextlib.suppress(Exception):  # advisory: a log line never fails a call
+        await ctx.session.send_log_message(params.level, params.data, params.logger, related_request_id=related)
+
+
+class ModernClientBridge:
+    """For a modern client whose request goes to a modern upstream: only log messages cross this way."""
+
+    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        self._ctx = ctx
+
+    def can(self, method: str) -> bool:
+        """Modern upstreams ask with input_required results, never by push."""
+        return False
+
+    async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
+        """Never called (`can` is False)."""
+        raise MCPError(code=types.INVALID_REQUEST, message=f"{method} cannot be pushed to this client")
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """Relay a log message (delivered only if this request opted in)."""
+        await relay_log(self._ctx, params)
 
 
 _QUESTION = "q"
@@ -264,6 +337,9 @@ class Suspension:
     def can(self, method: str) -> bool:
         """Whether the modern client declared the capability on this request."""
         return _declares(self._caps, method)
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """Log messages of a parked call have no open request to ride on: dropped."""
 
     async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
         """Hand the question to the client (as an input_required result) and wait for its retry."""

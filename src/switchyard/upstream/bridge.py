@@ -34,6 +34,10 @@ class InputBridge(Protocol):
         """Get the client's answer (a result dict), or raise `MCPError`."""
         ...
 
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """Pass a server's log message on to the client (which applies its own level)."""
+        ...
+
 
 INPUT_BRIDGE: contextvars.ContextVar[InputBridge | None] = contextvars.ContextVar(
     "switchyard_input_bridge", default=None
@@ -67,6 +71,14 @@ class InFlight:
         if bridge is None or not bridge.can(method):
             return types.ErrorData(code=types.INVALID_REQUEST, message=f"the calling client cannot answer {method}")
         return await bridge.ask(method, params)
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """`logging_callback`: a log message goes to the caller when there is exactly one, else it is dropped."""
+        if len(self._calls) != 1:
+            return
+        bridge = next(iter(self._calls.values()))
+        if bridge is not None:
+            await bridge.log(params)
 
     # The SDK's callback shapes: each returns a typed result or ErrorData.
 

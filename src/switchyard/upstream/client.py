@@ -45,6 +45,8 @@ logger = logging.getLogger("switchyard.upstream")
 
 _DICT_RESULT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 _LIST_KINDS = ("tools", "prompts", "resources")
+_STABLE_SECONDS = 10.0
+"""A connection that lasted this long resets the restart backoff; one that crashes sooner keeps backing off."""
 
 
 class RawParams(types.RequestParams):
@@ -173,6 +175,7 @@ class ClientUpstream:
             while True:
                 self.attempts += 1
                 connected = False
+                began = anyio.current_time()
                 try:
                     connected = await self._connect_and_serve()
                 except Exception as exc:
@@ -185,8 +188,8 @@ class ClientUpstream:
                 if self._state is not UpstreamState.DOWN:
                     self._state = UpstreamState.DOWN
                     await self._notify(frozenset({"state"}))
-                if connected:
-                    delay = self._restart.initial
+                if connected and anyio.current_time() - began >= _STABLE_SECONDS:
+                    delay = self._restart.initial  # it served a while: a new fault, not the same one again
                 logger.info("server %s: down; retrying in %.1f s", self._name, delay)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, self._restart.maximum)
@@ -214,6 +217,7 @@ class ClientUpstream:
             elicitation_callback=self.inflight.elicit,
             sampling_callback=self.inflight.sample,
             list_roots_callback=self.inflight.roots,
+            logging_callback=self.inflight.log,
         )
 
     async def _connect_and_serve(self) -> bool:

@@ -33,10 +33,14 @@ _VERBS = (
     r"send|e-?mail|forward|transfer|wire|pay|delete|remove|erase|share|upload|post|publish|make|create|book|"
     r"reserve|schedule|invite|add|change|update|reset|say|tell|recommend|visit|get|give|provide|include|"
     r"reply|write|grant|download|install|run|execute|retrieve|summari[sz]e|insert|rename|move|copy|"
-    r"cancel|modify|set|disclose|reveal|list|find|collect|concatenate|follow"
+    r"cancel|modify|set|disclose|reveal|list|find|collect|concatenate|follow|point|redirect|route|open|"
+    r"navigate|browse|go|join|merge|combine|approve|accept|confirm|authori[sz]e|buy|purchase|order|subscribe"
 )
 _VERB_TRIE = word_trie(
-    _VERBS.replace("e-?mail", "email|e-mail").replace("summari[sz]e", "summarise|summarize").split("|")
+    _VERBS.replace("e-?mail", "email|e-mail")
+    .replace("summari[sz]e", "summarise|summarize")
+    .replace("authori[sz]e", "authorise|authorize")
+    .split("|")
 )
 _AGENT_WORDS = (
     r"(?:assistant|ai|agent|model|llm|bot|chatbot|claude|chatgpt|copilot|gemini|gpt[\w.-]*|"
@@ -86,11 +90,13 @@ _DIRECTIVE_AT_START_RE = re.compile(r"[ \t\n]*(?:[-*][ \t]*)?" + _BODY)
 
 # A destination the data is sent *to*: "to x@y.com", "to my new email address, x@y.com", "to IBAN ...".
 _DESTINATION_RE = re.compile(
-    r"\bto\s+(?:[^\s.]+\s+){0,6}?[:\s]*(?:[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}|https?://\S+|IBAN\b|"
+    r"\bto\s+(?:[^\s.]+\s+){0,6}?[:\s]*(?:[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}|https?://\S+|www\.[\w-]+\.\w|IBAN\b|"
     r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}\b)",
     _I,
 )
-_ADDRESS_RE = re.compile(r"[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}|https?://\S+", _I)
+_ADDRESS_RE = re.compile(
+    r"[\w.+-]+@(?:[\w-]+\.)+[A-Za-z]{2,}|(?i:https?://)\S+|\b(?i:www)\.[\w-]+\.\w|\b[A-Z]{2}\d{2}[A-Z0-9]{10,30}\b"
+)
 _SENSITIVE_RE = re.compile(
     r"\b(?:passwords?|security\s+codes?|verification\s+codes?|2fa|otp|credit\s+card|card\s+numbers?|"
     r"passport|bank\s+account|iban|ssn|social\s+security|api\s+keys?|tokens?|private\s+keys?|"

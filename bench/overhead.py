@@ -47,7 +47,7 @@ from typing import Any, TextIO
 import anyio
 import psutil
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
 from rich.console import Console
 from rich.table import Table
 
@@ -89,9 +89,13 @@ def write_config(path: Path, servers: dict[str, StdioServerParameters], log_leve
 
 
 def gateway_params(config: Path, env: dict[str, str] | None = None) -> StdioServerParameters:
-    """`switchyard serve -c CONFIG` as the SDK's stdio server parameters."""
+    """`switchyard serve -c CONFIG` as the SDK's stdio server parameters: the SDK's default environment, plus
+    PYTHONPATH when set (so a run from a clean checkout times that checkout's code) and `env`."""
     argv = _switchyard_argv()
-    full_env = {**os.environ, **env} if env else None
+    full_env = get_default_environment()
+    if os.environ.get("PYTHONPATH"):
+        full_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    full_env.update(env or {})
     return StdioServerParameters(command=argv[0], args=[*argv[1:], "serve", "-c", str(config)], env=full_env)
 
 
@@ -250,16 +254,35 @@ async def latency_phase(work: Path, args: argparse.Namespace, errlog: TextIO) ->
                 clients[path] = (await connect(stack, params, mode, errlog), tool)
                 procs[path] = [c for c in psutil.Process().children() if c.pid not in before]
             cpu0 = {path: _cpu_seconds(p) for path, p in procs.items()}
+            me0 = _cpu_seconds([psutil.Process()])
             _progress(f"latency {mode}: {args.calls} calls on each of {', '.join(clients)}")
             lat = await sequential(clients, args.calls, args.warmup)
-            cpu = {path: (_cpu_seconds(p) - cpu0[path]) / (args.calls + args.warmup) for path, p in procs.items()}
+            calls = args.calls + args.warmup
+            cpu = {path: (_cpu_seconds(p) - cpu0[path]) / calls for path, p in procs.items()}
+            client_cpu = (_cpu_seconds([psutil.Process()]) - me0) / (calls * len(clients))
         row: dict[str, Any] = {path: {**summary(ms), "cpu_ms_per_call": cpu[path] * 1000} for path, ms in lat.items()}
         for path in lat:
             if path != "direct":
                 key = "added" if path == "gateway" else f"added-{path.removeprefix('gateway-')}"
                 row[key] = {k: row[path][k] - row["direct"][k] for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms")}
+        # Where every process is CPU-bound (8 concurrent callers on 2 cores), calls/s is about
+        # cores / (CPU per call of client + servers): the throughput ratio this predicts, whatever the load.
+        c, f = client_cpu * 1000, row["direct"]["cpu_ms_per_call"]
+        row["client_cpu_ms_per_call"] = c
+        row["cpu_bound_ratio"] = {
+            path: (c + f) / (c + row[path]["cpu_ms_per_call"] + f) for path in lat if path != "direct"
+        }
         out[mode] = row
     return out
+
+
+def _first_error(exc: BaseException) -> str:
+    first = exc
+    inner: tuple[BaseException, ...] = getattr(first, "exceptions", ())
+    while inner:
+        first = inner[0]
+        inner = getattr(first, "exceptions", ())
+    return f"{type(first).__name__}: {first}"[:200]
 
 
 async def throughput_phase(work: Path, args: argparse.Namespace, errlog: TextIO) -> dict[str, Any]:
@@ -275,16 +298,24 @@ async def throughput_phase(work: Path, args: argparse.Namespace, errlog: TextIO)
     for mode in args.modes:
         for shape in args.shapes:
             runs: dict[str, list[float]] = {path: [] for path in paths}
+            errors: list[str] = []
             # Paths take turns, `--repeat` rounds, and the median is kept: the machine is shared.
             for _ in range(args.repeat):
                 for path, (params, tool) in paths.items():
                     connections = 1 if shape == "shared" else n
-                    rate = await concurrent(params, tool, mode, errlog, connections=connections, tasks=n, per_task=per)
+                    try:
+                        rate = await concurrent(
+                            params, tool, mode, errlog, connections=connections, tasks=n, per_task=per
+                        )
+                    except Exception as exc:  # recorded, and the run goes on
+                        rate = math.nan
+                        errors.append(f"{path}: {_first_error(exc)}")
                     runs[path].append(rate)
                     _progress(f"throughput {mode}/{shape} {path}: {rate:.0f} calls/s")
-            row: dict[str, Any] = {"tasks": n, "calls": n * per, "runs": runs}
+            row: dict[str, Any] = {"tasks": n, "calls": n * per, "runs": runs, "errors": errors}
             for path, rates in runs.items():
-                row[path] = statistics.median(rates)
+                good = [r for r in rates if not math.isnan(r)]
+                row[path] = statistics.median(good) if good else math.nan
                 if path != "direct":
                     key = "ratio" if path == "gateway" else f"ratio-{path.removeprefix('gateway-')}"
                     row[key] = row[path] / row["direct"]
@@ -408,7 +439,8 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
     m = result["machine"]
     console.print(
         f"machine: {m['cpus']} CPUs, Python {m['python']}, load {m['load_avg_1_5_15']} (start) "
-        f"-> {result.get('load_after')} (end), 1M-iteration Python loop {m['python_loop_ms']} ms, {m['date_utc']}"
+        f"-> {result.get('load_after')} (end), 1M-iteration Python loop {m.get('python_loop_ms', '?')} ms, "
+        f"{m['date_utc']}"
     )
     if "latency" in result:
         t = Table(title=f"sequential calls ({result['args']['calls']} after {result['args']['warmup']} warm-up)")
@@ -427,6 +459,13 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
                     path,
                     *(f"{s[k]:.3f}" for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms", "cpu_ms_per_call")),
                 )
+            if "cpu_bound_ratio" in row:
+                t.add_row(
+                    mode,
+                    "client (SDK)",
+                    *([""] * 5),
+                    f"{row['client_cpu_ms_per_call']:.3f}",
+                )
             added = [k for k in row if k.startswith("added")]
             for i, key in enumerate(added):
                 a = row[key]
@@ -442,6 +481,13 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
                     end_section=i == len(added) - 1,
                 )
         console.print(t)
+        ratios = [(mode, row["cpu_bound_ratio"]) for mode, row in result["latency"].items() if "cpu_bound_ratio" in row]
+        if ratios:
+            console.print(
+                "CPU-bound throughput ratio these CPU costs predict, "
+                "(client + fixture) / (client + gateway + fixture): "
+                + "; ".join(f"{mode} " + ", ".join(f"{p} {r:.0%}" for p, r in rs.items()) for mode, rs in ratios)
+            )
     if "throughput" in result:
         t = Table(title=f"throughput, {result['args']['concurrency']} concurrent clients")
         for col in ("mode/shape", "path", "calls", "calls/s (median)", "runs", "vs direct", ">= 80%"):
@@ -462,6 +508,9 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
                     end_section=i == len(paths) - 1,
                 )
         console.print(t)
+        for key, row in result["throughput"].items():
+            for error in row.get("errors", []):
+                console.print(f"[red]{key}: a run failed[/] ({error}); its median leaves it out")
     if "startup" in result:
         s = result["startup"]
         t = Table(
@@ -498,7 +547,8 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    result: dict[str, Any] = {"machine": machine(), "args": {k: v for k, v in vars(args).items() if k != "json"}}
+    skip = ("json", "tables_from")
+    result: dict[str, Any] = {"machine": machine(), "args": {k: v for k, v in vars(args).items() if k not in skip}}
     phases: dict[str, Callable[[Path, argparse.Namespace, TextIO], Awaitable[dict[str, Any]]]] = {
         "latency": latency_phase,
         "throughput": throughput_phase,
@@ -548,8 +598,12 @@ def main(argv: list[str] | None = None) -> int:
         "and/or with the audit log off (no-audit)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--tables-from", metavar="FILE", help="print the tables of an earlier --json run; run nothing")
     args = parser.parse_args(argv)
-    result = anyio.run(run, args)
+    if args.tables_from:
+        result = json.loads(Path(args.tables_from).read_text(encoding="utf-8"))
+    else:
+        result = anyio.run(run, args)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -222,6 +222,12 @@ async def test_a_crash_mid_call_gives_an_error_result_naming_the_server_and_it_r
         assert "flaky__crash_now" in tool_names(await client.list_tools())
         assert "server flaky: down; retrying in 0.1 s" in zoo.log_text()
 
+        # Crashing again soon after the restart: the backoff grows instead of starting over.
+        again = await client.call_tool("flaky__crash_now", {})
+        assert again.is_error
+        await zoo.wait_for_log("server flaky: down; retrying in 0.2 s")
+        await eventually_ok(client, "flaky__ok", {}, timeout=10)
+
 
 async def test_a_call_that_never_returns_times_out_with_a_clear_error_and_others_go_on(zoo: RunningGateway) -> None:
     elapsed: dict[str, float] = {}
@@ -544,8 +550,8 @@ def ignored_signals(process: psutil.Process) -> int:
     raise AssertionError("no SigIgn line")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-async def test_no_server_process_outlives_the_gateway(peers: Any, tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize("sig", [None, signal.SIGTERM, signal.SIGKILL], ids=["client-leaves", "SIGTERM", "SIGKILL"])
+async def test_no_server_process_outlives_the_gateway(peers: Any, tmp_path: Path, sig: signal.Signals | None) -> None:
     cfg = write_config(
         tmp_path / "gw.json",
         {
@@ -562,7 +568,8 @@ async def test_no_server_process_outlives_the_gateway(peers: Any, tmp_path: Path
             async with gateway(cfg) as gw:
                 names = tool_names(await gw.client.list_tools())
                 assert {"fast__echo", "frozen__echo", "stubborn__echo", "everything__echo"} <= names, names
-                descendants = psutil.Process(gw.pid).children(recursive=True)
+                gateway_process = psutil.Process(gw.pid)
+                descendants = gateway_process.children(recursive=True)
                 commands = " ".join(" ".join(p.cmdline()) for p in descendants)
                 assert "sleep 300" in commands  # a grandchild
                 assert "server-everything" in commands  # node, under a shell
@@ -573,9 +580,13 @@ async def test_no_server_process_outlives_the_gateway(peers: Any, tmp_path: Path
                 assert ignored & (1 << (signal.SIGTERM - 1))
                 assert not ignored & (1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)), hex(ignored)
                 server_process(gw, "role=frozen").suspend()  # only SIGKILL ends a stopped process
-                os.kill(gw.pid, sig)
-                survivors = await wait_all_gone(descendants, timeout=10.0)
-                assert not survivors, describe(survivors)
+                if sig is not None:
+                    os.kill(gw.pid, sig)
+                    survivors = await wait_all_gone(descendants, timeout=10.0)
+                    assert not survivors, describe(survivors)
+            # The client left (stdin closed): the gateway stops every server (close stdin, grace, kill) and exits.
+            survivors = await wait_all_gone([gateway_process, *descendants], timeout=15.0)
+            assert not survivors, describe(survivors)
     finally:
         for process in descendants:  # only processes this test started, identified by PID and start time
             if alive(process):

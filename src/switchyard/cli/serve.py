@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="allow --http to bind a non-loopback address (authentication must then be on: switchyard.auth)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --http: worker processes on one port (modern requests go to any worker; legacy sessions "
+        "need sticky routing)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -80,5 +87,13 @@ def run(args: argparse.Namespace) -> int:
             host,
             config.switchyard.auth.mode,
         )
+    if args.workers > 1:
+        from switchyard.server.auth import check_auth_config  # noqa: PLC0415
+        from switchyard.server.http import serve_http_workers  # noqa: PLC0415
+
+        check_auth_config(host, config.switchyard.auth)  # refuse here, not in every worker
+
+        serve_http_workers(args.config, host, port, args.workers)
+        return 0
     anyio.run(serve_http, Gateway(config), host, port)
     return 0

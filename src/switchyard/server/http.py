@@ -18,6 +18,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
+import secrets
 from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
@@ -494,3 +496,48 @@ async def serve_http(
     )
     logger.info("serving MCP on http://%s:%d%s", _bracketed(host), port, MCP_PATH)
     await uvicorn.Server(config).serve()
+
+
+WORKER_CONFIG_ENV = "SWITCHYARD_WORKER_CONFIG"
+WORKER_LISTEN_ENV = "SWITCHYARD_WORKER_LISTEN"
+
+
+def worker_app() -> HttpFront:
+    """The app of one worker process (uvicorn factory): reads the configuration named by the parent.
+
+    Each worker runs its own upstream connections. Modern (2026-07-28) requests can land on any worker because
+    sealed `requestState` verifies with the shared keys; legacy sessions and calls parked on client input live
+    in one worker, so put workers behind sticky routing (by `Mcp-Session-Id`) when legacy clients use them.
+    """
+    from switchyard.config import load_config  # noqa: PLC0415 - only worker processes need it
+
+    host, _, port = os.environ[WORKER_LISTEN_ENV].rpartition(":")
+    return HttpFront(Gateway(load_config(os.environ[WORKER_CONFIG_ENV])), host=host.strip("[]"), port=int(port))
+
+
+def serve_http_workers(config_path: str, host: str, port: int, workers: int) -> None:
+    """Serve with `workers` processes on one port (uvicorn's supervisor); blocks until interrupted.
+
+    Workers must share the sealing keys: when none are configured, one is made here and handed to every worker
+    through `SWITCHYARD_SEALING_KEYS`.
+    """
+    if not os.environ.get("SWITCHYARD_SEALING_KEYS"):
+        from switchyard.config import load_config  # noqa: PLC0415
+
+        if not load_config(config_path).switchyard.mrtr.keys:
+            os.environ["SWITCHYARD_SEALING_KEYS"] = secrets.token_hex(32)
+    os.environ[WORKER_CONFIG_ENV] = os.path.abspath(config_path)
+    os.environ[WORKER_LISTEN_ENV] = f"{_bracketed(host)}:{port}"
+    logger.info("serving MCP on http://%s:%d%s with %d workers", _bracketed(host), port, MCP_PATH, workers)
+    uvicorn.run(
+        "switchyard.server.http:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+

@@ -118,7 +118,7 @@ def _tag_anchors(item: ScanItem) -> tuple[str, ...]:
 _COMMENT_RE = re.compile(
     rf"<!--(?:(?!-->)[\s\S]){{0,200}}?\b(?:{_MODEL}|instructions?|ignore|system|you\s+(?:must|should))\b", _I
 )
-_SYSTEM_CHANNEL_RE = re.compile(r"system|<\||\[/?inst\]|<</?sys>>|!!", _I)
+_SYSTEM_CHANNEL_RE = re.compile(r"system|<</?sys>>|!!", _I)
 
 
 class PseudoTagRule(RuleBase):
@@ -146,7 +146,8 @@ class PseudoTagRule(RuleBase):
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         strong_markers: set[str] = set()
         for key, start, end, m in prose_matches(item, _PSEUDO_TAG_RE, _tag_anchors(item), 40, 60):
-            marker = m.group(0).strip().strip("<>/[]:# ").lower()
+            # Chat-template tokens are one kind of marker however many of them appear.
+            marker = "chat" if m.group("chat") else m.group(0).strip().strip("<>/[]:# ").lower()
             strong = m.group("weak") is None
             weight = 1.0 if strong else 0.75
             if item.kind == "tool_output" and _SYSTEM_CHANNEL_RE.search(m.group(0)):
@@ -243,7 +244,8 @@ _SECRECY_RE = re.compile(
     rf"|\bwithout\s+(?:\w+\s+){{0,2}}?(?:telling|informing|notifying|alerting|asking|mentioning\s+it\s+to|"
     rf"the\s+knowledge\s+of)\s+{_USER}"
     rf"|\b{_USER}\s+(?:must|should|need)\s+not\s+(?:know|see|notice|be\s+(?:told|informed|aware))"
-    rf"|\b{_USER}\s+(?:does|do|will|would|must|should)\s*(?:n'?t|\s+not)\s+(?:need\s+to\s+|have\s+to\s+)?"
+    r"|\b(?:the\s+|your\s+)?(?:user|human)s?\s+(?:does|do|will|would|must|should)\s*(?:n'?t|\s+not)\s+"
+    r"(?:need\s+to\s+|have\s+to\s+)?"
     r"(?:know|see|notice|be\s+(?:told|informed|aware))"
     r"|\b(?:this\s+is\s+a|it\s+is\s+a)\s+(?:secret|confidential|hidden)\s+(?:operation|step|instruction|action)"
     rf"|\bkeep\s+(?:this|it|that)\s+(?:hidden|secret|confidential)\s+from\s+{_USER}"
@@ -326,8 +328,6 @@ _AI_ANCHORS = (
     "phi",
 )
 # Each phrase family with the anchor words every one of its matches contains (see `windowed`).
-_ADDRESSING = ("to you", "if you are", *_AI_ANCHORS)
-"""Anchor sets of the families that address the model itself; in a tool result these weigh more."""
 _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
     (re.compile(pattern, _I), anchors)
     for pattern, anchors in (
@@ -343,10 +343,11 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             # "Attention AI:".
             rf"\b(?:note|message|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\s*[:,!-]"
             rf"|\binstructions?\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\s*[:,-]"
-            rf"|(?:^|(?<=[.!?:\n]))\s*(?:hey\s+|dear\s+)?{_MODEL}\s*,\s*(?=[a-z])"
             rf"|\b(?:attention|note|notice|dear|hey)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]",
             _AI_ANCHORS,
         ),
+        # A vocative ("Assistant, ..."): weaker, since "model, tokens = ..." and "LLM, ..." occur in prose and code.
+        (rf"(?:^|(?<=[.!?:\n]))\s*(?:hey\s+|dear\s+)?{_MODEL}\s*,\s*(?=[a-z])", ("assistant", *_AI_ANCHORS)),
         (rf"\bif\s+you\s+are\s+(?:an?\s+)?(?:\w+\s+)?{_MODEL}\b", ("if you are",)),
         (
             r"\byou\s+(?:must|should|need\s+to|have\s+to)\s+(?:first|always)\s+(?:call|read|run|use|open|fetch|"
@@ -371,6 +372,17 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
 )
 
 
+# Indexes in _PRECONDITIONS of the families that name the model: "note to the AI:", "if you are an AI", and
+# "to you, <model>".
+_ADDRESSING = frozenset(
+    i
+    for i, (regex, _) in enumerate(_PRECONDITIONS)
+    if "note|message|reminder" in regex.pattern
+    or "if\\s+you\\s+are" in regex.pattern
+    or "to\\s+you,\\s*" in regex.pattern
+)
+
+
 class HiddenPreconditionRule(RuleBase):
     """Preconditions that hijack the model's plan: "before using this tool, first ...", "the task I gave you"."""
 
@@ -392,10 +404,10 @@ class HiddenPreconditionRule(RuleBase):
     fix = "Describe what the tool does and its inputs; do not give the model prerequisites outside the tool."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for regex, anchors in _PRECONDITIONS:
+        for index, (regex, anchors) in enumerate(_PRECONDITIONS):
             # Data that names the model ("to you, Claude", "if you are an AI") is addressed to it: in a tool
             # result that alone crosses the threshold; descriptions may legitimately say "Note for the AI".
-            addressing = item.kind == "tool_output" and anchors[0] in _ADDRESSING
+            addressing = item.kind == "tool_output" and index in _ADDRESSING
             for key, start, end, m in prose_matches(item, regex, anchors, 40, 160, lower=True):
                 message = f"precondition {m.group(0)!r}"
                 yield self.finding(item, key, start, end, message, weight=1.5 if addressing else 1.0)

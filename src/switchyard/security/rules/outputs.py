@@ -55,10 +55,13 @@ _BODY = r"(?P<frame>(?:todo|note|task|action(?:\s+required)?|instructions?)\s*:\
 # "you must send ...". Scanned near its anchor words only.
 _ADDRESSED_RE = re.compile(
     # "Assistant, ...", "AI agents reading this page: ...", "the assistant should ...", "you must ...".
-    rf"(?:(?:hey\s+|dear\s+)?\b{_AGENT_WORDS}s?\b[^.:,\n]{{0,40}}?[,:]\s*|\b(?:the\s+)?{_AGENT_WORDS}\s+(?:should|must|"
+    # The vocative opens a sentence or line ("..., or another coding agent, install X" is not one).
+    rf"(?:(?:^|(?<=[.!?\n>\"'\]]))[ \t]*(?:hey\s+|dear\s+)?{_AGENT_WORDS}s?\b[^.:,\n]{{0,40}}?[,:]\s*"
+    rf"|\b(?:the\s+)?{_AGENT_WORDS}\s+(?:should|must|"
     r"needs?\s+to|has\s+to|is\s+to)\s+|\byou\s+(?:must|should|need\s+to|have\s+to|are\s+to)\s+)" + _POLITE + _VERB_REST,
     _I,
 )
+_AGENT_NAMED_RE = re.compile(rf"\b{_AGENT_WORDS}", _I)
 _ADDRESSED_ANCHORS = (
     "assistant",
     "ai,",
@@ -132,7 +135,7 @@ _DESTRUCTIVE_RE = re.compile(r"^(?:delete|remove|erase|wipe|cancel|transfer|wire
 _HIJACK_TAIL_RE = re.compile(r"\binstead\s*[.!]?\s*$", _I)
 
 
-def _points(sentence_from_verb: str, rest: str, framed: bool, addressed: bool) -> tuple[float, list[str]]:
+def _points(sentence_from_verb: str, rest: str, framed: bool, addressed: bool | None) -> tuple[float, list[str]]:
     """Evidence points of one imperative sentence, with the reasons (see the module docstring)."""
     reasons: list[str] = []
     points = 0.0
@@ -149,7 +152,7 @@ def _points(sentence_from_verb: str, rest: str, framed: bool, addressed: bool) -
         (_THIRD_PARTY_RE.search(rest) is not None, 0.25, "talks to the agent about the user"),
         (_BULK_RE.search(rest) is not None, 0.5, "bulk scope"),
         (framed, 0.5, "task framing"),
-        (addressed, 0.5, "addressed to the agent"),
+        (addressed is not None, 0.5 if addressed else 0.25, "addressed to the agent"),
         (_SPEECH_RE.match(sentence_from_verb) is not None, 0.5, "dictates the answer"),
         (_FIRST_PERSON_RE.search(rest) is not None, 0.25, "speaks as the user"),
         (_DESTRUCTIVE_RE.match(sentence_from_verb) is not None, 0.25, "destructive or financial action"),
@@ -190,9 +193,11 @@ class EmbeddedDirectiveRule(RuleBase):
             if len(low) != len(text):  # lower() changed lengths (rare letters): offsets would drift
                 low = text
             first = _DIRECTIVE_AT_START_RE.match(low)
-            plain = ((m, False) for m in itertools.chain((first,) if first else (), _DIRECTIVE_RE.finditer(low)))
+            # addressed: None = not addressed; True = names the agent ("Assistant, ..."); False = only "you must".
+            plain = ((m, None) for m in itertools.chain((first,) if first else (), _DIRECTIVE_RE.finditer(low)))
             addressed_matches = (
-                (m, True) for m in windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400, lower=True)
+                (m, _AGENT_NAMED_RE.search(text, m.start(), m.start("verb")) is not None)
+                for m in windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400, lower=True)
             )
             for m, addressed in itertools.chain(plain, addressed_matches):
                 rest = text[m.start("rest") : min(m.end("rest"), m.start("rest") + 400)]

@@ -124,11 +124,14 @@ FIXTURE_TOOLS: dict[str, set[str]] = {
     "crash": {"crash_now", "ok", "pid"},
     "elicit": {"ask_name", "ok"},
     "fast": {"echo", "add"},
+    "files_secret": {"list_files", "read_file"},
     "garbage": {"ok", "noisy"},
     "hang": {"hang", "hang_blocking", "ok"},
+    "inbox": {"list_emails", "read_email"},
     "progress": {"count", "wait_for_cancel", "ok"},
     "slow_start": {"ok"},
     "stderr_noise": {"noise", "ok"},
+    "web": {"fetch_page", "post_message", "list_outbox"},
 }
 
 

@@ -154,3 +154,25 @@ async def test_approve_call_from_another_process_lets_the_retry_pass(peers: Any,
     with anyio.fail_after(60):
         listing = await anyio.run_process([*cli[:3], "approve-call", "--list", "--json", "-c", str(config)])
     assert ident not in listing.stdout.decode()  # no longer pending
+
+
+@pytest.mark.parametrize(("mode", "approve"), [(m, a) for m in MODES for a in (True, False)])
+async def test_approval_before_a_call_to_a_legacy_upstream(
+    peers: Any, tmp_path: Path, mode: str, approve: bool
+) -> None:
+    # A modern client's call to a legacy upstream runs parked; the approval round trip must survive that path.
+    entry = {**peers.server_entry(peers.legacy_server("legacy_basic")), "approval": {"echo": "required"}}
+    path = tmp_path / "legacy.json"
+    path.write_text(
+        json.dumps({"mcpServers": {"old": entry}, "switchyard": {"store": {"path": str(tmp_path / "s.db")}}})
+    )
+    async with gateway(path, mode, elicitation_callback=answering(approve)) as client:
+        if approve:
+            echoed = await client.call_tool("old__echo", {"text": "hi"})
+            assert text_of(echoed) == "hi"
+        else:
+            with pytest.raises(MCPError) as info:
+                await client.call_tool("old__echo", {"text": "hi"})
+            assert "declined" in info.value.message
+        added = await client.call_tool("old__add", {"a": 1, "b": 2})
+    assert text_of(added) == "3"

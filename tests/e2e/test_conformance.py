@@ -19,11 +19,6 @@ from typing import Any
 import pytest
 
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    # The front serves no logging/setLevel and the upstream client does not relay notifications/message.
-    ("0.1", "logging-set-level"): "front has no logging/setLevel handler (server/mcp.py)",
-    ("0.1", "tools-call-with-logging"): "setLevel -32601; upstream log notifications not relayed (upstream/)",
-    ("0.2-legacy", "logging-set-level"): "front has no logging/setLevel handler (server/mcp.py)",
-    ("0.2-legacy", "tools-call-with-logging"): "setLevel -32601; upstream log notifications not relayed (upstream/)",
     # Not a protocol gap: start-up scanning (security/) quarantines the tool because its name contains
     # "tampered" (SY601, offensive capability), so the call is refused with -31003 before reaching the server.
     ("0.2-modern", "input-required-result-tampered-state"): "scanner quarantines the tool name (SY601)",

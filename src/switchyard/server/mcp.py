@@ -228,6 +228,12 @@ class FrontServer:
         if not modern_front:
             connection = getattr(ctx.session, "_connection", None)
             level = self._log_levels.get(connection) if connection is not None else None
+            if level is not None:
+                # A legacy client's logging/setLevel becomes the per-request opt-in a modern upstream needs.
+                base = dict(params or {})
+                meta = dict(cast(Mapping[str, Any], base.get("_meta") or {}))
+                meta.setdefault(types.LOG_LEVEL_META_KEY, level)
+                params = {**base, "_meta": meta}
             token = INPUT_BRIDGE.set(LegacyClientBridge(ctx, level))
             session_token = LEGACY_SESSION.set(self._session_id(ctx))  # the flow policy's conversation
             try:

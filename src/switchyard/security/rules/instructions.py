@@ -308,9 +308,7 @@ class SecrecyRule(RuleBase):
 _AI_ANCHORS = (
     "assistant",
     "ai,",
-    "ai ,",
     "ai:",
-    " ai ",
     "agent",
     "model",
     "llm",
@@ -323,9 +321,8 @@ _AI_ANCHORS = (
     "mixtral",
     "qwen",
     "deepseek",
-    "command",
+    "command-r",
     "grok",
-    "phi",
 )
 # Each phrase family with the anchor words every one of its matches contains (see `windowed`).
 _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
@@ -343,11 +340,11 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             # "Attention AI:".
             rf"\b(?:note|message|reminder)\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\s*[:,!-]"
             rf"|\binstructions?\s+(?:to|for)\s+(?:the\s+)?{_MODEL}\s*[:,-]"
-            rf"|\b(?:attention|note|notice|dear|hey)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]",
+            rf"|\b(?:attention|note|notice|dear|hey)\s*,?\s+(?:the\s+)?{_MODEL}\b\s*[:,!]"
+            # A vocative ("Assistant, ..."): weaker, since "model, tokens = ..." occurs in prose and code.
+            rf"|(?P<vocative>(?:^|(?<=[.!?:\n]))\s*(?:hey\s+|dear\s+)?{_MODEL}\s*,\s*(?=[a-z]))",
             _AI_ANCHORS,
         ),
-        # A vocative ("Assistant, ..."): weaker, since "model, tokens = ..." and "LLM, ..." occur in prose and code.
-        (rf"(?:^|(?<=[.!?:\n]))\s*(?:hey\s+|dear\s+)?{_MODEL}\s*,\s*(?=[a-z])", ("assistant", *_AI_ANCHORS)),
         (rf"\bif\s+you\s+are\s+(?:an?\s+)?(?:\w+\s+)?{_MODEL}\b", ("if you are",)),
         (
             r"\byou\s+(?:must|should|need\s+to|have\s+to)\s+(?:first|always)\s+(?:call|read|run|use|open|fetch|"
@@ -409,5 +406,6 @@ class HiddenPreconditionRule(RuleBase):
             # result that alone crosses the threshold; descriptions may legitimately say "Note for the AI".
             addressing = item.kind == "tool_output" and index in _ADDRESSING
             for key, start, end, m in prose_matches(item, regex, anchors, 40, 160, lower=True):
+                strong = addressing and not m.groupdict().get("vocative")
                 message = f"precondition {m.group(0)!r}"
-                yield self.finding(item, key, start, end, message, weight=1.5 if addressing else 1.0)
+                yield self.finding(item, key, start, end, message, weight=1.5 if strong else 1.0)

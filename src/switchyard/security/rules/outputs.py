@@ -66,7 +66,6 @@ _ADDRESSED_ANCHORS = (
     "assistant",
     "ai,",
     "ai:",
-    " ai ",
     "agent",
     "model",
     "llm",

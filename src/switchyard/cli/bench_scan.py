@@ -174,6 +174,31 @@ def latency_10kb(corpus: Sequence[LabelledItem], scanner: Scanner, samples: int 
     return times[len(times) // 2], times[int(len(times) * 0.9)]
 
 
+def scan_benign_files(patterns: Sequence[str], scanner: Scanner, chunk: int = 4000) -> tuple[int, list[str]]:
+    """Scan text files (globs) in `chunk`-character pieces as tool results; all are taken as benign.
+
+    Returns the number of pieces and a line per piece judged an injection (a false positive).
+    """
+    import glob  # noqa: PLC0415 - only this option needs it
+
+    pieces = 0
+    flagged: list[str] = []
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern, recursive=True)):
+            try:
+                with open(path, encoding="utf-8", errors="ignore") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            for start in range(0, len(text), chunk):
+                pieces += 1
+                verdict = scanner.scan_text(text[start : start + chunk])
+                if verdict.malicious:
+                    rules = ",".join(sorted({f.rule_id for f in verdict.findings}))
+                    flagged.append(f"{path}@{start} score {verdict.score:.2f} {rules}")
+    return pieces, flagged
+
+
 def _errors(result: BenchResult, limit: int) -> str:
     lines: list[str] = []
     for li, verdict in result.verdicts:
@@ -186,6 +211,13 @@ def _errors(result: BenchResult, limit: int) -> str:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if not args.data and not args.benign_files:
+        raise SystemExit("switchyard bench scan: give --data or --benign-files")
+    if args.benign_files:
+        pieces, flagged = scan_benign_files(args.benign_files, Scanner(policy=ScanPolicy(threshold=args.threshold)))
+        print(f"benign text files as tool results: {pieces} pieces of 4,000 characters, {len(flagged)} flagged")
+        print("\n".join(flagged))
+        return 0
     corpus = load_corpus(args.data)
     wanted = "tool_output" if args.kind == "outputs" else None
     corpus = [li for li in corpus if (li.item.kind == "tool_output") == (wanted is not None)]
@@ -230,8 +262,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "scan", help="precision/recall/FPR and speed of the threat scanner on a JSONL corpus"
     )
+    parser.add_argument("--data", help="labelled JSONL corpus (tool_descriptions.jsonl or tool_outputs.jsonl)")
     parser.add_argument(
-        "--data", required=True, help="labelled JSONL corpus (tool_descriptions.jsonl or tool_outputs.jsonl)"
+        "--benign-files",
+        nargs="+",
+        metavar="GLOB",
+        help="instead of --data: scan these text files (recursive globs) as benign tool results",
     )
     parser.add_argument(
         "--kind",

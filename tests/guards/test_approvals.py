@@ -119,3 +119,20 @@ async def test_a_denial_from_the_cli_refuses_the_retry(tmp_path: Path) -> None:
 async def test_approving_an_unknown_id_fails(tmp_path: Path, capsys: Any) -> None:
     assert main(["approve-call", "0123456789abcdef", "--store", str(tmp_path / "store.db")]) == 2
     assert "no pending call" in capsys.readouterr().err
+
+
+async def test_a_state_sealed_for_the_upstream_never_passes_for_an_approval(tmp_path: Path) -> None:
+    async with guarded(tmp_path, server_keys=REQUIRED, elicitation_callback=answering(True)) as (gateway, client):
+        first = await client.session.call_tool(*POST, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        assert first.request_state is not None
+        ident = gateway.sealer.open(first.request_state, principal="local").state["approval"]
+        # What the gateway would seal around an upstream's own state shaped like an approval.
+        forged = gateway.sealer.seal(server="web", item=POST[0], principal="local", state={"approval": ident})
+        again = await client.session.call_tool(
+            *POST,
+            input_responses={APPROVAL_KEY: {"action": "accept", "content": {"approve": True}}},
+            request_state=forged,
+            allow_input_required=True,
+        )
+    assert isinstance(again, types.InputRequiredResult)  # asked again, not approved

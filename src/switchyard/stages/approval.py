@@ -44,6 +44,8 @@ __all__ = ["APPROVAL_KEY", "Approvals", "accepted", "approval_question"]
 APPROVAL_KEY = "switchyard.approval"
 """The key of the gateway's own question in `inputRequests` / `inputResponses`."""
 _STATE_KEY = "approval"
+_SEALED_FOR = "switchyard.approval:"
+"""Prefix of the `server` an approval envelope is sealed for, so no upstream's state can pass for one."""
 _ELICIT = "elicitation/create"
 
 
@@ -142,8 +144,10 @@ class Approvals:
         modern = ctx.era in MODERN_PROTOCOL_VERSIONS
         state = ctx.params.get("requestState")
         if modern and state is not None:
-            opened: Any = gateway.sealer.open(state, principal=ctx.principal.id, item=ctx.name).state
-            if isinstance(opened, Mapping) and _STATE_KEY in opened:
+            sealed = gateway.sealer.open(state, principal=ctx.principal.id, item=ctx.name)
+            opened: Any = sealed.state
+            # Only an envelope sealed for the approval itself counts (an upstream's state is sealed for its server).
+            if sealed.server == _SEALED_FOR + ctx.server and isinstance(opened, Mapping) and _STATE_KEY in opened:
                 if cast(Mapping[str, Any], opened)[_STATE_KEY] != ident:
                     raise InvalidRequest("this approval was given for another call (different arguments)")
                 answer = cast(Mapping[str, Any], ctx.params.get("inputResponses") or {}).get(APPROVAL_KEY)
@@ -167,14 +171,14 @@ class Approvals:
                 await self._decide(ctx, ident, arguments, reason, answer=answer)
                 return ctx
         elif modern and _declares_form_elicitation(ctx.client_capabilities):
-            sealed = gateway.sealer.seal(
-                server=ctx.server, item=ctx.name, principal=ctx.principal.id, state={_STATE_KEY: ident}
+            sealed_state = gateway.sealer.seal(
+                server=_SEALED_FOR + ctx.server, item=ctx.name, principal=ctx.principal.id, state={_STATE_KEY: ident}
             )
             note_decision("held", f"{reason} Asked the user (approval {ident}).")
             return {
                 "resultType": "input_required",
                 "inputRequests": {APPROVAL_KEY: {"method": _ELICIT, "params": question}},
-                "requestState": sealed,
+                "requestState": sealed_state,
             }
         pending = self._pending(ctx, ident, preview, reason, now)
         await anyio.to_thread.run_sync(self.store.request, pending, now)

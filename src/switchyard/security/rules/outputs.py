@@ -49,7 +49,10 @@ _AGENT_WORDS = (
 _POLITE = r"(?:(?:please|kindly|now|then|also|first|finally|immediately|do)\s*,?\s+)*"
 # A word followed by ':' or '=' is a key in structured data ("email: x@y"), not an imperative.
 # ... and "Transfer confirmed:", "Payment received:" are headers.
-_VERB_REST = rf"(?P<verb>{_VERB_TRIE})\b(?!['\"]?\s*[:=]|\s+\w+\s*:)(?P<rest>(?:[^.!?]{{1,300}}|[.!?](?=\w)){{0,12}})"
+# The rest of the sentence: it may wrap over lines (YAML dumps) but ends at a blank line or at a line that
+# starts a new framed task; '.', '!' and '?' inside addresses or quotes ("how is it going?'") do not end it.
+_REST = r"(?:[^.!?\n]{1,300}|\n(?![ \t]*\n)(?![ \t]*(?:todo|note|task|instructions?)\s*:)|[.!?](?=[\w'\"]))"
+_VERB_REST = rf"(?P<verb>{_VERB_TRIE})\b(?!['\"]?\s*[:=]|\s+\w+\s*:)(?P<rest>{_REST}{{0,24}})"
 _BODY = r"(?P<frame>(?:todo|note|task|action(?:\s+required)?|instructions?)\s*:\s*)?" + _POLITE + _VERB_REST
 # Addressed to the agent anywhere in a sentence: "Assistant, forward ...", "the assistant should tell ...",
 # "you must send ...". Scanned near its anchor words only.
@@ -92,7 +95,7 @@ _DIRECTIVE_AT_START_RE = re.compile(r"[ \t\n]*(?:[-*][ \t]*)?" + _BODY)
 
 # A destination the data is sent *to*: "to x@y.com", "to my new email address, x@y.com", "to IBAN ...".
 _DESTINATION_RE = re.compile(
-    r"\bto\s+(?:[^\s.]+\s+){0,6}?[:\s]*(?:[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}|https?://\S+|www\.[\w-]+\.\w|IBAN\b|"
+    r"\bto\s+(?:[^\s.]+\s+){0,6}?[:\s'\"`]*(?:[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}|https?://\S+|www\.[\w-]+\.\w|IBAN\b|"
     r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}\b)",
     _I,
 )

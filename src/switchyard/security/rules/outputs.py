@@ -30,7 +30,7 @@ __all__ = ["EmbeddedDirectiveRule", "ToolCallInstructionRule"]
 _I = re.IGNORECASE
 
 _VERBS = (
-    r"send|e-?mail|forward|transfer|wire|pay|delete|remove|erase|share|upload|post|publish|make|create|book|"
+    r"send|e-?mail|mail|forward|transfer|wire|pay|delete|remove|erase|share|upload|post|publish|make|create|book|"
     r"reserve|schedule|invite|add|change|update|reset|say|tell|recommend|visit|get|give|provide|include|"
     r"reply|write|grant|download|install|run|execute|retrieve|summari[sz]e|insert|rename|move|copy|"
     r"cancel|modify|set|disclose|reveal|list|find|collect|concatenate|follow|point|redirect|route|open|"
@@ -128,7 +128,7 @@ _FIRST_PERSON_RE = re.compile(
     re.IGNORECASE,
 )
 _MOVING_RE = re.compile(
-    r"^(?:send|e-?mail|forward|share|upload|post|publish|give|provide|include|disclose|reveal|tell|say|write|"
+    r"^(?:send|e-?mail|mail|forward|share|upload|post|publish|give|provide|include|disclose|reveal|tell|say|write|"
     r"get|retrieve|list|find|collect|copy|concatenate|reply|transfer|wire)\b",
     _I,
 )

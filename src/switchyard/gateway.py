@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -213,7 +213,7 @@ class Gateway:
                     with anyio.CancelScope(shield=True):
                         await anyio.to_thread.run_sync(self.audit_store.close)
 
-    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+    def spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `fn` in the background for as long as the gateway runs (calls parked on client input)."""
         if self._tg is None:
             raise RuntimeError("the gateway is not running")

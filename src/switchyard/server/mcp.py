@@ -39,7 +39,13 @@ from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
 from switchyard.exposure import META_NAMES, WorkingSet
 from switchyard.gateway import Gateway
 from switchyard.identity import ANONYMOUS, LOCAL, PRINCIPAL_STATE_KEY, Principal
-from switchyard.server.mrtr import LegacyClientBridge, ModernClientBridge, Suspensions, drive_for_legacy_client, is_input_required
+from switchyard.server.mrtr import (
+    LegacyClientBridge,
+    ModernClientBridge,
+    Suspensions,
+    drive_for_legacy_client,
+    is_input_required,
+)
 from switchyard.stages.audit import audit_list
 from switchyard.stages.flows import LEGACY_SESSION
 from switchyard.upstream.base import JsonObject, ProgressCallback
@@ -260,10 +266,10 @@ class FrontServer:
 
         state = (params or {}).get("requestState")
         if state is not None:
-            opened = gw.sealer.open(state, principal=principal.id, item=item)
-            if isinstance(opened.state, Mapping) and "parked" in opened.state:
+            opened: Any = gw.sealer.open(state, principal=principal.id, item=item).state
+            if isinstance(opened, Mapping) and "parked" in opened:
                 responses = cast(Mapping[str, Any], (params or {}).get("inputResponses") or {})
-                return await self.parked.resume(str(cast(Mapping[str, Any], opened.state)["parked"]), responses, seal)
+                return await self.parked.resume(str(cast(Mapping[str, Any], opened)["parked"]), responses, seal)
         return await self.parked.start(gw.spawn, lambda: once(params), caps, seal)
 
     def _session_id(self, ctx: ServerRequestContext[Any, Any]) -> str | None:

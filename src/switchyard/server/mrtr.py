@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import contextlib
-import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
-
-import anyio
 
 import anyio
 
@@ -32,7 +28,6 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from switchyard.errors import InvalidRequest
 from switchyard.upstream.base import JsonObject
-from switchyard.upstream.bridge import INPUT_BRIDGE
 from switchyard.upstream.bridge import INPUT_BRIDGE
 
 __all__ = ["LegacyClientBridge", "ModernClientBridge", "Suspensions", "drive_for_legacy_client", "is_input_required"]
@@ -140,7 +135,10 @@ async def relay_log(ctx: ServerRequestContext[Any, Any], params: types.LoggingMe
     """Send an upstream's log message to the calling client, related to its request."""
     related = str(ctx.request_id) if ctx.request_id is not None else None
     with contextlib.suppress(Exception):  # advisory: a log line never fails a call
-        await ctx.session.send_log_message(params.level, params.data, params.logger, related_request_id=related)
+        # Deprecated with the logging capability (2026-07-28); still how a handshake-era client gets logs.
+        await ctx.session.send_log_message(  # pyright: ignore[reportDeprecated]
+            params.level, params.data, params.logger, related_request_id=related
+        )
 
 
 class ModernClientBridge:
@@ -210,165 +208,7 @@ class Suspensions:
 
     async def start(
         self,
-        spawn: Callable[[Callable[[], Awaitable[None]]], None],
-        run: Callable[[], Awaitable[JsonObject]],
-        capabilities: Mapping[str, Any] | None,
-        seal: Callable[[str], str],
-    ) -> JsonObject:
-        """Run `run` in the background with a suspending bridge; answer with its result or its first question."""
-        if len(self._table) >= self.max_count:
-            raise InvalidRequest("too many requests are waiting for client input; try again later")
-        suspension = Suspension(secrets.token_hex(12), capabilities, self.ttl)
-
-        async def body() -> None:
-            token = INPUT_BRIDGE.set(suspension)
-            try:
-                event: tuple[str, Any] = ("result", await run())
-            except Exception as exc:  # delivered to whoever waits on this call
-                event = ("error", exc)
-            finally:
-                INPUT_BRIDGE.reset(token)
-            with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
-                suspension.events_send.send_nowait(event)
-
-        spawn(body)
-        return await self._next(suspension, seal)
-
-    async def resume(self, ident: str, responses: Mapping[str, Any], seal: Callable[[str], str]) -> JsonObject:
-        """Give a parked call the client's answer and wait for what it does next."""
-        suspension = self._table.pop(ident, None)
-        if suspension is None or suspension.expired:
-            raise InvalidRequest("this request is no longer waiting for input (expired); start it again")
-        answer = responses.get(_QUESTION)
-        if not isinstance(answer, Mapping):
-            self._table[ident] = suspension
-            raise InvalidRequest(f"inputResponses must answer '{_QUESTION}'")
-        await suspension.answer_send.send(dict(cast(Mapping[str, Any], answer)))
-        return await self._next(suspension, seal)
-
-    async def _next(self, suspension: Suspension, seal: Callable[[str], str]) -> JsonObject:
-        kind, value = await suspension.events_recv.receive()
-        if kind == "input":
-            self._table[suspension.id] = suspension
-            return {
-                "resultType": "input_required",
-                "inputRequests": {_QUESTION: value},
-                "requestState": seal(suspension.id),
-            }
-        suspension.close()
-        if kind == "error":
-            raise value
-        return cast(JsonObject, value)
-
-
-def _declares(caps: Any, method: str) -> bool:
-    name = _CAPABILITY.get(method)
-    if name is None or caps is None:
-        return False
-    if isinstance(caps, Mapping):
-        return cast(Mapping[str, Any], caps).get(name) is not None
-    return getattr(caps, name, None) is not None
-
-
-_LOG_ORDER = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
-
-
-class LegacyClientBridge:
-    """Answers a legacy upstream's pushed request by pushing it on to a legacy front client."""
-
-    def __init__(self, ctx: ServerRequestContext[Any, Any], log_level: str | None = None) -> None:
-        self._ctx = ctx
-        self._min_log = _LOG_ORDER.index(log_level) if log_level in _LOG_ORDER else 0
-
-    def can(self, method: str) -> bool:
-        """Whether the front client declared the capability at `initialize`."""
-        return _declares(self._ctx.session.client_capabilities, method)
-
-    async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
-        """Send the request to the client and return its answer."""
-        return await _ask(self._ctx, {"method": method, "params": dict(params or {})})
-
-    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
-        """Relay a log message at or above the level the client set with `logging/setLevel`."""
-        if _LOG_ORDER.index(params.level) >= self._min_log:
-            await relay_log(self._ctx, params)
-
-
-async def relay_log(ctx: ServerRequestContext[Any, Any], params: types.LoggingMessageNotificationParams) -> None:
-    """Send an upstream's log message to the calling client, related to its request."""
-    related = str(ctx.request_id) if ctx.request_id is not None else None
-    with contextlib.suppress(Exception):  # advisory: a log line never fails a call
-        await ctx.session.send_log_message(params.level, params.data, params.logger, related_request_id=related)
-
-
-class ModernClientBridge:
-    """For a modern client whose request goes to a modern upstream: only log messages cross this way."""
-
-    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
-        self._ctx = ctx
-
-    def can(self, method: str) -> bool:
-        """Modern upstreams ask with input_required results, never by push."""
-        return False
-
-    async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
-        """Never called (`can` is False)."""
-        raise MCPError(code=types.INVALID_REQUEST, message=f"{method} cannot be pushed to this client")
-
-    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
-        """Relay a log message (delivered only if this request opted in)."""
-        await relay_log(self._ctx, params)
-
-
-_QUESTION = "q"
-
-
-class Suspension:
-    """An upstream call parked on a question for a modern client, resumed when the client retries."""
-
-    def __init__(self, ident: str, capabilities: Mapping[str, Any] | None, ttl: float) -> None:
-        self.id = ident
-        self._caps = capabilities
-        self._ttl = ttl
-        self.events_send, self.events_recv = anyio.create_memory_object_stream[tuple[str, Any]](4)
-        self.answer_send, self.answer_recv = anyio.create_memory_object_stream[JsonObject](1)
-        self.expired = False
-
-    def can(self, method: str) -> bool:
-        """Whether the modern client declared the capability on this request."""
-        return _declares(self._caps, method)
-
-    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
-        """Log messages of a parked call have no open request to ride on: dropped."""
-
-    async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
-        """Hand the question to the client (as an input_required result) and wait for its retry."""
-        await self.events_send.send(("input", {"method": method, "params": dict(params or {})}))
-        with anyio.move_on_after(self._ttl):
-            return await self.answer_recv.receive()
-        self.expired = True
-        raise MCPError(code=types.INVALID_REQUEST, message="the client did not answer in time")
-
-    def close(self) -> None:
-        """Release the streams."""
-        for stream in (self.events_send, self.events_recv, self.answer_send, self.answer_recv):
-            stream.close()
-
-
-class Suspensions:
-    """Upstream calls parked on client questions, held by this process: bounded in count and time."""
-
-    def __init__(self, *, max_count: int = 256, ttl: float = 600.0) -> None:
-        self.max_count = max_count
-        self.ttl = ttl
-        self._table: dict[str, Suspension] = {}
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    async def start(
-        self,
-        spawn: Callable[[Callable[[], Awaitable[None]]], None],
+        spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None],
         run: Callable[[], Awaitable[JsonObject]],
         capabilities: Mapping[str, Any] | None,
         seal: Callable[[str], str],

@@ -23,11 +23,11 @@ from switchyard.catalog.pins import Pinning
 from switchyard.catalog.scanning import make_scan
 from switchyard.config import GatewayConfig, HttpServerConfig, StdioServerConfig
 from switchyard.errors import GatewayError, InvalidRequest, Quarantined, UpstreamUnavailable
-from switchyard.sealing import Sealer
 from switchyard.exposure import Exposure, ToolFinder
 from switchyard.identity import LOCAL, Principal
 from switchyard.pipeline.chain import Handler, Stage, compose
 from switchyard.pipeline.context import CallContext
+from switchyard.sealing import Sealer
 from switchyard.stages import attach_stages, build_stages
 from switchyard.stages.policy import Policy
 from switchyard.store.audit import SqliteAuditStore

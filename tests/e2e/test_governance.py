@@ -27,6 +27,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from starlette.applications import Starlette
 
+from switchyard.cli.main import main as cli_main
 from switchyard.config import AuthSettings, JwtSettings, parse_config
 from switchyard.errors import RATE_LIMITED
 from switchyard.server.auth import AuthMiddleware, metadata_url, protected_resource_routes
@@ -285,3 +286,73 @@ def test_kill_9_of_a_gateway_under_load_in_durable_mode_loses_no_answered_call(t
         logged = {json.loads(row[0])["text"] for row in conn.execute("SELECT arguments FROM audit")}
     conn.close()
     assert [call for call in answered if call not in logged] == []
+
+
+def test_switchyard_serve_http_with_keys_policy_limits_and_the_audit_cli(
+    peers: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real `switchyard serve --http` process, configured by file; keys made with the CLI."""
+    store = tmp_path / "state.db"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    settings = {
+        "store": {"path": str(store)},
+        "auth": {"mode": "api_key", "authorization_servers": [ISSUER]},
+        "policy": {"default": "deny", "rules": [{"groups": ["dev"], "tools": {"deny": ["fast__add"]}}]},
+        "limits": {"per_principal_tool": {"rate": 0.001, "burst": 3}},
+    }
+    config = tmp_path / "servers.json"
+    doc = {"mcpServers": {"fast": peers.server_entry(peers.fixture_server("fast"))}, "switchyard": settings}
+    config.write_text(json.dumps(doc), encoding="utf-8")
+    assert cli_main(["keys", "create", "alice", "--group", "dev", "--store", str(store)]) == 0
+    alice = capsys.readouterr().out.strip()
+    assert cli_main(["keys", "create", "mallory", "--store", str(store)]) == 0
+    mallory = capsys.readouterr().out.strip()
+    argv = [sys.executable, "-m", "switchyard.cli.main", "serve", "-c", str(config), "--http", f"127.0.0.1:{port}"]
+
+    async def scenario() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        async with httpx2.AsyncClient(timeout=30) as http:
+            refused = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+            out["refused"] = (refused.status_code, refused.headers.get("www-authenticate"))
+            out["metadata"] = (await http.get(metadata_url(url))).json()
+        async with client(url, alice) as c:
+            out["alice_tools"] = sorted(t.name for t in (await c.list_tools()).tools)
+            with pytest.raises(MCPError) as hidden:
+                await c.call_tool("fast__add", {"a": 1, "b": 2})
+            out["hidden"] = hidden.value.message
+            results = []
+            for i in range(5):
+                try:
+                    r = await c.call_tool("fast__echo", {"text": f"n{i}"})
+                    results.append(r.content[0].text)  # type: ignore[union-attr]
+                except MCPError as exc:
+                    results.append(exc.code)
+            out["echoes"] = results
+        async with client(url, mallory) as c:
+            out["mallory_tools"] = [t.name for t in (await c.list_tools()).tools]
+        return out
+
+    with peers.running_http_server(argv, port) as served:
+        assert served == url
+        seen = anyio.run(scenario)
+    assert seen["refused"] == (401, f'Bearer resource_metadata="{metadata_url(url)}"')
+    assert seen["metadata"]["resource"] == url
+    assert seen["metadata"]["authorization_servers"] == [ISSUER]
+    assert "fast__add" not in seen["alice_tools"]
+    assert "fast__echo" in seen["alice_tools"]
+    assert seen["hidden"] == "Unknown tool: fast__add"
+    assert seen["echoes"] == ["n0", "n1", "n2", RATE_LIMITED, RATE_LIMITED]
+    assert seen["mallory_tools"] == []
+    assert cli_main(["audit", "-c", str(config), "--tool", "fast__*", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    calls = [(r["principal"], r["tool"], r["decision"]) for r in rows if r["method"] == "tools/call"]
+    assert (
+        calls
+        == [("alice", "fast__add", "denied")]
+        + [("alice", "fast__echo", "allowed")] * 3
+        + [("alice", "fast__echo", "rate_limited")] * 2
+    )
+    assert cli_main(["audit", "-c", str(config), "--principal", "anonymous", "--json"]) == 0
+    refusals = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["decision"], r["method"]) for r in refusals] == [("denied", "http POST /mcp")]

@@ -8,8 +8,11 @@ import anyio
 import pytest
 from governance_helpers import FakeClock, ListSink, governed
 
+from switchyard.config import BucketSettings, LimitSettings
 from switchyard.errors import RATE_LIMITED, RateLimited, to_error_data
 from switchyard.identity import Principal
+from switchyard.pipeline.context import CallContext
+from switchyard.stages.ratelimit import RateLimitStage, TokenBucket
 
 pytestmark = pytest.mark.anyio
 
@@ -154,3 +157,34 @@ async def test_guessing_unknown_names_spends_the_principals_tokens() -> None:
             except Exception:
                 outcomes.append("not found")
     assert outcomes == ["not found"] * 3 + ["limited"] * 2
+
+
+def test_a_bucket_refills_at_its_rate_up_to_its_burst_and_says_how_long_to_wait() -> None:
+    bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
+    for _ in range(3):
+        assert bucket.wait(0.0) == 0.0
+        bucket.take()
+    assert bucket.wait(0.0) == 0.5
+    assert bucket.wait(0.25) == 0.25
+    assert bucket.wait(100.0) == 0.0
+    assert bucket.tokens == 3.0
+
+
+async def test_beyond_max_buckets_the_oldest_principal_is_forgotten_not_the_newest() -> None:
+    clock = FakeClock()
+    stage = RateLimitStage(LimitSettings(per_principal=BucketSettings(rate=1, burst=1), max_buckets=100), clock)
+
+    async def ok(ctx: Any) -> dict[str, Any]:
+        return {}
+
+    def call(who: str) -> Any:
+        return stage(CallContext("tools/call", "t", {}, server="s", principal=Principal(who, "api_key")), ok)
+
+    for i in range(100):
+        await call(f"p{i}")
+    with pytest.raises(RateLimited):
+        await call("p99")
+    await call("p100")  # evicts p0, the oldest
+    await call("p0")  # a fresh bucket: forgotten principals start full
+    with pytest.raises(RateLimited):
+        await call("p50")

@@ -144,8 +144,12 @@ def summary(ms: list[float]) -> dict[str, float]:
 # --- phases ------------------------------------------------------------------------------------------------
 
 
+PAYLOAD = {"text": "ping"}
+"""The `echo` arguments (`--text-bytes` makes the text, and so the result, longer)."""
+
+
 async def _call(client: Client, tool: str) -> None:
-    result = await client.call_tool(tool, {"text": "ping"})
+    result = await client.call_tool(tool, PAYLOAD)
     if result.is_error:
         raise RuntimeError(f"{tool} failed: {result.content}")
 
@@ -221,17 +225,19 @@ async def concurrent(
     return tasks * per_task / (max(done) - start)
 
 
-COMPARE = ("sdk-stdio", "no-audit")
+COMPARE = ("sdk-stdio", "no-audit", "no-guard")
+_OFF = {"no-audit": "audit", "no-guard": "guards"}
 
 
 def _variant(work: Path, variant: str) -> StdioServerParameters:
-    """The one-server gateway with one thing changed: the SDK's thread-backed stdio transport, or no audit log."""
+    """The one-server gateway with one thing changed: the SDK's thread-backed stdio transport, no audit log,
+    or no output guard."""
     fast = fixture_server("fast")
     if variant == "sdk-stdio":
         return gateway_params(write_config(work / "one.json", {"fast": fast}), env={"SWITCHYARD_SDK_STDIO": "1"})
-    config = write_config(work / "no-audit.json", {"fast": fast})
+    config = write_config(work / f"{variant}.json", {"fast": fast})
     data = json.loads(config.read_text(encoding="utf-8"))
-    data["switchyard"]["audit"] = {"enabled": False}
+    data["switchyard"][_OFF[variant]] = {"enabled": False}
     config.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return gateway_params(config)
 
@@ -594,12 +600,18 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         choices=COMPARE,
         default=[],
-        help="also time, in the same loop, the gateway on the SDK's thread-backed stdio transport (sdk-stdio) "
-        "and/or with the audit log off (no-audit)",
+        help="also time, in the same loop, the gateway on the SDK's thread-backed stdio transport (sdk-stdio), "
+        "with the audit log off (no-audit), with the output guard off (no-guard)",
+    )
+    parser.add_argument(
+        "--text-bytes", type=int, default=0, help="echo this many bytes of plain prose instead of 'ping'"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--tables-from", metavar="FILE", help="print the tables of an earlier --json run; run nothing")
     args = parser.parse_args(argv)
+    if args.text_bytes > 0:
+        prose = "The quarterly report lists revenue, costs and the outlook for the next two quarters. "
+        PAYLOAD["text"] = (prose * (args.text_bytes // len(prose) + 1))[: args.text_bytes]
     if args.tables_from:
         result = json.loads(Path(args.tables_from).read_text(encoding="utf-8"))
     else:

@@ -32,6 +32,7 @@ import json
 import math
 import os
 import shutil
+import secrets
 import signal
 import socket
 import statistics
@@ -222,8 +223,8 @@ def start_mcp_proxy(stack: ExitStack, work: Path) -> Target:
 
 
 CF_USER = "admin@example.com"
-CF_PASSWORD = "bench-Passw0rd-not-secret"  # noqa: S105 - a throwaway local instance
-CF_JWT_SECRET = "bench-jwt-secret-" + "x" * 32  # noqa: S105
+CF_PASSWORD = "Bench-" + secrets.token_urlsafe(12) + "-9x!"  # a throwaway local instance
+CF_JWT_SECRET = secrets.token_hex(32)
 
 
 def start_contextforge(stack: ExitStack, work: Path, upstream: str) -> Target:
@@ -239,7 +240,7 @@ def start_contextforge(stack: ExitStack, work: Path, upstream: str) -> Target:
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "JWT_SECRET_KEY": CF_JWT_SECRET,
-        "AUTH_ENCRYPTION_SECRET": "bench-encryption-secret-" + "y" * 32,
+        "AUTH_ENCRYPTION_SECRET": secrets.token_hex(32),
         "BASIC_AUTH_USER": "admin",
         "BASIC_AUTH_PASSWORD": CF_PASSWORD,
         "PLATFORM_ADMIN_EMAIL": CF_USER,
@@ -248,7 +249,11 @@ def start_contextforge(stack: ExitStack, work: Path, upstream: str) -> Target:
         "MCPGATEWAY_ADMIN_API_ENABLED": "true",
         "AUTH_REQUIRED": "true",
         "RATE_LIMITING_ENABLED": "false",
-        "RATELIMIT_ENABLED": "false",
+        "RATE_LIMITING_REDIS_ENABLED": "false",
+        "RATE_LIMIT_LOCKOUT_ENABLED": "false",
+        "TOOL_RATE_LIMIT": "10000000",
+        "RATE_LIMIT_MEDIUM_RPM": "10000000",
+        "RATE_LIMIT_HIGH_RPM": "10000000",
         "PLUGINS_ENABLED": "false",
         "OBSERVABILITY_ENABLED": "false",
         "LOG_LEVEL": "ERROR",

@@ -84,3 +84,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if e2e_dir in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep every test's persistent state (pins, audit rows, keys) out of the user's state directory.
+
+    Gateways started by tests without an explicit store path, in this process or as subprocesses, resolve
+    `${XDG_STATE_HOME}` to a folder private to this test run. The model cache (`XDG_CACHE_HOME`) is shared
+    on purpose: building the encoder graph once is enough.
+    """
+    import tempfile  # noqa: PLC0415
+
+    if "SWITCHYARD_TEST_STATE" not in os.environ:
+        state = tempfile.mkdtemp(prefix="switchyard-test-state-")
+        os.environ["SWITCHYARD_TEST_STATE"] = state
+        os.environ["XDG_STATE_HOME"] = state

@@ -1,7 +1,7 @@
 """The built-in rules, one small class each, grouped by family; `default_rules()` returns them in id order.
 
 Owns: the list of built-in rules. Does not own: rule plumbing (`rules.base`) or the engine.
-Families: `instructions` (SY1xx), `crossserver` (SY2xx), `exfil` (SY3xx), `obfuscation` (SY4xx),
+Families: `instructions` and `preconditions` (SY1xx), `crossserver` (SY2xx), `exfil` (SY3xx), `obfuscation` (SY4xx),
 `params` (SY5xx), `purpose` (SY6xx), `outputs` (SY7xx). Each rule is documented in docs/security-rules.md.
 """
 
@@ -10,12 +10,7 @@ from __future__ import annotations
 from switchyard.security.engine import Rule
 from switchyard.security.rules.crossserver import NameCollisionRule, ToolShadowingRule
 from switchyard.security.rules.exfil import ExfiltrationChannelRule, SecretValueRule, SensitiveFileRule
-from switchyard.security.rules.instructions import (
-    HiddenPreconditionRule,
-    InstructionOverrideRule,
-    PseudoTagRule,
-    SecrecyRule,
-)
+from switchyard.security.rules.instructions import InstructionOverrideRule, PseudoTagRule, SecrecyRule
 from switchyard.security.rules.obfuscation import (
     AbnormalTextRule,
     ConfusableNameRule,
@@ -24,6 +19,7 @@ from switchyard.security.rules.obfuscation import (
 )
 from switchyard.security.rules.outputs import EmbeddedDirectiveRule, ToolCallInstructionRule
 from switchyard.security.rules.params import OutOfScopeParameterRule, SecretParameterRule
+from switchyard.security.rules.preconditions import HiddenPreconditionRule
 from switchyard.security.rules.purpose import MaliciousPurposeRule, PreferenceManipulationRule
 
 __all__ = [

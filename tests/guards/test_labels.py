@@ -89,3 +89,16 @@ def test_a_conversation_is_forgotten_after_the_window_and_the_oldest_beyond_the_
     for i in range(25):
         tracker.record(f"k{i}", ["untrusted"], "web")
     assert len(tracker) == 10
+
+
+@pytest.mark.parametrize(
+    ("definition", "expected"),
+    [
+        (tool("start_process", "Start a new terminal process.", "command"), {"egress", "private"}),
+        (tool("run_python", "Execute Python code.", "code"), {"egress", "private"}),
+        (tool("get_route", "Stations between two cities.", "from_station", "to_station"), set()),
+        (tool("notify", "Notify someone.", "to_email", "text"), {"egress"}),
+    ],
+)
+def test_code_execution_and_destination_parameters(definition: dict[str, Any], expected: set[str]) -> None:
+    assert set(label_definition(definition).labels) == expected

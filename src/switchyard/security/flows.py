@@ -65,8 +65,13 @@ _PUBLIC_OBJECTS = _set(
     "tweets status review reviews invitation invite"
 )
 _FILE_OBJECTS = _set("file files document documents doc docs note notes")
-_DEST_PARAMS = _set("to recipient recipients cc bcc webhook channel chat callback phone sms attendees participants")
-_URL_PARAMS = _set("url uri endpoint host link href hostname domain")
+_DEST_WORDS = _set("recipient recipients cc bcc webhook attendees participants")
+_DEST_HEADS = _set("to channel chat phone sms callback")
+_DEST_TAILS = _set("id ids email emails address addresses number numbers url")
+_URL_PARAMS = _set("url uri urls uris endpoint href")
+_EXEC_VERBS = _set("run execute exec start spawn eval evaluate")
+_EXEC_OBJECTS = _set("command commands process shell terminal script scripts bash code")
+_EXEC_PARAMS = _set("command cmd script code shell")
 _BODY_PARAMS = _set("body message content contents text subject payload data edits")
 _PATH_PARAMS = _set("path file filename filepath paths directory dir folder sql database")
 _NOUN_VERBS = _set("email mail message comment post tweet dm sms webhook share store set list")
@@ -126,6 +131,17 @@ def _param_words(definition: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     return [(str(k), _words(str(k))) for k in cast(Mapping[Any, Any], props)]
 
 
+def _destination(params: list[tuple[str, list[str]]]) -> str | None:
+    """A parameter that names where data goes: `recipients`, `cc`, `to`, `channel_id`, `to_email` (not
+    `to_station`: a head word like "to" counts alone or with an address-like tail)."""
+    for name, words in params:
+        if set(words) & _DEST_WORDS:
+            return name
+        if words and words[0] in _DEST_HEADS and (len(words) == 1 or words[-1] in _DEST_TAILS):
+            return name
+    return None
+
+
 def label_definition(definition: Mapping[str, Any]) -> Labelled:
     """Label a tool from its definition (name, description, parameter names, annotations)."""
     name = str(definition.get("name", ""))
@@ -152,12 +168,18 @@ def label_definition(definition: Mapping[str, Any]) -> Labelled:
     reasons: dict[FlowLabel, str] = {}
 
     # egress: a verb that sends, a destination or URL parameter, a write to a shared place, an open world.
-    dest = sorted(param_words & _DEST_PARAMS)
+    dest = _destination(params)
     urls = sorted(param_words & _URL_PARAMS)
+    verb_words = name_words if where == "name" or any(_forms(w) & _EXEC_VERBS for w in name_words) else desc_words
+    runs = any(_forms(w) & _EXEC_VERBS for w in verb_words)
+    exec_param = any(name.lower() in _EXEC_PARAMS for name, _ in params)
+    executes = bool((runs and set(name_words + desc_words) & _EXEC_OBJECTS) or exec_param)
     if send and not read_only:
         reasons["egress"] = f"verb '{send}' in the {where}"
     elif dest:
-        reasons["egress"] = f"destination parameter '{dest[0]}'"
+        reasons["egress"] = f"destination parameter '{dest}'"
+    elif executes:
+        reasons["egress"] = "runs commands or code (which can reach the network)"
     elif urls:
         reasons["egress"] = f"network parameter '{urls[0]}' (a URL carries data out)"
     elif write and objects & _PUBLIC_OBJECTS:
@@ -171,7 +193,9 @@ def label_definition(definition: Mapping[str, Any]) -> Labelled:
     # private: reads files, mail, databases, secrets ... (not a tool whose verb only sends or writes).
     private_objects = sorted(objects & _PRIVATE_OBJECTS)
     private_params = sorted(param_words & _PATH_PARAMS)
-    if not sends_only and (private_objects or private_params):
+    if executes:
+        reasons["private"] = "runs commands or code (which can read local files)"
+    elif not sends_only and (private_objects or private_params):
         what = private_objects[0] if private_objects else f"parameter '{private_params[0]}'"
         reasons["private"] = f"reads {what}" + (f" (verb '{read}')" if read else "")
 

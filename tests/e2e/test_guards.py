@@ -176,3 +176,20 @@ async def test_approval_before_a_call_to_a_legacy_upstream(
             assert "declined" in info.value.message
         added = await client.call_tool("old__add", {"a": 1, "b": 2})
     assert text_of(added) == "3"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_block_withholds_injected_and_secret_results(peers: Any, tmp_path: Path, mode: str) -> None:
+    config = write_config(tmp_path, peers, {"guards": {"injection": "block", "secrets": "block"}})
+    async with gateway(config, mode) as client:
+        mail = await client.call_tool("inbox__list_emails", {})
+        secret = await client.call_tool("files__read_file", {"path": "secrets.env"})
+        notes = await client.call_tool("files__read_file", {"path": "notes.txt"})
+    assert mail.is_error
+    assert "prompt injection" in text_of(mail)
+    assert "collect.example.net" not in text_of(mail)
+    assert secret.is_error
+    assert all(value not in secret.model_dump_json() for value in SECRETS)
+    assert not notes.is_error
+    rows = SqliteAuditStore(tmp_path / "audit.db").query()
+    assert [r.decision for r in rows if r.tool == "inbox__list_emails"] == ["blocked"]

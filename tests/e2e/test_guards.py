@@ -193,3 +193,25 @@ async def test_block_withholds_injected_and_secret_results(peers: Any, tmp_path:
     assert not notes.is_error
     rows = SqliteAuditStore(tmp_path / "audit.db").query()
     assert [r.decision for r in rows if r.tool == "inbox__list_emails"] == ["blocked"]
+
+
+async def test_over_http_each_legacy_session_and_each_conversation_id_is_its_own_conversation(
+    peers: Any, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, peers, {"flows": {"action": "block"}, "auth": {"mode": "none"}})
+    port = peers.free_port()
+    argv = [sys.executable, "-m", "switchyard.cli.main", "serve", "-c", str(config), "--http", f"127.0.0.1:{port}"]
+    with peers.running_http_server(argv, port) as url, anyio.fail_after(120):
+        async with Client(url, mode="legacy") as tainted, Client(url, mode="legacy") as clean:  # pyright: ignore[reportArgumentType]
+            await tainted.call_tool("inbox__list_emails", {})
+            await tainted.call_tool("files__read_file", {"path": "secrets.env"})
+            assert not (await clean.call_tool(*POST)).is_error
+            with pytest.raises(MCPError):
+                await tainted.call_tool(*POST)
+        async with Client(url) as modern:  # pyright: ignore[reportArgumentType]
+            one, two = {"io.switchyard/conversation": "one"}, {"io.switchyard/conversation": "two"}
+            await modern.call_tool("inbox__list_emails", {}, meta=one)  # pyright: ignore[reportArgumentType]
+            await modern.call_tool("files__read_file", {"path": "secrets.env"}, meta=one)  # pyright: ignore[reportArgumentType]
+            assert not (await modern.call_tool(*POST, meta=two)).is_error  # pyright: ignore[reportArgumentType]
+            with pytest.raises(MCPError):
+                await modern.call_tool(*POST, meta=one)  # pyright: ignore[reportArgumentType]

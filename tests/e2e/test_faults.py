@@ -38,7 +38,7 @@ STEP = 30.0
 
 FAST_SETTINGS: dict[str, Any] = {
     "restart": {"initial": 0.1, "maximum": 0.5},
-    "timeouts": {"connect": 10, "startup": 10, "shutdown_grace": 0.5},
+    "timeouts": {"connect": 30, "startup": 20, "shutdown_grace": 0.5},  # generous: a loaded CI box is slow
 }
 
 
@@ -74,7 +74,7 @@ class RunningGateway:
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
-    async def wait_for_log(self, needle: str, timeout: float = 10.0) -> str:
+    async def wait_for_log(self, needle: str, timeout: float = 20.0) -> str:
         """Poll the gateway's log (its stderr) until `needle` appears; returns the log."""
         with anyio.fail_after(timeout):
             while needle not in (text := self.log_text()):  # noqa: ASYNC110 - a file is the only signal
@@ -168,14 +168,14 @@ async def zoo(
     cfg = write_config(directory / "gw.json", servers, timeouts={**FAST_SETTINGS["timeouts"], "call": 1.5})
     # A deadline on start-up only: a cancel scope must enclose the client's task groups, and must not fire
     # while the tests that share the gateway run.
-    with anyio.CancelScope(deadline=anyio.current_time() + STEP) as scope:
+    with anyio.CancelScope(deadline=anyio.current_time() + 2 * STEP) as scope:
         async with gateway(cfg, request.param) as gw:
             names = tool_names(await gw.client.list_tools())  # returns once every server had its first try
             assert "fast__echo" in names
             scope.deadline = math.inf
             yield gw
     if scope.cancelled_caught:
-        raise TimeoutError(f"the gateway did not start within {STEP:g} s")
+        raise TimeoutError(f"the gateway did not start within {2 * STEP:g} s")
 
 
 async def test_dead_servers_do_not_stop_the_live_ones(zoo: RunningGateway) -> None:
@@ -252,7 +252,7 @@ async def test_a_call_that_never_returns_times_out_with_a_clear_error_and_others
             assert seconds - 0.05 <= elapsed[tool] < seconds + 2.0, (tool, elapsed[tool])
         # A call to another server was not held up.
         assert text_of(results["fast__echo"]) == "quick"
-        assert elapsed["fast__echo"] < 0.5, elapsed
+        assert elapsed["fast__echo"] < 1.0, elapsed  # not held up behind the 1.5 s timeout
         # Both timed-out servers keep serving.
         assert text_of(await zoo.client.call_tool("stuck__ok", {})) == "ok"
         assert text_of(await zoo.client.call_tool("slowpoke__ok", {})) == "ok"
@@ -281,7 +281,7 @@ async def test_a_wedged_server_times_out_every_call_without_blocking_the_gateway
                 assert "no answer within 0.5 s" in text_of(result)
             started = time.monotonic()
             assert text_of(await zoo.client.call_tool("fast__echo", {"text": "fine"})) == "fine"
-            assert time.monotonic() - started < 0.5
+            assert time.monotonic() - started < 1.0
         finally:
             frozen.resume()
         # Thawed, it serves again; the late answers to the timed-out calls were dropped on the way.
@@ -304,6 +304,26 @@ async def test_stderr_of_a_stdio_server_goes_to_the_gateway_log_with_its_name(zo
     assert "[chatty] stderr_noise: line 1" in log
     assert "[chatty] stderr_noise: line 2" in log
     assert "[quitter] quitter: missing API key" in log
+
+
+async def test_an_http_server_that_crashes_mid_call_or_refuses_connections_is_reported_by_name(
+    peers: Any, tmp_path: Path
+) -> None:
+    with peers.http_fixture_server("crash") as url:
+        refused = f"http://127.0.0.1:{peers.free_port()}/mcp"
+        cfg = write_config(tmp_path / "gw.json", {"web": {"url": url}, "refused": {"url": refused}})
+        with anyio.fail_after(STEP):
+            async with gateway(cfg) as gw:
+                names = tool_names(await gw.client.list_tools())
+                assert {"web__ok", "web__crash_now"} <= names
+                assert not any(n.startswith("refused__") for n in names)
+                crashed = await gw.client.call_tool("web__crash_now", {})
+                assert crashed.is_error
+                assert "'web'" in text_of(crashed), text_of(crashed)
+                # Nobody restarts a remote server: it is reported down and retried, and its tools go away.
+                await gw.wait_for_log("server web: down; retrying in")
+                assert "web__ok" not in tool_names(await gw.client.list_tools())
+                assert "server refused: All connection attempts failed" in gw.log_text()
 
 
 # --- slow start ---------------------------------------------------------------------------------------------

@@ -122,3 +122,21 @@ def _stages(gateway: Any) -> list[Any]:
         found.append(handler.args[0])
         handler = handler.args[1]
     return found
+
+
+async def test_the_conversation_id_is_not_forwarded_upstream(tmp_path: Path) -> None:
+    seen: list[Any] = []
+    async with guarded(tmp_path) as (gateway, _):
+        upstream = gateway.upstreams["files"]
+        original = upstream.request
+
+        async def spy(method: str, params: Any, **kwargs: Any) -> Any:
+            seen.append(params)
+            return await original(method, params, **kwargs)
+
+        upstream.request = spy  # type: ignore[method-assign]
+        await gateway.request(
+            "tools/call",
+            {"name": "files__list_files", "arguments": {}, "_meta": {CONVERSATION_META: "c1", "keep": 1}},
+        )
+    assert seen[0]["_meta"] == {"keep": 1}

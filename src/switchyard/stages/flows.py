@@ -15,6 +15,7 @@ is trusted to separate the user's conversations: it is the client, not the model
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import time
 from collections.abc import Callable, Mapping
@@ -55,6 +56,18 @@ class GatewayServices(Protocol):
     def sealer(self) -> Sealer:
         """Seals `requestState` envelopes."""
         ...
+
+
+def _without_conversation_meta(ctx: CallContext) -> CallContext:
+    """The context without the conversation id in `_meta`: upstreams need not learn it (nor link calls by it)."""
+    meta: Any = ctx.params.get("_meta")
+    if not isinstance(meta, Mapping) or CONVERSATION_META not in meta:
+        return ctx
+    kept = {k: v for k, v in cast(Mapping[str, Any], meta).items() if k != CONVERSATION_META}
+    params = {k: v for k, v in ctx.params.items() if k != "_meta"}
+    if kept:
+        params["_meta"] = kept
+    return dataclasses.replace(ctx, params=params)
 
 
 def conversation_key(ctx: CallContext) -> str:
@@ -152,6 +165,7 @@ class FlowStage:
         if ctx.method not in _FLOW_METHODS or not ctx.server:
             return await call_next(ctx)
         key = conversation_key(ctx)
+        ctx = _without_conversation_meta(ctx)
         labelled = self.labels(ctx)
         reasons: list[str] = []
         if self.needs_approval(ctx):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import stat
 import sys
@@ -28,6 +29,8 @@ from switchyard.gateway import Gateway
 from switchyard.server.mcp import FrontServer
 
 __all__ = ["serve_stdio"]
+
+logger = logging.getLogger("switchyard.front")
 
 _READ_CHUNK_LIMIT = 1 << 20
 """Line-reader buffer threshold; longer lines are read in chunks of this size and joined (no line limit)."""
@@ -142,7 +145,11 @@ def _stdio() -> AbstractAsyncContextManager[tuple[Any, Any]]:
 
 
 async def serve_stdio(gateway: Gateway) -> None:
-    """Serve one client on this process's stdin/stdout until it disconnects; upstreams stop on return."""
+    """Serve one client on this process's stdin/stdout until it disconnects (closes stdin, or stops reading
+    stdout); upstreams stop on return."""
     front = FrontServer(gateway)
-    async with gateway.running(), _stdio() as (read, write):
-        await front.server.run(read, write, front.initialization_options())
+    try:
+        async with gateway.running(), _stdio() as (read, write):
+            await front.server.run(read, write, front.initialization_options())
+    except* (ConnectionResetError, BrokenPipeError):
+        logger.info("the client closed stdout; stopping")

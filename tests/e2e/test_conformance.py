@@ -18,11 +18,7 @@ from typing import Any
 
 import pytest
 
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    # Not a protocol gap: start-up scanning (security/) quarantines the tool because its name contains
-    # "tampered" (SY601, offensive capability), so the call is refused with -31003 before reaching the server.
-    ("0.2-modern", "input-required-result-tampered-state"): "scanner quarantines the tool name (SY601)",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _bench_module(repo_root: Path) -> ModuleType:

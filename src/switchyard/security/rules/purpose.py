@@ -130,6 +130,24 @@ def _defensive(text: str, start: int, end: int) -> bool:
     return _DEFENSIVE_RE.search(clause) is not None or _DEFENSIVE_AFTER_RE.match(text[end : end + 40]) is not None
 
 
+_GOVERNED_RE = re.compile(
+    r"\b(?:reject\w*|refus\w*|verif\w*|validat\w*|detect\w*|prevent\w*|block\w*)\s+(?:\w+\s+){0,4}$", _I
+)
+
+
+def _defended_elsewhere(texts: list[tuple[str, str]], term: str) -> bool:
+    """A name's term that the description puts right after a defensive verb ('rejects a tampered state') is
+    read the way the description reads it: a name has no clause of its own. Every use in the description must
+    be governed so, or the name's term keeps its weight."""
+    uses = [
+        (text, m)
+        for key, text in texts
+        if key != "name"
+        for m in re.finditer(rf"\b{re.escape(term)}", text, _I)
+    ]
+    return bool(uses) and all(_GOVERNED_RE.search(text[max(0, m.start() - 60) : m.start()]) for text, m in uses)
+
+
 class MaliciousPurposeRule(RuleBase):
     """A tool whose declared purpose is an attack: exfiltration, credential theft, destruction, escalation."""
 
@@ -169,7 +187,7 @@ class MaliciousPurposeRule(RuleBase):
                     if any(term in t or t in term for t in seen):
                         continue
                     seen.append(term)
-                    if points > 0.25 and _defensive(text, m.start(), m.end()):
+                    if points > 0.25 and (_defensive(text, m.start(), m.end()) or _defended_elsewhere(texts, term)):
                         hits.append((0.25, Severity.LOW, key, m))  # "detect malware", "check if a URL is malicious"
                     else:
                         hits.append((points, severity, key, m))

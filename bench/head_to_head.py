@@ -61,7 +61,7 @@ from overhead import _first_error, _progress, _python_speed_ms, percentile  # no
 from switchyard.testing.peers import fixture_server, free_port, repo_root  # noqa: E402
 
 MODES = ("2026-07-28", "legacy")
-TARGETS = ("direct", "switchyard", "switchyard-key", "mcp-proxy", "contextforge")
+TARGETS = ("direct", "switchyard", "switchyard-key", "switchyard-stdio", "mcp-proxy", "contextforge")
 TARGET_ADDED_P50_MS = 1.5
 TARGET_VS_PROXY = 5.0
 TARGET_THROUGHPUT = 0.60
@@ -172,22 +172,27 @@ class Target:
     unsupported: dict[str, str] = field(default_factory=dict)  # mode -> reason
 
 
-def _switchyard_config(work: Path, upstream: str, auth: str) -> Path:
-    path = work / f"switchyard-{auth}.json"
+def _switchyard_config(work: Path, upstream: str | None, auth: str) -> Path:
+    """Upstream: the shared HTTP fixture at `upstream`, or (None) the `fast` fixture spawned on stdio."""
+    path = work / f"switchyard-{auth}-{'http' if upstream else 'stdio'}.json"
+    entry: dict[str, Any] = {"url": upstream}
+    if upstream is None:
+        fast = fixture_server("fast")
+        entry = {"command": fast.command, "args": list(fast.args)}
     config = {
-        "mcpServers": {"fast": {"url": upstream}},
+        "mcpServers": {"fast": entry},
         "switchyard": {
             "log_level": "warning",
             "auth": {"mode": auth},
             "scan": {"on_start": False},
-            "store": {"path": str(work / f"switchyard-{auth}.db")},
+            "store": {"path": str(path.with_suffix(".db"))},
         },
     }
     path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return path
 
 
-def start_switchyard(stack: ExitStack, work: Path, upstream: str, *, key: bool) -> Target:
+def start_switchyard(stack: ExitStack, work: Path, upstream: str | None, *, key: bool) -> Target:
     auth = "api_key" if key else "none"
     config = _switchyard_config(work, upstream, auth)
     headers: dict[str, str] = {}
@@ -200,11 +205,13 @@ def start_switchyard(stack: ExitStack, work: Path, upstream: str, *, key: bool) 
         )
         headers["Authorization"] = f"Bearer {made.stdout.strip()}"
     port = free_port()
-    name = "switchyard-key" if key else "switchyard"
+    name = "switchyard-key" if key else "switchyard" if upstream else "switchyard-stdio"
     argv = [*_switchyard_argv(), "serve", "--http", f"127.0.0.1:{port}", "-c", str(config)]
     proc = stack.enter_context(started(name, argv, port, work))
     _wait_http(f"http://127.0.0.1:{port}/readyz")
-    note = "auth api_key (Bearer)" if key else "auth none, scan off"
+    note = "auth api_key (Bearer), scan off" if key else "auth none, scan off"
+    if upstream is None:
+        note += "; fronts the fast fixture over stdio (mcp-proxy's topology)"
     return Target(name, f"http://127.0.0.1:{port}/mcp", "fast__echo", headers, [proc], note)
 
 
@@ -371,9 +378,11 @@ def _cpu(procs: list[psutil.Process]) -> float:
 
 
 async def run_level(
-    target: Target, mode: str, n: int, per_client: int, warmup: int, upstream: Proc, cap: float
+    target: Target, mode: str, n: int, per_client: int, warmup: int, upstream: Proc, cap: float, budget: float
 ) -> dict[str, Any]:
-    """`n` connections, each warmed up, then `per_client` timed sequential calls each, all at once."""
+    """`n` connections, each warmed up, then `per_client` timed sequential calls each, all at once; a connection
+    starts no new call once `budget` seconds of the timed phase have passed (so a slow target reports fewer
+    calls instead of timing out)."""
     lat: list[float] = []
     clock = time.perf_counter
     with anyio.fail_after(cap):
@@ -392,8 +401,12 @@ async def run_level(
             me = [psutil.Process()]
             cpu0, up0, me0 = _cpu(procs), _cpu(up), _cpu(me)
 
+            stop_at = clock() + budget
+
             async def worker(c: Client) -> None:
                 for _ in range(per_client):
+                    if clock() > stop_at:  # a very slow target: measure what fits in the budget
+                        return
                     t = clock()
                     await _call(c, target.tool)
                     lat.append((clock() - t) * 1000)
@@ -403,13 +416,14 @@ async def run_level(
                 for c in clients:
                     tg.start_soon(worker, c)
             elapsed = clock() - start
-            calls = n * per_client
+            calls = len(lat)
             cpu = (_cpu(procs) - cpu0) / calls * 1000
             up_cpu = (_cpu(up) - up0) / calls * 1000
             me_cpu = (_cpu(me) - me0) / calls * 1000
     return {
         "clients": n,
         "calls": calls,
+        "calls_asked": n * per_client,
         "seconds": elapsed,
         "calls_per_s": calls / elapsed,
         "p50_ms": percentile(lat, 50),
@@ -455,7 +469,11 @@ def derive(report: dict[str, Any]) -> dict[str, Any]:
             v: dict[str, Any] = {"added_p50_ms": sy["added_p50_ms"]}
             if level == "1":
                 v["added_p50_ok"] = sy["added_p50_ms"] <= TARGET_ADDED_P50_MS
+            same = rows.get("switchyard-stdio", {})
             proxy = rows.get("mcp-proxy", {})
+            if "added_p50_ms" in proxy and "added_p50_ms" in same:
+                ratio = proxy["added_p50_ms"] / same["added_p50_ms"] if same["added_p50_ms"] > 0 else math.inf
+                v["proxy_added_over_switchyard_stdio"] = ratio
             if "added_p50_ms" in proxy:
                 ratio = proxy["added_p50_ms"] / sy["added_p50_ms"] if sy["added_p50_ms"] > 0 else math.inf
                 v["proxy_added_over_switchyard"] = ratio
@@ -561,7 +579,8 @@ async def measure(targets: list[Target], upstream: Proc, args: argparse.Namespac
                         rows.setdefault(t.name, {"reason": "time cap reached"})
                         continue
                     try:
-                        row = await run_level(t, mode, n, per, args.warmup, upstream, min(left, args.run_cap))
+                        cap = min(left, args.run_cap)
+                        row = await run_level(t, mode, n, per, args.warmup, upstream, cap, cap / 3)
                         runs[t.name].append(row)
                         _progress(
                             f"{mode} {n:>2} clients {t.name}: p50 {row['p50_ms']:.2f} ms "
@@ -593,7 +612,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-cap", type=float, default=900, help="seconds for the whole measurement")
     parser.add_argument("--run-cap", type=float, default=120, help="seconds for one target at one level")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--render", metavar="FILE", help="print the tables of a saved --json report and exit")
     args = parser.parse_args(argv)
+    if args.render:
+        render(json.loads(Path(args.render).read_text(encoding="utf-8")), Console(width=200))
+        return 0
 
     load_start = _load()
     t0 = time.monotonic()
@@ -619,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
             "direct": lambda: Target("direct", up_url, "echo", note="fast fixture, MCPServer streamable-http"),
             "switchyard": lambda: start_switchyard(stack, work, up_url, key=False),
             "switchyard-key": lambda: start_switchyard(stack, work, up_url, key=True),
+            "switchyard-stdio": lambda: start_switchyard(stack, work, None, key=False),
             "mcp-proxy": lambda: start_mcp_proxy(stack, work),
             "contextforge": lambda: start_contextforge(stack, work, up_url),
         }

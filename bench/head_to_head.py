@@ -1,7 +1,7 @@
 """Head-to-head HTTP gateway benchmark (issue 3), run from a checkout (never as a timed test).
 
     python bench/head_to_head.py [--calls 300] [--clients 1 8 32] [--modes 2026-07-28 legacy]
-                                 [--targets direct switchyard switchyard-key mcp-proxy contextforge]
+                                 [--targets direct switchyard switchyard-key switchyard-stdio mcp-proxy contextforge]
                                  [--rounds 1] [--time-cap 900] [--json]
 
 One run, one machine, loopback only, one upstream: the `fast` fixture (`echo` tool) on Streamable HTTP at
@@ -11,6 +11,8 @@ HTTP upstream):
 - `direct`: the SDK client straight to the upstream;
 - `switchyard`: `switchyard serve --http` with the upstream as an HTTP server entry, auth `none`, no start-up scan;
 - `switchyard-key`: the same with auth `api_key` and a key from `switchyard keys create` (`Authorization: Bearer`);
+- `switchyard-stdio`: `switchyard serve --http` (auth none) spawning the `fast` fixture on stdio itself: the same
+  topology as mcp-proxy below, for a like-for-like comparison with it;
 - `mcp-proxy`: mcp-proxy 0.13 (own venv `.cache/bench-venvs/mcp-proxy`, see bench/peers/). Its server mode
   serves Streamable HTTP only in front of a *stdio* command (a URL argument makes it a stdio-facing client), so
   it fronts the same `fast` fixture code over stdio, spawned by mcp-proxy itself;
@@ -536,6 +538,7 @@ def render(report: dict[str, Any], console: Console) -> None:
         "era/clients",
         "added p50 ms (<= 1.5 at 1 client)",
         "mcp-proxy added / ours (>= 5)",
+        "mcp-proxy added / switchyard-stdio",
         "throughput vs direct at 32 (>= 0.60)",
     ):
         table.add_column(col)
@@ -545,6 +548,7 @@ def render(report: dict[str, Any], console: Console) -> None:
             key,
             f"{v['added_p50_ms']:.2f} {ok[v['added_p50_ok']] if 'added_p50_ok' in v else ''}",
             f"{v['proxy_added_over_switchyard']:.1f}x {ok[v['vs_proxy_ok']]}" if "vs_proxy_ok" in v else "n/a",
+            f"{v['proxy_added_over_switchyard_stdio']:.1f}x" if "proxy_added_over_switchyard_stdio" in v else "n/a",
             f"{v['throughput_ratio']:.2f} ({v['switchyard_calls_per_s']:.0f}/s) {ok[v['throughput_ok']]}"
             if "throughput_ok" in v
             else "",

@@ -209,6 +209,8 @@ def live_and_dead_config(peers: Any, tmp_path: Path) -> Path:
                 "fast": fixture_entry(peers, "fast"),
                 "nocommand": {"command": str(tmp_path / "no-such-server"), "env": {"API_KEY": SECRETS[0]}},
                 "quitter": {"command": sys.executable, "args": [str(quitter)]},
+                "badcwd": {"command": sys.executable, "cwd": str(tmp_path / "no-such-dir")},
+                "notexec": {"command": str(quitter)},  # a file, but not executable
                 "off": {"command": "never-started", "enabled": False},
             },
             "switchyard": {"timeouts": {"connect": 10}},
@@ -222,7 +224,7 @@ def test_check_shows_a_dead_server_down_with_its_error_and_exits_1(peers: Any, t
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     servers = {s["server"]: s for s in report["servers"]}
-    assert set(servers) == {"fast", "nocommand", "quitter"}  # disabled servers are not started
+    assert set(servers) == {"fast", "nocommand", "quitter", "badcwd", "notexec"}  # disabled ones are not started
     assert servers["fast"]["status"] == "up"
     assert servers["fast"]["tools"] == 2
     assert servers["fast"]["error"] is None
@@ -230,6 +232,9 @@ def test_check_shows_a_dead_server_down_with_its_error_and_exits_1(peers: Any, t
     assert "cannot start" in servers["nocommand"]["error"]
     assert servers["quitter"]["status"] == "down"
     assert "quitter: no API key" in servers["quitter"]["error"]
+    assert "no-such-dir" in servers["badcwd"]["error"]
+    assert "Permission denied" in servers["notexec"]["error"]
+    assert {servers[name]["status"] for name in ("badcwd", "notexec")} == {"down"}
     assert SECRETS[0] not in done.stdout + done.stderr
 
 

@@ -16,18 +16,21 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
 from switchyard.catalog.catalog import Catalog, Entry
 from switchyard.config import GatewayConfig
 from switchyard.errors import InvalidRequest
-from switchyard.retrieval import CALL_TOOL, SEARCH_TOOLS, MiniLMEncoder, OpenAIEncoder, SqliteVectorCache, ToolDoc
-from switchyard.retrieval.encoder import Encoder
-from switchyard.retrieval.index import ToolIndex
-from switchyard.retrieval.vector_cache import MemoryVectorCache, VectorCache
+from switchyard.retrieval.metatools import CALL_TOOL, SEARCH_TOOLS
+from switchyard.retrieval.text import ToolDoc
 from switchyard.upstream.base import JsonObject, UpstreamSnapshot
+
+if TYPE_CHECKING:
+    # Only a gateway that searches loads numpy, bm25s and onnxruntime (imported in the functions below).
+    from switchyard.retrieval.encoder import Encoder
+    from switchyard.retrieval.vector_cache import VectorCache
 
 __all__ = ["META_NAMES", "Exposure", "ToolFinder", "WorkingSet"]
 
@@ -38,6 +41,9 @@ META_NAMES = frozenset({str(SEARCH_TOOLS["name"]), str(CALL_TOOL["name"])})
 
 def make_encoder(config: GatewayConfig) -> Encoder:
     """The configured dense encoder (loaded lazily, in the index's background thread)."""
+    from switchyard.retrieval.encoder import MiniLMEncoder  # noqa: PLC0415
+    from switchyard.retrieval.openai_encoder import OpenAIEncoder  # noqa: PLC0415
+
     settings = config.switchyard.retrieval
     if settings.encoder == "openai" and settings.openai is not None:
         o = settings.openai
@@ -47,6 +53,8 @@ def make_encoder(config: GatewayConfig) -> Encoder:
 
 def make_cache(config: GatewayConfig) -> VectorCache:
     """Vectors persist next to the rest of the store; an unusable path falls back to memory with a warning."""
+    from switchyard.retrieval.vector_cache import MemoryVectorCache, SqliteVectorCache  # noqa: PLC0415
+
     path = config.switchyard.store.resolved_path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +78,8 @@ class ToolFinder:
     """A hybrid index over the catalog's tools, updated incrementally as the catalog changes."""
 
     def __init__(self, config: GatewayConfig, *, encoder: Encoder | None = None, cache: VectorCache | None = None):
+        from switchyard.retrieval.index import ToolIndex  # noqa: PLC0415
+
         settings = config.switchyard.retrieval
         self.config = config
         retriever = settings.retriever

@@ -129,6 +129,8 @@ FIXTURE_TOOLS: dict[str, set[str]] = {
     "hang": {"hang", "hang_blocking", "ok"},
     "inbox": {"list_emails", "read_email"},
     "progress": {"count", "wait_for_cancel", "ok"},
+    "rugpull": {"forecast"},
+    "shadow": {"add"},
     "slow_start": {"ok"},
     "stderr_noise": {"noise", "ok"},
     "web": {"fetch_page", "post_message", "list_outbox"},

@@ -379,7 +379,7 @@ async def test_a_server_slower_than_the_startup_wait_appears_when_it_comes_up(pe
     notified = Notifications()
     cfg = write_config(
         tmp_path / "gw.json",
-        {"sleepy": fixture(peers, "slow_start", "2.5"), "fast": fixture(peers, "fast")},
+        {"sleepy": fixture(peers, "slow_start", "5"), "fast": fixture(peers, "fast")},
         timeouts={**FAST_SETTINGS["timeouts"], "startup": 0.3},
     )
     with anyio.fail_after(STEP):

@@ -116,6 +116,8 @@ class Gateway:
         self.sealer = Sealer(mrtr.keys, ttl=mrtr.ttl)
         attach_stages(stages, self)  # stages that read the catalog or seal state (flows, approvals)
         self._tg: anyio.abc.TaskGroup | None = None
+        self._startup_deadline: float | None = None
+        """When list requests stop waiting for servers still starting: start-up time + `timeouts.startup`."""
         self.started = anyio.Event()
         """Set once every server's first connection attempt has finished (up or failed)."""
 
@@ -164,9 +166,12 @@ class Gateway:
         List requests call this so a client that lists right after connecting sees every server that comes up
         in time, instead of an empty catalog.
         """
-        if not self.started.is_set():
-            with anyio.move_on_after(self.config.switchyard.timeouts.startup):
-                await self.started.wait()
+        if self.started.is_set():
+            return
+        if self._startup_deadline is None:  # not running (in-process use): wait the whole start-up wait
+            self._startup_deadline = anyio.current_time() + self.config.switchyard.timeouts.startup
+        with anyio.move_on_after(max(0.0, self._startup_deadline - anyio.current_time())):
+            await self.started.wait()
 
     async def _on_resource_updated(self, uri: str) -> None:
         for listener in list(self._resource_listeners):
@@ -188,6 +193,7 @@ class Gateway:
             self.audit_store.start()  # a log that cannot open is a start-up error, like the pin store
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            self._startup_deadline = anyio.current_time() + self.config.switchyard.timeouts.startup
             for upstream in self.upstreams.values():
                 if isinstance(upstream, ClientUpstream):
                     tg.start_soon(upstream.run, name=f"upstream-{upstream.name}")

@@ -306,11 +306,6 @@ def test_call_rejects_arguments_that_are_not_a_json_object(
     assert out == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/call.py: NotFound raised inside started_gateway() reaches main() wrapped in an ExceptionGroup, "
-    "so `switchyard call` prints a traceback and exits 1",
-)
 def test_call_of_an_unknown_tool_exits_2_without_a_traceback(peers: Any, tmp_path: Path) -> None:
     cfg = write(tmp_path / "servers.json", {"mcpServers": {"fast": fixture_entry(peers, "fast")}})
     done = switchyard("call", "-c", str(cfg), "fast__nope", "{}")

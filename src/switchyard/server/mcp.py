@@ -299,7 +299,7 @@ class FrontServer:
         self, ctx: ServerRequestContext[Any, Any], method: str, params: Mapping[str, Any] | None = None
     ) -> JsonObject:
         """Forward one request (with `params`, default the request's own) and map gateway errors."""
-        await self.gateway.settled()
+        await self._settled_for(method, ctx.params if params is None else params)
         try:
             return _complete(await self._run(ctx, method, ctx.params if params is None else params))
         except MCPError:
@@ -379,8 +379,23 @@ class FrontServer:
             working.touch(inner)
         return None, params
 
+    async def _settled_for(self, method: str, params: Mapping[str, Any] | None) -> None:
+        """Right after start-up, wait for servers still starting only when the item is not known yet: a call to
+        a server that is up never waits for the slowest one."""
+        gw = self.gateway
+        if gw.started.is_set():
+            return
+        name = (params or {}).get("name")
+        if method == "tools/call" and name in META_NAMES and gw.exposure.mode != "all":
+            await gw.settled()  # a search must see every server that comes up in time
+            return
+        try:
+            gw.context(method, params)
+        except Exception:
+            await gw.settled()
+
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: Any) -> Any:
-        await self.gateway.settled()
+        await self._settled_for("tools/call", ctx.params)
         try:
             call_params: Mapping[str, Any] | None = ctx.params
             name = (ctx.params or {}).get("name")

@@ -15,7 +15,6 @@ body on the way out) → the SDK's session manager (modern entry or legacy sessi
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -44,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchyard.config import HttpFrontSettings
 from switchyard.gateway import Gateway
-from switchyard.server.auth import protect
+from switchyard.server.auth import is_loopback, protect
 from switchyard.server.mcp import FrontServer
 from switchyard.upstream.base import UpstreamState
 
@@ -69,17 +68,6 @@ _LOOPBACK_NAMES: Final = ("127.0.0.1", "localhost", "[::1]")
 
 
 # --- Host / Origin policy ----------------------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a bind address or host name stays on this machine (`localhost`, 127.0.0.0/8, `::1`)."""
-    name = host.strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _bracketed(host: str) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "GuardSettings",
     "HttpFrontSettings",
     "HttpServerConfig",
+    "JudgeSettings",
     "JwtSettings",
     "LimitSettings",
     "NamingSettings",
@@ -216,11 +217,22 @@ class RetrievalSettings(_Model):
         return self
 
 
+class JudgeSettings(_Model):
+    """An OpenAI-compatible `/v1/chat/completions` endpoint asked for a second opinion (`switchyard scan --judge`)."""
+
+    base_url: Annotated[str, Field(pattern=r"^https?://")]
+    model: Annotated[str, Field(min_length=1)]
+    api_key_env: str | None = "OPENAI_API_KEY"
+    timeout: Annotated[float, Field(gt=0, le=600)] = 20.0
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+
+
 class ScanSettings(_Model):
-    """Scanning of tool definitions when servers come up."""
+    """Scanning of tool definitions when servers come up; `judge` (off by default) is used by `scan --judge`."""
 
     on_start: bool = True
     quarantine_at: Literal["low", "medium", "high", "critical"] = "high"
+    judge: JudgeSettings | None = None
 
 
 class JwtSettings(_Model):

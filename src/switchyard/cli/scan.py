@@ -1,8 +1,9 @@
 """`switchyard scan`: scan servers' tools, prompts, resources and instructions for poisoning and shadowing.
 
 Owns the command: choosing what to scan (every configured server, one of them, a one-off `--stdio` command or
-`--url`, or an offline `--file`), collecting the items, and printing the report as text, JSON or SARIF with a
-`--fail-on` exit code for CI. Rules and reports are security/'s.
+`--url`, or an offline `--file`), collecting the items, asking the optional LLM judge (`--judge`, configured in
+`switchyard.scan.judge`), and printing the report as text, JSON or SARIF with a `--fail-on` exit code for CI.
+Rules, the judge and reports are security/'s.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import sys
 import anyio
 
 from switchyard.cli.common import configure_logging, load, started_gateway, stderr
-from switchyard.config import GatewayConfig, parse_config
+from switchyard.config import GatewayConfig, JudgeSettings, load_config, parse_config
 from switchyard.errors import InvalidRequest
-from switchyard.security import ScanItem, Scanner, Severity, item_from_definition, items_from_file
+from switchyard.security import ScanItem, Scanner, ScanReport, Severity, item_from_definition, items_from_file
+from switchyard.security.judge import JudgeUnavailable, LlmJudge, merge_judge_findings
 from switchyard.security.reports import to_json, to_sarif, to_text
 from switchyard.upstream.base import UpstreamState
 
@@ -36,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     parser.add_argument("--fail-on", default="high", help="exit 1 when a finding is at least this severe (or 'never')")
     parser.add_argument("--min-severity", default="low", help="text format: hide findings below this severity")
+    parser.add_argument(
+        "--judge",
+        action="store_true",
+        help="also ask the LLM judge configured in switchyard.scan.judge (an OpenAI-compatible endpoint; rule SY900)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -86,10 +93,51 @@ def _items_from_servers(config: GatewayConfig, only: str | None, progress: bool)
     return anyio.run(main)
 
 
+def _judge_settings(args: argparse.Namespace, config: GatewayConfig | None) -> JudgeSettings:
+    """The configured judge, from the loaded configuration or (for --file/--stdio/--url) the config file."""
+    if config is None:
+        path = args.config or os.environ.get("SWITCHYARD_CONFIG")
+        if path is None and os.path.exists("servers.json"):
+            path = "servers.json"
+        if path is None:
+            raise InvalidRequest(
+                "--judge needs a configuration with switchyard.scan.judge (pass -c FILE or set $SWITCHYARD_CONFIG)"
+            )
+        config = load_config(path)
+    settings = config.switchyard.scan.judge
+    if settings is None:
+        raise InvalidRequest(
+            "--judge: no LLM judge configured; add switchyard.scan.judge = "
+            '{"base_url": "https://.../v1", "model": "...", "api_key_env": "OPENAI_API_KEY"}'
+        )
+    return settings
+
+
+def _with_judge(report: ScanReport, items: list[ScanItem], settings: JudgeSettings, progress: bool) -> ScanReport:
+    judge = LlmJudge(
+        settings.base_url,
+        settings.model,
+        api_key_env=settings.api_key_env,
+        timeout=settings.timeout,
+        concurrency=settings.concurrency,
+    )
+    with judge:
+        if progress and stderr.is_terminal:
+            with stderr.status(f"asking the LLM judge ({settings.model}) about {len(items)} items..."):
+                result = judge.judge(items)
+        else:
+            result = judge.judge(items)
+    for warning in result.warnings:
+        stderr.print(warning, markup=False, highlight=False)
+    return merge_judge_findings(report, result.findings)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when nothing reaches --fail-on, 1 otherwise."""
+    """Exit 0 when nothing reaches --fail-on, 1 otherwise (2 when the requested judge is missing or fails)."""
     configure_logging("error")
     fail_on = None if args.fail_on == "never" else Severity.parse(args.fail_on)
+    config: GatewayConfig | None = None
+    judge = _judge_settings(args, None) if args.judge and (args.file or args.stdio or args.url) else None
     if args.file:
         items = items_from_file(args.file)
     elif args.stdio or args.url:
@@ -97,13 +145,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.config is None:
             args.config = os.environ.get("SWITCHYARD_CONFIG", "servers.json")
-        items = _items_from_servers(load(args), args.server, args.format == "text")
+        config = load(args)
+        if args.judge:
+            judge = _judge_settings(args, config)
+        items = _items_from_servers(config, args.server, args.format == "text")
     scanner = Scanner()
     if args.format == "text" and stderr.is_terminal and len(items) > 200:
         with stderr.status(f"scanning {len(items)} items..."):
             report = scanner.scan(items)
     else:
         report = scanner.scan(items)
+    if judge is not None:
+        try:
+            report = _with_judge(report, items, judge, args.format == "text")
+        except JudgeUnavailable as exc:
+            stderr.print(f"error: {exc}", markup=False, highlight=False)
+            return 2
     if args.format == "json":
         sys.stdout.write(to_json(report) + "\n")
     elif args.format == "sarif":

@@ -33,8 +33,8 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,9 +58,9 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import _first_error, _progress, _python_speed_ms, percentile  # noqa: E402
+from overhead import _first_error, _progress, _python_speed_ms, percentile
 
-from switchyard.testing.peers import fixture_server, free_port, repo_root  # noqa: E402
+from switchyard.testing.peers import fixture_server, free_port, repo_root
 
 MODES = ("2026-07-28", "legacy")
 TARGETS = ("direct", "switchyard", "switchyard-key", "switchyard-stdio", "mcp-proxy", "contextforge")
@@ -168,10 +168,10 @@ class Target:
     name: str
     url: str
     tool: str
-    headers: dict[str, str] = field(default_factory=dict)
-    procs: list[Proc] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict[str, str])
+    procs: list[Proc] = field(default_factory=list[Proc])
     note: str = ""
-    unsupported: dict[str, str] = field(default_factory=dict)  # mode -> reason
+    unsupported: dict[str, str] = field(default_factory=dict[str, str])  # mode -> reason
 
 
 def _switchyard_config(work: Path, upstream: str | None, auth: str) -> Path:
@@ -226,7 +226,7 @@ def start_mcp_proxy(stack: ExitStack, work: Path) -> Target:
     argv = [str(exe), "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING", "--"]
     argv += [fast.command, *fast.args]
     proc = stack.enter_context(started("mcp-proxy", argv, port, work))
-    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([str(exe), "--version"], check=False, capture_output=True, text=True).stdout.strip()
     note = f"{version or 'mcp-proxy'}; fronts the fast fixture over stdio (no HTTP-upstream server mode)"
     return Target("mcp-proxy", f"http://127.0.0.1:{port}/mcp", "echo", {}, [proc], note)
 
@@ -328,6 +328,7 @@ def start_contextforge(stack: ExitStack, work: Path, upstream: str) -> Target:
             "-c",
             "import importlib.metadata as m; print(m.version('mcp-contextforge-gateway'))",
         ],
+        check=False,
         capture_output=True,
         text=True,
     ).stdout.strip()
@@ -340,7 +341,7 @@ def start_contextforge(stack: ExitStack, work: Path, upstream: str) -> Target:
 
 
 @contextlib.asynccontextmanager
-async def _client(target: Target, mode: str) -> Any:
+async def _client(target: Target, mode: str) -> AsyncIterator[Client]:
     http = create_mcp_http_client(headers=target.headers or None)
     async with http, Client(streamable_http_client(target.url, http_client=http), mode=mode, cache=None) as c:  # type: ignore[arg-type]
         yield c
@@ -359,11 +360,10 @@ async def probe(target: Target, mode: str) -> str | None:
             async with _client(target, mode) as client:
                 await _call(client, target.tool)
                 got = str(client.protocol_version)
-                if mode != "legacy" and got != mode:
+                wanted = not got.startswith("2026") if mode == "legacy" else got == mode
+                if not wanted:
                     return f"negotiated {got}"
-                if mode == "legacy" and got.startswith("2026"):
-                    return f"negotiated {got}"
-    except BaseException as exc:  # noqa: BLE001 - any failure is the reason
+    except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         return _first_error(exc)
@@ -380,7 +380,15 @@ def _cpu(procs: list[psutil.Process]) -> float:
 
 
 async def run_level(
-    target: Target, mode: str, n: int, per_client: int, warmup: int, upstream: Proc, cap: float, budget: float
+    target: Target,
+    mode: str,
+    *,
+    n: int,
+    per_client: int,
+    warmup: int,
+    upstream: Proc,
+    cap: float,
+    budget: float,
 ) -> dict[str, Any]:
     """`n` connections, each warmed up, then `per_client` timed sequential calls each, all at once; a connection
     starts no new call once `budget` seconds of the timed phase have passed (so a slow target reports fewer
@@ -585,7 +593,9 @@ async def measure(targets: list[Target], upstream: Proc, args: argparse.Namespac
                         continue
                     try:
                         cap = min(left, args.run_cap)
-                        row = await run_level(t, mode, n, per, args.warmup, upstream, cap, cap / 3)
+                        row = await run_level(
+                            t, mode, n=n, per_client=per, warmup=args.warmup, upstream=upstream, cap=cap, budget=cap / 3
+                        )
                         runs[t.name].append(row)
                         _progress(
                             f"{mode} {n:>2} clients {t.name}: p50 {row['p50_ms']:.2f} ms "

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.security.model import Finding, ItemKind, ItemVerdict, ScanItem, ScanReport, Severity
 from switchyard.security.text import flatten_escapes
@@ -42,6 +42,10 @@ DEFAULT_SEVERITY_WEIGHTS: Mapping[Severity, float] = {
     Severity.CRITICAL: 0.9,
 }
 """Score contribution of one finding of each severity (before the rule's own weight)."""
+
+SCAN_MEMO: list[Any] = [None]
+"""Scratch the rules share while one item is scanned (`rules.base` keeps the anchors it found in the item's
+text there); emptied after each item, so no answer carries over from one tool result to the next."""
 
 SECRET_TAG = "secret"
 """Findings carrying this tag mark a span of a tool result that `redact` replaces."""
@@ -164,8 +168,11 @@ class Scanner:
             # Rules read escaped dumps (repr, YAML) as the text they encode; offsets stay valid (same length).
             view = dataclasses.replace(item, fields={k: flatten_escapes(v) for k, v in item.fields.items()})
         findings: list[Finding] = []
-        for rule in self._rules_for(item.kind):
-            findings.extend(self._score(f) for f in rule.check(view, ctx))
+        try:
+            for rule in self._rules_for(item.kind):
+                findings.extend(self._score(f) for f in rule.check(view, ctx))
+        finally:
+            SCAN_MEMO[0] = None
         best: dict[str, float] = {}
         for f in findings:
             best[f.rule_id] = max(best.get(f.rule_id, 0.0), f.score)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
+from switchyard.security.engine import SCAN_MEMO
 from switchyard.security.model import Finding, ItemKind, ScanItem, Severity
 from switchyard.security.text import evidence
 
@@ -22,6 +23,9 @@ __all__ = [
     "OUTPUT_KINDS",
     "RuleBase",
     "all_fields",
+    "anchor_spans",
+    "contains",
+    "contains_any",
     "finditer_lower",
     "lower_twin",
     "lowered",
@@ -127,6 +131,66 @@ def _spaced(anchor: str) -> re.Pattern[str]:
     return re.compile(r"\s+".join(re.escape(part) for part in anchor.split(" ")))
 
 
+# Rules look for anchors in the same lower-cased text one after another (about a hundred substrings for a
+# tool result, many shared: "assistant", "you", "not "); each miss reads the whole text. Remember the answers
+# for the text being scanned, in the engine's per-item scratch (`SCAN_MEMO`, emptied after each item). Keyed
+# by the text's identity (`lowered` returns the same object for the same text); the answers depend only on
+# (text, needle), so a race between threads at worst computes one twice.
+_Memo = tuple[str, dict[str, bool], dict[str, tuple[tuple[int, int], ...]]]
+
+
+def _memo(low: str) -> _Memo:
+    memo: _Memo | None = SCAN_MEMO[0]
+    if memo is None or memo[0] is not low:
+        memo = (low, {}, {})
+        SCAN_MEMO[0] = memo
+    return memo
+
+
+def contains(low: str, needle: str) -> bool:
+    """`needle in low`, remembered while one item is scanned (see `_memo`)."""
+    found = _memo(low)[1]
+    hit = found.get(needle)
+    if hit is None:
+        hit = found[needle] = needle in low
+    return hit
+
+
+def contains_any(low: str, needles: Iterable[str]) -> bool:
+    """`any(needle in low for needle in needles)`, each answer remembered like `contains`."""
+    found = _memo(low)[1]
+    for needle in needles:
+        hit = found.get(needle)
+        if hit is None:
+            hit = found[needle] = needle in low
+        if hit:
+            return True
+    return False
+
+
+def anchor_spans(low: str, anchor: str) -> tuple[tuple[int, int], ...]:
+    """Every `(start, end)` of `anchor` in `low` (overlapping ones too); a space in an anchor stands for any
+    whitespace run (text wraps: "after\\n    you do that"). Remembered while one item is scanned (see `_memo`)."""
+    spans_of = _memo(low)[2]
+    spans = spans_of.get(anchor)
+    if spans is None:
+        if " " in anchor:
+            words = anchor.split()
+            if all(contains(low, word) for word in words):
+                spans = tuple((m.start(), m.end()) for m in _spaced(anchor).finditer(low))
+            else:
+                spans = ()
+        else:
+            found: list[tuple[int, int]] = []
+            i = low.find(anchor)
+            while i != -1:
+                found.append((i, i + len(anchor)))
+                i = low.find(anchor, i + 1)
+            spans = tuple(found)
+        spans_of[anchor] = spans
+    return spans
+
+
 def windowed(
     regex: re.Pattern[str], text: str, anchors: tuple[str, ...], before: int, after: int, *, lower: bool = False
 ) -> Iterator[re.Match[str]]:
@@ -142,17 +206,11 @@ def windowed(
         return
     low = lowered(text)
     spans: list[tuple[int, int]] = []
+    known = _memo(low)[2]
     for anchor in anchors:
-        if " " in anchor:
-            # A space in an anchor stands for any whitespace: text wraps ("after\n    you do that").
-            if all(word in low for word in anchor.split()):
-                for m in _spaced(anchor).finditer(low):
-                    spans.append((max(0, m.start() - before), min(len(text), m.end() + after)))
-            continue
-        i = low.find(anchor)
-        while i != -1:
-            spans.append((max(0, i - before), min(len(text), i + len(anchor) + after)))
-            i = low.find(anchor, i + 1)
+        found = known.get(anchor)
+        for start, end in anchor_spans(low, anchor) if found is None else found:
+            spans.append((max(0, start - before), min(len(text), end + after)))
     if not spans:
         return
     spans.sort()

@@ -19,6 +19,7 @@ from switchyard.security.rules.base import (
     DEFINITION_KINDS,
     RuleBase,
     all_fields,
+    contains_any,
     lowered,
     prose_matches,
 )
@@ -270,9 +271,12 @@ class SecretValueRule(RuleBase):
     fix = "Rotate the secret; enable redaction in the output guard; keep secrets out of tool results and metadata."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        low = lowered(" ".join(item.fields.values()))
+        values = list(item.fields.values())
+        # One field (a tool result): its own text, so the lower-cased copy and anchor answers other rules
+        # computed for it are reused (`contains_any`), and 10 KB is not copied and re-hashed per result.
+        low = lowered(values[0] if len(values) == 1 else " ".join(values))
         for kind, regex, anchors in _SECRET_CHECKS:
-            if any(a in low for a in anchors):
+            if contains_any(low, anchors):
                 # Formats with a literal prefix scan fast; the keyword form is matched near its keywords only.
                 window = (anchors, 20, 240) if len(anchors) > 1 else (None, 0, 0)
                 yield from self._findings(item, kind, prose_matches(item, regex, *window, fields=all_fields))

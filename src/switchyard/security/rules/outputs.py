@@ -36,12 +36,13 @@ _VERBS = (
     r"cancel|modify|set|disclose|reveal|list|find|collect|concatenate|follow|point|redirect|route|open|"
     r"navigate|browse|go|join|merge|combine|approve|accept|confirm|authori[sz]e|buy|purchase|order|subscribe"
 )
-_VERB_TRIE = word_trie(
+_VERB_WORDS = (
     _VERBS.replace("e-?mail", "email|e-mail")
     .replace("summari[sz]e", "summarise|summarize")
     .replace("authori[sz]e", "authorise|authorize")
     .split("|")
 )
+_VERB_TRIE = word_trie(_VERB_WORDS)
 _AGENT_WORDS = (
     r"(?:assistant|ai|agent|model|llm|bot|chatbot|claude|chatgpt|copilot|gemini|gpt[\w.-]*|"
     r"llama[\w.-]*|mistral|mixtral|qwen[\w.-]*|deepseek|command[- ]r[\w+-]*|grok|phi-?\d|o\d(?:-mini)?)"
@@ -90,7 +91,18 @@ _ADDRESSED_ANCHORS = (
 )
 # An imperative at the start of a sentence or line (after punctuation, a quote or a bullet), run on the
 # lower-cased text: starting with a character class lets the regex engine skip ahead quickly.
-_DIRECTIVE_RE = re.compile(r"[.!?:;\n\"'>\]][ \t\n]*(?:[-*][ \t]*)?" + _BODY)
+# The lookahead is a necessary condition of `_BODY` (its first word is a frame word, a polite word or a verb,
+# each followed by a word boundary), checked in one pass of a word trie: most sentence starts fail there
+# instead of trying the frame, politeness and verb alternatives one after another (about 1.5x faster, same
+# matches).
+_FIRST_WORD_TRIE = word_trie(
+    sorted(
+        set(_VERB_WORDS)
+        | {"todo", "note", "task", "action", "instruction", "instructions"}
+        | {"please", "kindly", "now", "then", "also", "first", "finally", "immediately", "do"}
+    )
+)
+_DIRECTIVE_RE = re.compile(r"[.!?:;\n\"'>\]][ \t\n]*(?:[-*][ \t]*)?" + rf"(?=(?:{_FIRST_WORD_TRIE})\b)" + _BODY)
 _DIRECTIVE_AT_START_RE = re.compile(r"[ \t\n]*(?:[-*][ \t]*)?" + _BODY)
 
 # A destination the data is sent *to*: "to x@y.com", "to my new email address, x@y.com", "to IBAN ...".

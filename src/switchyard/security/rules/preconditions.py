@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import ALL_KINDS, RuleBase, prose_matches
+from switchyard.security.rules.base import ALL_KINDS, RuleBase, contains, lowered, prose_fields, prose_matches
 from switchyard.security.rules.instructions import MODEL_WORDS
 
 __all__ = ["HiddenPreconditionRule"]
@@ -85,6 +85,12 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
 )
 
 
+# Words every match of the family at the same index contains as well as an anchor (lower-case; none with
+# 'i', 'k' or 's', which IGNORECASE also matches as non-ASCII letters that lower() keeps). A result without
+# them skips the family: the windows around common anchors ("first", "message") are not scanned for nothing.
+_REQUIRED: tuple[tuple[str, ...], ...] = ((), (), (), ("you",), ("tool",), (), (), ("from", "you"), (), (), ("before",))
+assert len(_REQUIRED) == len(_PRECONDITIONS)
+
 # Indexes in _PRECONDITIONS of the families that name the model: "note to the AI:", "if you are an AI", and
 # "to you, <model>".
 _ADDRESSING = frozenset(
@@ -117,7 +123,11 @@ class HiddenPreconditionRule(RuleBase):
     fix = "Describe what the tool does and its inputs; do not give the model prerequisites outside the tool."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
+        texts = [text for _, text in prose_fields(item)]
+        low = lowered(texts[0]) if len(texts) == 1 else None  # a tool result: one text
         for index, (regex, anchors) in enumerate(_PRECONDITIONS):
+            if low is not None and not all(contains(low, word) for word in _REQUIRED[index]):
+                continue
             # Data that names the model ("to you, Claude", "if you are an AI") is addressed to it: in a tool
             # result that alone crosses the threshold; descriptions may legitimately say "Note for the AI".
             addressing = item.kind == "tool_output" and index in _ADDRESSING

@@ -173,9 +173,18 @@ class FrontServer:
         ]
         for method, params_type, handler in handlers:
             self.server.add_request_handler(method, params_type, handler)
+        # Mcp-Param-* header checks on the 2026-07-28 HTTP path read a tool's schema from here; without it the
+        # SDK would run a whole tools/list (and audit it) for every call with arguments.
+        self.server.get_tool_input_schema = self._input_schema
         self.server.middleware.append(self._track_connection)
         gateway.add_listener(self._on_catalog_change)
         gateway.add_resource_listener(self._on_resource_updated)
+
+    def _input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """A tool's input schema by federated name (None for unknown or quarantined tools: nothing to check)."""
+        entry = self.gateway.catalog.tools.get(name)
+        schema: Any = entry.definition.get("inputSchema") if entry is not None else None
+        return cast(Mapping[str, Any], schema) if isinstance(schema, Mapping) else None
 
     def initialization_options(self) -> InitializationOptions:
         """Legacy-era capabilities: every list may change."""

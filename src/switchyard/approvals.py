@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from switchyard.errors import NotFound, StoreError
+from switchyard.store.connection import open_sqlite
 
 __all__ = ["ApprovalStatus", "CallApproval", "SqliteApprovalStore", "approval_id"]
 
@@ -85,15 +86,7 @@ class SqliteApprovalStore:
         """
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            if str(self.path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.execute(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the approvals table in {self.path}: {exc}") from None
+        self._db = open_sqlite(self.path, schema=_SCHEMA, what="the approvals table in")
 
     def _row(self, approval_id: str) -> CallApproval | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM call_approvals WHERE id = ?", (approval_id,)).fetchone()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from switchyard.errors import StoreError
+from switchyard.store.connection import open_sqlite
 
 __all__ = ["KEY_PREFIX", "ApiKey", "SqliteKeyStore"]
 
@@ -70,15 +71,7 @@ class SqliteKeyStore:
         """
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            if str(self.path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.execute(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open key store {self.path}: {exc}") from None
+        self._db = open_sqlite(self.path, schema=_SCHEMA, what="key store")
 
     def create(self, principal: str, groups: tuple[str, ...] = (), note: str = "") -> tuple[ApiKey, str]:
         """Mint a key for `principal`; returns its record and the plaintext key (shown once, never stored)."""

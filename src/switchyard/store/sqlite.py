@@ -12,6 +12,7 @@ from pathlib import Path
 
 from switchyard.errors import StoreError
 from switchyard.store.base import Pin
+from switchyard.store.connection import open_sqlite
 
 __all__ = ["SqliteStore"]
 
@@ -41,13 +42,9 @@ class SqliteStore:
         """
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._db = open_sqlite(self.path)
         try:
-            if str(self.path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from None

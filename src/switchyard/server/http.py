@@ -456,6 +456,15 @@ class HttpFront:
         await self.app(scope, receive, send)
 
 
+# uvicorn settings shared by the one-process and the multi-worker server: our own logging, no Server header.
+_UVICORN: Final[dict[str, Any]] = {
+    "lifespan": "on",
+    "log_level": "warning",
+    "access_log": False,
+    "server_header": False,
+}
+
+
 async def serve_http(
     gateway: Gateway,
     host: str,
@@ -472,16 +481,7 @@ async def serve_http(
         graceful_shutdown: Seconds open streams (legacy GET streams, `subscriptions/listen`) get to finish.
     """
     front = HttpFront(gateway, host=host, port=port)
-    config = uvicorn.Config(
-        front,
-        host=host,
-        port=port,
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=graceful_shutdown,
-        server_header=False,
-    )
+    config = uvicorn.Config(front, host=host, port=port, timeout_graceful_shutdown=graceful_shutdown, **_UVICORN)
     logger.info("serving MCP on http://%s:%d%s", _bracketed(host), port, MCP_PATH)
     await uvicorn.Server(config).serve()
 
@@ -517,15 +517,4 @@ def serve_http_workers(config_path: str, host: str, port: int, workers: int) -> 
     os.environ[WORKER_CONFIG_ENV] = os.path.abspath(config_path)
     os.environ[WORKER_LISTEN_ENV] = f"{_bracketed(host)}:{port}"
     logger.info("serving MCP on http://%s:%d%s with %d workers", _bracketed(host), port, MCP_PATH, workers)
-    uvicorn.run(
-        "switchyard.server.http:worker_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-    )
-
+    uvicorn.run("switchyard.server.http:worker_app", factory=True, host=host, port=port, workers=workers, **_UVICORN)

@@ -28,8 +28,6 @@ import ipaddress
 import json
 import logging
 import re
-import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -208,20 +206,11 @@ class AuthMiddleware:
             client: Any = scope.get("client")
             method = f"http {scope.get('method', 'GET')} {scope.get('path', '')}"
             self.audit.submit(
-                AuditRow(
-                    event=uuid.uuid4().hex,
-                    time=time.time(),
+                AuditRow.event_row(
                     principal=ANONYMOUS.id,
                     principal_kind=ANONYMOUS.kind,
                     client=json.dumps({"address": client[0]}) if client else None,
-                    era="",
                     method=method,
-                    server="",
-                    tool="",
-                    arguments=None,
-                    result_bytes=None,
-                    is_error=None,
-                    latency_ms=0.0,
                     decision="denied",
                     reason=f"unauthenticated ({refusal.status}): {reason}",
                 )

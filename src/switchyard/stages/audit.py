@@ -270,20 +270,12 @@ def audit_list(
         if client_info:
             client = json.dumps({k: client_info[k] for k in ("name", "version") if k in client_info})
         sink.submit(
-            AuditRow(
-                event=uuid.uuid4().hex,
-                time=time.time(),
+            AuditRow.event_row(
                 principal=principal.id,
                 principal_kind=principal.kind,
                 client=client,
                 era=era,
                 method=method,
-                server="",
-                tool="",
-                arguments=None,
-                result_bytes=None,
-                is_error=None,
-                latency_ms=0.0,
                 decision="allowed",
                 reason=f"{count} item(s) listed",
             )

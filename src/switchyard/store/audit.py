@@ -27,6 +27,7 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,37 @@ class AuditRow:
     latency_ms: float
     decision: str
     reason: str
+
+    @classmethod
+    def event_row(
+        cls,
+        *,
+        principal: str,
+        principal_kind: str,
+        method: str,
+        decision: str,
+        reason: str,
+        client: str | None = None,
+        era: str = "",
+    ) -> AuditRow:
+        """A row for a request that reached no tool (a list, an authentication refusal): now, no item."""
+        return cls(
+            event=uuid.uuid4().hex,
+            time=time.time(),
+            principal=principal,
+            principal_kind=principal_kind,
+            client=client,
+            era=era,
+            method=method,
+            server="",
+            tool="",
+            arguments=None,
+            result_bytes=None,
+            is_error=None,
+            latency_ms=0.0,
+            decision=decision,
+            reason=reason,
+        )
 
     def to_row(self) -> AuditRow:
         """Itself (an `AuditRow` is already a finished row)."""

@@ -12,7 +12,7 @@ import collections
 import logging
 import secrets
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import anyio
@@ -147,6 +147,8 @@ class FrontServer:
         self._sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self._log_levels: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self.parked = Suspensions(ttl=gateway.config.switchyard.mrtr.ttl)
+        self.on_legacy_connection: Callable[[Any, Any], None] | None = None
+        """Told each handshake-era connection (and the lifespan state) the front sees: the stdio lane's hook."""
         self.server: Server[Any] = Server(
             gateway.config.switchyard.name,
             version=__version__,
@@ -199,6 +201,8 @@ class FrontServer:
             connection = getattr(ctx.session, "_connection", None)
             if connection is not None:
                 self._legacy.add(connection)
+                if self.on_legacy_connection is not None:
+                    self.on_legacy_connection(connection, ctx.lifespan_context)
         return await call_next(ctx)
 
     async def _on_catalog_change(self, changed: frozenset[str]) -> None:

@@ -23,10 +23,13 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any
 
+import anyio
 from mcp.server.stdio import stdio_server
 
 from switchyard.gateway import Gateway
+from switchyard.server.lane import FrontLane
 from switchyard.server.mcp import FrontServer
+from switchyard.upstream.lane import lanes_enabled
 
 __all__ = ["serve_stdio"]
 
@@ -45,15 +48,17 @@ def _is_pipe_or_socket(fd: int) -> bool:
 
 
 class _Lines:
-    """`async for line in ...` over an asyncio `StreamReader`: one decoded line per step, with its newline."""
+    """`async for line in ...` over an asyncio `StreamReader`: one decoded line per step, with its newline.
+    Lines the lane serves (`lane.py`) are not passed on."""
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+    def __init__(self, reader: asyncio.StreamReader, lane: FrontLane | None = None) -> None:
         self._reader = reader
+        self._lane = lane
 
     def __aiter__(self) -> _Lines:
         return self
 
-    async def __anext__(self) -> str:
+    async def _line(self) -> bytes:
         parts: list[bytes] = []
         while True:
             try:
@@ -64,10 +69,15 @@ class _Lines:
             except asyncio.IncompleteReadError as exc:
                 parts.append(exc.partial)
                 break
-        data = b"".join(parts)
-        if not data:
-            raise StopAsyncIteration
-        return data.decode("utf-8", errors="replace")
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def __anext__(self) -> str:
+        while True:
+            data = await self._line()
+            if not data:
+                raise StopAsyncIteration
+            if self._lane is None or not self._lane.take(data):
+                return data.decode("utf-8", errors="replace")
 
 
 class _Writer:
@@ -106,8 +116,9 @@ def _divert(fd: int, open_diversion: Callable[[], int]) -> tuple[int, Callable[[
 
 
 @asynccontextmanager
-async def _pipe_stdio() -> AsyncGenerator[tuple[Any, Any]]:
-    """The SDK's `stdio_server` fed by event-loop pipe streams instead of thread-backed files."""
+async def _pipe_stdio(front: FrontServer | None = None) -> AsyncGenerator[tuple[Any, Any]]:
+    """The SDK's `stdio_server` fed by event-loop pipe streams instead of thread-backed files; with `front`,
+    tool calls take the lane (`lane.py`) unless lanes are off."""
     loop = asyncio.get_running_loop()
     in_fd, restore_in = _divert(0, lambda: os.open(os.devnull, os.O_RDONLY))
     out_fd, restore_out = _divert(1, lambda: os.dup(2))
@@ -121,8 +132,15 @@ async def _pipe_stdio() -> AsyncGenerator[tuple[Any, Any]]:
         )
         writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
         try:
-            async with stdio_server(_Lines(reader), _Writer(writer)) as streams:  # type: ignore[arg-type]
-                yield streams
+            async with anyio.create_task_group() as lane_tasks:
+                lane = FrontLane(front.server, writer, lane_tasks) if front is not None and lanes_enabled() else None
+                if front is not None and lane is not None:
+                    front.on_legacy_connection = lane.adopt
+                try:
+                    async with stdio_server(_Lines(reader, lane), _Writer(writer)) as streams:  # type: ignore[arg-type]
+                        yield streams
+                finally:
+                    lane_tasks.cancel_scope.cancel()  # the client is gone: calls still running end (as the SDK's do)
         finally:
             read_transport.close()
             with suppress(Exception):
@@ -134,13 +152,13 @@ async def _pipe_stdio() -> AsyncGenerator[tuple[Any, Any]]:
         restore_in()
 
 
-def _stdio() -> AbstractAsyncContextManager[tuple[Any, Any]]:
+def _stdio(front: FrontServer | None = None) -> AbstractAsyncContextManager[tuple[Any, Any]]:
     if _is_pipe_or_socket(0) and _is_pipe_or_socket(1) and not os.environ.get("SWITCHYARD_SDK_STDIO"):
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # not on asyncio (trio): the SDK's transport works everywhere
             return stdio_server()
-        return _pipe_stdio()
+        return _pipe_stdio(front)
     return stdio_server()
 
 
@@ -149,7 +167,7 @@ async def serve_stdio(gateway: Gateway) -> None:
     stdout); upstreams stop on return."""
     front = FrontServer(gateway)
     try:
-        async with gateway.running(), _stdio() as (read, write):
+        async with gateway.running(), _stdio(front) as (read, write):
             await front.server.run(read, write, front.initialization_options())
     except* (ConnectionResetError, BrokenPipeError):
         logger.info("the client closed stdout; stopping")

@@ -37,6 +37,7 @@ from switchyard.upstream.base import (
 )
 from switchyard.upstream.bridge import InFlight
 from switchyard.upstream.capabilities import FRONT_CAPABILITIES, install_capability_override
+from switchyard.upstream.lane import UpstreamLane
 from switchyard.upstream.watch import ClosedWatch
 
 __all__ = ["ClientUpstream", "RawRequest"]
@@ -97,6 +98,8 @@ class ClientUpstream:
         self.inflight = InFlight()
         self._refresh_send, self._refresh_recv = anyio.create_memory_object_stream[str](16)
         self.attempts = 0
+        self.lane: UpstreamLane | None = None
+        """The transport's fast path for forwarded requests, when it has one (stdio; see `lane.py`)."""
 
     # --- Upstream protocol -------------------------------------------------------------------------------------
 
@@ -139,10 +142,21 @@ class ClientUpstream:
         client = self._client
         if client is None or self._state is not UpstreamState.UP:
             raise UpstreamUnavailable(self._name, self._last_error or "not connected yet")
-        request = RawRequest(method=method, params=RawParams.model_validate(params) if params is not None else None)
         token = FRONT_CAPABILITIES.set(client_capabilities if client_capabilities is not None else {})
         call = self.inflight.enter()
+        lane = self.lane
         try:
+            if lane is not None and lane.open:
+                session = client.session
+                return await lane.request(
+                    method,
+                    params,
+                    stamp=session._stamp,  # pyright: ignore[reportPrivateUsage] - the session's envelope, exactly
+                    version=session.protocol_version or "2025-11-25",  # the session's own fallback
+                    timeout=timeout,
+                    on_progress=on_progress,
+                )
+            request = RawRequest(method=method, params=RawParams.model_validate(params) if params is not None else None)
             result: JsonObject = await client.session.send_request(
                 request,
                 cast(Any, _DICT_RESULT),  # the SDK's bound is BaseModel; a plain-dict adapter works the same

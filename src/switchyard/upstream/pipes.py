@@ -28,6 +28,8 @@ from mcp.client.stdio import get_default_environment
 from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.message import SessionMessage
 
+from switchyard.upstream.lane import UpstreamLane
+
 __all__ = ["open_stdio"]
 
 logger = logging.getLogger("switchyard.upstream")
@@ -76,11 +78,13 @@ async def open_stdio(
     cwd: str | Path | None,
     errlog: TextIO,
     server: str,
+    lane: UpstreamLane | None = None,
 ) -> AsyncGenerator[tuple[ReadStream, WriteStream]]:
     """Start `command args` and yield the (read, write) message streams an MCP client session runs on.
 
     The environment is the SDK's safe default set plus `env`. On exit the server is stopped (see the module
-    docstring) even if the caller is cancelled.
+    docstring) even if the caller is cancelled. With a `lane`, answers to the lane's requests are handed to it
+    before any parsing, and its requests are written straight to stdin (`lane.py`).
 
     Raises:
         OSError: the process could not be started.
@@ -112,12 +116,14 @@ async def open_stdio(
                         line = pieces[0] if len(pieces) == 1 else b"".join(pieces)
                         pieces.clear()
                         start = end + 1
-                        if line.strip():
+                        if line.strip() and (lane is None or not lane.offer(line)):
                             await to_session.send(_parse(line, server))
                     if start < len(chunk):
                         pieces.append(chunk[start:])
         except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
             pass  # the server closed stdout, or the session is gone
+        if lane is not None:
+            lane.close()  # nothing more will answer the lane's calls
         # Keep the pipe empty so a server blocked writing to it can still see its stdin close and exit; shielded
         # so shutdown under cancellation drains too, bounded by the longest shutdown (stop() closes the pipe).
         with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _LONGEST_STOP), suppress(Exception):
@@ -138,6 +144,8 @@ async def open_stdio(
 
     async def stop() -> None:
         # 1. No more traffic: the session's ends close, the reader drains, accepted messages get flushed.
+        if lane is not None:
+            lane.close()
         read_stream.close()
         write_stream.close()
         with anyio.move_on_after(_WRITER_FLUSH):
@@ -158,6 +166,8 @@ async def open_stdio(
     async with anyio.create_task_group() as tg:
         tg.start_soon(read_stdout)
         tg.start_soon(write_stdin)
+        if lane is not None:
+            lane.attach(stdin.send, tg)
         try:
             yield read_stream, write_stream
         finally:

@@ -22,6 +22,7 @@ from mcp.client.stdio import StdioServerParameters, get_default_environment
 
 from switchyard.config import StdioServerConfig
 from switchyard.upstream.client import ClientUpstream
+from switchyard.upstream.lane import UpstreamLane, lanes_enabled
 from switchyard.upstream.pipes import open_stdio
 
 __all__ = ["StdioUpstream"]
@@ -63,6 +64,7 @@ class StdioUpstream(ClientUpstream):
         self.config = config
         self._grace = shutdown_grace
         self._relay: _StderrRelay | None = None
+        self.lane = UpstreamLane(name) if lanes_enabled() else None
 
     def parameters(self) -> StdioServerParameters:
         """The guarded command line for this server."""
@@ -88,7 +90,13 @@ class StdioUpstream(ClientUpstream):
         @asynccontextmanager
         async def spawned() -> AsyncGenerator[tuple[Any, Any]]:
             async with open_stdio(
-                params.command, params.args, env=params.env, cwd=params.cwd, errlog=relay.writer, server=self.name
+                params.command,
+                params.args,
+                env=params.env,
+                cwd=params.cwd,
+                errlog=relay.writer,
+                server=self.name,
+                lane=self.lane,
             ) as streams:
                 relay.close_writer()  # the child holds its own copy of the stderr pipe now
                 yield streams

@@ -1,0 +1,308 @@
+"""`FrontLane`: `tools/call` on the stdio connection, run by the SDK's request kernel without its dispatcher.
+
+Owns the hot path of a tool call on the stdio front. The SDK's JSON-RPC dispatcher parses every line into
+pydantic message models, hands it through memory streams and a task per request, and serialises the answer
+the same way back through a writer task: for a gateway, whose handler only forwards, that machinery costs more
+CPU than the call itself. The lane takes a `tools/call` line off the reader, and runs it through the very
+kernel the dispatcher would have called (`ServerRunner.on_request` for a handshake-era connection, `serve_one`
+with a per-request `Connection` for a 2026-07-28 one, exactly as `mcp.server.runner` does), with a small
+dispatch context of its own, then writes the answer line itself. So validation, middleware, the front's
+handler, result shaping and error mapping are the SDK's and the front's own code; only the transport plumbing
+is skipped.
+
+What the lane leaves to the SDK (the line goes on to the dispatcher unchanged): every other method, any
+request before the connection's era is settled, and the request that settles it (the SDK's dispatcher picks
+its serving loop from the first request it sees, so it must see the same one), a request
+the modern validation ladder rejects (the SDK answers it with the spec's error), an enveloped request on a
+handshake connection, ids that are not strings or integers, and all answers to the gateway's own requests.
+Cancellation is honoured for lane requests (`notifications/cancelled` interrupts the call and silences its
+answer; the notification still reaches the SDK). Requests a handshake-era call pushes to the client
+(elicitation, sampling, roots) ride the connection's own dispatcher, so their answers are matched there.
+`SWITCHYARD_LANES=off` turns the lane off. Does not own the streams (stdio.py) or the handlers (mcp.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import anyio
+import anyio.abc
+import mcp_types as types
+from mcp.server.connection import Connection, NotifyOnlyOutbound
+from mcp.server.runner import (
+    ServerRunner,
+    _has_modern_envelope,  # pyright: ignore[reportPrivateUsage] - the SDK's own era rule, reused exactly
+    _NoServerRequestsDispatchContext,  # pyright: ignore[reportPrivateUsage]
+    modern_error_data,
+    serve_one,
+)
+from mcp.shared.dispatcher import CallOptions
+from mcp.shared.exceptions import MCPError, NoBackChannelError
+from mcp.shared.inbound import InboundLadderRejection, classify_inbound_request
+from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data
+from mcp.shared.transport_context import TransportContext
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+
+__all__ = ["FrontLane"]
+
+logger = logging.getLogger("switchyard.front")
+
+_TOOLS_CALL = b'"tools/call"'
+_CANCELLED = b'"notifications/cancelled"'
+_SHUTDOWN_WRITE_TIMEOUT = 2.0
+_TRANSPORT = TransportContext(kind="jsonrpc", can_send_request=True)
+_GONE = (ConnectionError, OSError, RuntimeError)
+"""What writing to a client that went away raises (a closed pipe, a closed transport)."""
+
+
+def _dumps(message: Mapping[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", errors="replace") + b"\n"
+
+
+@dataclass(eq=False)
+class _LaneContext:
+    """The `DispatchContext` of one lane request: notifications and progress are written by the lane; a
+    server-to-client request rides the connection's dispatcher (handshake era only)."""
+
+    lane: FrontLane
+    request_id: types.RequestId
+    progress_token: types.ProgressToken | None
+    connection: Connection | None
+    cancel_requested: anyio.Event = field(default_factory=anyio.Event)
+    closed: bool = False
+
+    @property
+    def transport(self) -> TransportContext:
+        """A full-duplex pipe."""
+        return _TRANSPORT
+
+    @property
+    def can_send_request(self) -> bool:
+        """While the request runs, on a handshake-era connection."""
+        return self.connection is not None and not self.closed
+
+    @property
+    def message_metadata(self) -> None:
+        """stdio attaches no metadata."""
+        return None
+
+    async def send_raw_request(
+        self, method: str, params: Mapping[str, Any] | None, opts: CallOptions | None = None
+    ) -> dict[str, Any]:
+        """Send a request to the client on the connection's dispatcher (which matches its answer)."""
+        if self.connection is None or self.closed:
+            raise NoBackChannelError(method)
+        return await self.connection.outbound.send_raw_request(method, params, opts)
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None, opts: CallOptions | None = None) -> None:
+        """Write a notification line (dropped once the request finished)."""
+        if self.closed:
+            return
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = dict(params)
+        await self.lane.write(message)
+
+    async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """Report progress when the client asked for it."""
+        if self.progress_token is None:
+            return
+        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
+        if total is not None:
+            params["total"] = total
+        if message is not None:
+            params["message"] = message
+        await self.notify("notifications/progress", params)
+
+
+@dataclass(eq=False)
+class _InFlight:
+    scope: anyio.CancelScope
+    dctx: _LaneContext
+
+
+def _progress_token(params: Mapping[str, Any]) -> types.ProgressToken | None:
+    meta: Any = params.get("_meta")
+    token: Any = cast(Mapping[str, Any], meta).get("progressToken") if isinstance(meta, Mapping) else None
+    return token if isinstance(token, str | int) and not isinstance(token, bool) else None
+
+
+class FrontLane:
+    """The lane of one stdio connection; `take` is called with every line the client sends."""
+
+    def __init__(self, server: Any, writer: asyncio.StreamWriter, task_group: anyio.abc.TaskGroup) -> None:
+        self._server = server
+        self._writer = writer
+        self._tg = task_group
+        self._era: str | None = None
+        """"legacy" or "modern" once the connection's first request decided it, as the SDK decides."""
+        self._connection: Connection | None = None
+        self._lifespan: Any = {}
+        self._in_flight: dict[types.RequestId, _InFlight] = {}
+        self._outbound = NotifyOnlyOutbound(cast(Any, self))
+        self._announced = False
+        self.served = 0
+        """Requests the lane answered (tests and benchmarks read it)."""
+
+    def adopt(self, connection: Connection, lifespan_state: Any) -> None:
+        """The SDK's connection for this handshake-era client (seen by the front's middleware)."""
+        self._connection = connection
+        self._lifespan = lifespan_state
+
+    async def write(self, message: Mapping[str, Any]) -> None:
+        """Write one message line; waits only when the pipe is full."""
+        self._writer.write(_dumps(message))
+        await self._writer.drain()
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None, opts: CallOptions | None = None) -> None:
+        """`NotifyOnlyOutbound`'s channel for modern per-request connections."""
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = dict(params)
+        await self.write(message)
+
+    def take(self, line: bytes) -> bool:
+        """Serve `line` on the lane when it can; False hands it to the SDK unchanged."""
+        if self._era is not None and _TOOLS_CALL not in line and not (self._in_flight and _CANCELLED in line):
+            return False
+        try:
+            parsed: Any = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(parsed, dict):
+            return False
+        msg = cast(dict[str, Any], parsed)
+        method, ident = msg.get("method"), msg.get("id")
+        if self._era is None:
+            if not isinstance(method, str) or "id" not in msg:
+                return False  # a notification or an answer before the first request: not evidence
+            params_any: Any = msg.get("params")
+            opens_modern = method != "initialize" and _has_modern_envelope(
+                cast(Mapping[str, Any], params_any) if isinstance(params_any, Mapping) else None
+            )
+            self._era = "modern" if opens_modern else "legacy"
+            # The SDK decides the era from the first request it sees: it must see this one.
+            return False
+        if method == "notifications/cancelled":
+            self._cancel(msg.get("params"))
+            return False  # the SDK sees it too, as its dispatcher tees cancellations to the handlers
+        if method != "tools/call" or msg.get("jsonrpc") != "2.0":
+            return False
+        if not isinstance(ident, str | int) or isinstance(ident, bool):
+            return False
+        raw_params: Any = msg.get("params")
+        if not isinstance(raw_params, dict):
+            return False
+        params = cast(dict[str, Any], raw_params)
+        if self._era == "legacy":
+            connection = self._connection
+            if (
+                connection is None
+                or not connection.initialize_accepted
+                or connection.protocol_version in MODERN_PROTOCOL_VERSIONS
+                or _has_modern_envelope(params)
+            ):
+                return False
+            dctx = _LaneContext(self, ident, _progress_token(params), connection)
+            self._start(dctx, self._legacy(connection, dctx, params))
+            return True
+        route = classify_inbound_request({"method": method, "params": params})
+        if isinstance(route, InboundLadderRejection):
+            return False  # the SDK answers with the spec's error
+        connection = Connection.from_envelope(
+            route.protocol_version, route.client_info, route.client_capabilities, outbound=self._outbound
+        )
+        dctx = _LaneContext(self, ident, _progress_token(params), None)
+        self._start(dctx, self._modern(connection, dctx, params))
+        return True
+
+    def _cancel(self, params: Any) -> None:
+        if not isinstance(params, Mapping):
+            return
+        rid: Any = cast(Mapping[str, Any], params).get("requestId")
+        entry = self._in_flight.get(rid) if isinstance(rid, str | int) and not isinstance(rid, bool) else None
+        if entry is not None:
+            entry.dctx.cancel_requested.set()
+            entry.scope.cancel()
+
+    def _start(self, dctx: _LaneContext, work: Any) -> None:
+        if not self._announced:
+            self._announced = True
+            logger.debug("stdio lane: serving tools/call")
+        scope = anyio.CancelScope()
+        self._in_flight[dctx.request_id] = _InFlight(scope, dctx)
+        self._tg.start_soon(self._handle, dctx, scope, work)
+
+    async def _legacy(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
+        runner = ServerRunner(self._server, connection, self._lifespan)
+        try:
+            return await runner.on_request(dctx, "tools/call", params)
+        except Exception as exc:
+            error = handler_exception_to_error_data(exc)
+            if error is None:
+                logger.exception("handler for 'tools/call' raised")
+                error = types.ErrorData(code=0, message=str(exc))  # the SDK dispatcher's catch-all, kept
+            raise MCPError.from_error_data(error) from None
+
+    async def _modern(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await serve_one(
+                self._server,
+                _NoServerRequestsDispatchContext(dctx),
+                "tools/call",
+                params,
+                connection=connection,
+                lifespan_state=self._lifespan,
+            )
+        except (MCPError, ValidationError):
+            raise
+        except Exception as exc:
+            error = modern_error_data(exc)
+            raise MCPError(code=error.code, message=error.message, data=error.data) from exc
+
+    async def _handle(self, dctx: _LaneContext, scope: anyio.CancelScope, work: Any) -> None:
+        """Run one request and write its answer, as the SDK dispatcher's `_handle_request` does."""
+        answered = False
+        try:
+            with scope:
+                try:
+                    result = await work
+                finally:
+                    dctx.closed = True
+                    entry = self._in_flight.get(dctx.request_id)
+                    if entry is not None and entry.dctx is dctx:
+                        del self._in_flight[dctx.request_id]
+                if not dctx.cancel_requested.is_set():
+                    answered = True
+                    self.served += 1
+                    await self.write({"jsonrpc": "2.0", "id": dctx.request_id, "result": result})
+        except anyio.get_cancelled_exc_class():
+            if not answered and not dctx.cancel_requested.is_set():
+                # Shutting down: answer so the client is not left waiting (shielded, bounded).
+                with anyio.move_on_after(_SHUTDOWN_WRITE_TIMEOUT, shield=True), contextlib.suppress(*_GONE):
+                    await self.write(
+                        self._error(
+                            dctx.request_id, types.ErrorData(code=types.CONNECTION_CLOSED, message="Connection closed")
+                        )
+                    )
+            raise
+        except Exception as exc:
+            error = handler_exception_to_error_data(exc) or types.ErrorData(code=types.INTERNAL_ERROR, message="")
+            if not dctx.cancel_requested.is_set():
+                with contextlib.suppress(*_GONE):
+                    await self.write(self._error(dctx.request_id, error))
+
+    @staticmethod
+    def _error(request_id: types.RequestId, error: types.ErrorData) -> dict[str, Any]:
+        return {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "error": error.model_dump(by_alias=True, mode="json", exclude_unset=True),
+        }

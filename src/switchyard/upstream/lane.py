@@ -1,0 +1,249 @@
+"""`UpstreamLane`: forwarded requests written to a stdio server as JSON lines, answered before the SDK parses.
+
+Owns the hot path of a forwarded request on a stdio upstream. The SDK client session puts every request
+through a pydantic request model, its dispatcher's memory streams and tasks, and the transport's writer task,
+and every answer through a pydantic message parse and two more stream hops: about half the gateway's CPU per
+call. The lane writes the request line itself (after the session's own per-request stamp, so a modern server
+gets exactly the `_meta` envelope the session would send) and picks the answer out of the stdout reader by
+its id, so a call costs one `json.dumps`, one write, one `json.loads` and one wake-up.
+
+What stays the session's: the connection (discovery, handshake, era), listings, change notifications, requests
+the server pushes (elicitation, sampling, roots, logs are routed by `bridge.InFlight` whichever path sent the
+call), and everything on a line that is not an answer or progress for a lane request. Lane ids are strings
+with a prefix no SDK client mints (`sy-`), so the two never collide on one connection.
+
+The result is checked as the session checks it (`validate_server_result` for the negotiated version, a negative
+`ttlMs` clamped, a later revision's fields dropped), errors are the SDK's (`MCPError` with the server's code,
+message and data; `REQUEST_TIMEOUT` "timed out"; `CONNECTION_CLOSED`), and a call abandoned by timeout or
+cancellation is cancelled upstream with `notifications/cancelled`, as the SDK does.
+Does not own the process or framing (`pipes.py`) or error translation (`client.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import anyio
+import anyio.abc
+import mcp_types as types
+from mcp.client.session import (
+    _clamp_inbound_ttl,  # pyright: ignore[reportPrivateUsage] - the session's own result rules, reused exactly
+    _later_revision_fields,  # pyright: ignore[reportPrivateUsage]
+)
+from mcp.shared.exceptions import MCPError
+from mcp_types import methods as _methods
+
+from switchyard.upstream.base import JsonObject, ProgressCallback
+
+__all__ = ["LANE_ID_PREFIX", "UpstreamLane", "lanes_enabled"]
+
+logger = logging.getLogger("switchyard.upstream")
+
+LANE_ID_PREFIX = "sy-"
+_MARK = f'"{LANE_ID_PREFIX}'.encode()
+"""Every line the lane must see contains its id (an answer) or its id as progress token (progress)."""
+_CANCEL_WRITE_TIMEOUT = 2.0
+_CLOSED = types.ErrorData(code=types.CONNECTION_CLOSED, message="Connection closed")
+
+
+def lanes_enabled() -> bool:
+    """False when `SWITCHYARD_LANES=off`: every request takes the SDK's own path (an escape hatch, and the
+    baseline `bench/overhead.py --compare no-lanes` measures against)."""
+    return os.environ.get("SWITCHYARD_LANES", "").lower() not in ("off", "0", "false", "no")
+
+
+Stamp = Callable[[dict[str, Any], Any], None]
+"""The session's per-request stamp: `stamp(request_dict, options)` fills the modern `_meta` envelope."""
+Send = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class _Pending:
+    done: anyio.Event = field(default_factory=anyio.Event)
+    outcome: JsonObject | types.ErrorData | None = None
+    on_progress: ProgressCallback | None = None
+
+
+def _dumps(message: Mapping[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", errors="replace") + b"\n"
+
+
+class UpstreamLane:
+    """The lane of one stdio connection: attached while the process runs, closed when it stops."""
+
+    def __init__(self, server: str) -> None:
+        self._server = server
+        self._send: Send | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def open(self) -> bool:
+        """Whether requests can be sent (the process is running)."""
+        return self._send is not None
+
+    def attach(self, send: Send, task_group: anyio.abc.TaskGroup) -> None:
+        """Start using a freshly started process: `send` writes bytes to its stdin."""
+        self._send = send
+        self._tg = task_group
+
+    def close(self) -> None:
+        """The process stopped: every call still waiting gets `CONNECTION_CLOSED`."""
+        self._send = None
+        self._tg = None
+        for pending in self._pending.values():
+            pending.outcome = _CLOSED
+            pending.done.set()
+        self._pending.clear()
+
+    def offer(self, line: bytes) -> bool:
+        """Take `line` if it answers (or reports progress for) a lane request; False leaves it to the session."""
+        if _MARK not in line:
+            return False
+        try:
+            message: Any = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(message, dict):
+            return False
+        msg = cast(JsonObject, message)
+        ident = msg.get("id")
+        if isinstance(ident, str) and "method" not in msg:
+            pending = self._pending.get(ident)
+            if pending is None:
+                return ident.startswith(LANE_ID_PREFIX)  # a late answer to an abandoned call: dropped
+            if "result" in msg and isinstance(msg["result"], dict):
+                pending.outcome = cast(JsonObject, msg["result"])
+            else:
+                pending.outcome = _error_of(msg.get("error"))
+            pending.done.set()
+            return True
+        if msg.get("method") == "notifications/progress":
+            return self._progress(msg.get("params"))
+        return False
+
+    def _progress(self, params: Any) -> bool:
+        if not isinstance(params, dict):
+            return False
+        p = cast(JsonObject, params)
+        token, progress = p.get("progressToken"), p.get("progress")
+        pending = self._pending.get(token) if isinstance(token, str) else None
+        if pending is None:
+            return False
+        value = _number(progress)
+        if pending.on_progress is not None and self._tg is not None and value is not None:
+            message = p.get("message")
+            text = message if isinstance(message, str) else None
+            self._tg.start_soon(_shielded, pending.on_progress, value, _number(p.get("total")), text)
+        return True
+
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        *,
+        stamp: Stamp,
+        version: str,
+        timeout: float,
+        on_progress: ProgressCallback | None = None,
+    ) -> JsonObject:
+        """Send one request and wait for its result.
+
+        Raises:
+            MCPError: the server's error, `REQUEST_TIMEOUT` after `timeout`, or `CONNECTION_CLOSED`.
+            pydantic.ValidationError: the result does not conform to the negotiated version (as the SDK raises).
+        """
+        send = self._send
+        if send is None:
+            raise MCPError.from_error_data(_CLOSED)
+        number = next(self._ids)
+        if number == 1:
+            logger.debug("server %s: forwarded requests take the stdio lane", self._server)
+        ident = f"{LANE_ID_PREFIX}{number}"
+        data: dict[str, Any] = {"method": method, "params": dict(params) if params is not None else {}}
+        stamp(data, {})
+        out_params: dict[str, Any] = data["params"]
+        if on_progress is not None:
+            out_params["_meta"] = {**cast(Mapping[str, Any], out_params.get("_meta") or {}), "progressToken": ident}
+        message: JsonObject = {"jsonrpc": "2.0", "id": ident, "method": method}
+        if out_params:
+            message["params"] = out_params
+        pending = _Pending(on_progress=on_progress)
+        self._pending[ident] = pending
+        written = False
+        try:
+            with anyio.fail_after(timeout):
+                written = True
+                await send(_dumps(message))
+                await pending.done.wait()
+        except TimeoutError:
+            await self._cancel(ident, f"timed out after {timeout}s", shield=False)
+            raise MCPError(code=types.REQUEST_TIMEOUT, message=f"Request {method!r} timed out") from None
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            raise MCPError.from_error_data(_CLOSED) from None
+        except anyio.get_cancelled_exc_class():
+            if written:
+                await self._cancel(ident, "caller cancelled", shield=True)
+            raise
+        finally:
+            self._pending.pop(ident, None)
+        outcome = pending.outcome
+        if not isinstance(outcome, dict):
+            raise MCPError.from_error_data(outcome or _CLOSED)
+        return _checked(method, version, outcome)
+
+    async def _cancel(self, ident: str, reason: str, *, shield: bool) -> None:
+        """The courtesy `notifications/cancelled` for an abandoned call (bounded; a dead pipe is ignored)."""
+        send = self._send
+        if send is None:
+            return
+        line = _dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": ident, "reason": reason},
+            }
+        )
+        with anyio.move_on_after(_CANCEL_WRITE_TIMEOUT, shield=shield):
+            try:
+                await send(line)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                logger.debug("server %s: cancel for %s not delivered", self._server, ident)
+
+
+def _checked(method: str, version: str, raw: JsonObject) -> JsonObject:
+    """The result as the SDK session would return it (its own checks, in its order)."""
+    _clamp_inbound_ttl(raw)
+    with contextlib.suppress(KeyError):  # a method the version does not define: nothing to check
+        _methods.validate_server_result(method, version, raw)
+    if not (foreign := _later_revision_fields(method, version)).isdisjoint(raw):
+        raw = {key: value for key, value in raw.items() if key not in foreign}
+    return raw
+
+
+def _error_of(error: Any) -> types.ErrorData:
+    if isinstance(error, dict):
+        try:
+            return types.ErrorData.model_validate(error, by_name=False)
+        except ValueError:
+            pass
+    return types.ErrorData(code=types.INTERNAL_ERROR, message="the server sent a malformed response")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+async def _shielded(fn: ProgressCallback, progress: float, total: float | None, message: str | None) -> None:
+    try:
+        await fn(progress, total, message)
+    except Exception:
+        logger.exception("progress callback raised")

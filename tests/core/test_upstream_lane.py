@@ -1,0 +1,194 @@
+"""`UpstreamLane` in-process: what it writes, which lines it takes, and how a call ends (answer, error,
+timeout, cancellation, a closed connection). The lane against real servers is tests/e2e/test_lanes.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
+from switchyard.upstream.lane import UpstreamLane, lanes_enabled
+
+pytestmark = pytest.mark.anyio
+
+MODERN = "2026-07-28"
+LEGACY = "2025-11-25"
+
+
+def stamp(data: dict[str, Any], opts: Any) -> None:
+    """A modern session's stamp: the envelope in `_meta` (what the lane must send unchanged)."""
+    data["params"].setdefault("_meta", {})["io.modelcontextprotocol/protocolVersion"] = MODERN
+
+
+def no_stamp(data: dict[str, Any], opts: Any) -> None:
+    """A handshake-era session stamps nothing into the body."""
+
+
+class Server:
+    """The far end of the lane: records the lines written to it and answers when told."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self.written = anyio.Event()
+
+    async def send(self, data: bytes) -> None:
+        assert data.endswith(b"\n")
+        assert data.count(b"\n") == 1
+        self.lines.append(json.loads(data))
+        self.written.set()
+
+    async def next_request(self) -> dict[str, Any]:
+        with anyio.fail_after(5):
+            while not any("id" in line and "method" in line for line in self.lines):
+                self.written = anyio.Event()
+                await self.written.wait()
+        return next(line for line in self.lines if "id" in line and "method" in line)
+
+
+async def call_with(lane: UpstreamLane, server: Server, answer: Any, **kwargs: Any) -> Any:
+    """Make one call; `answer(request)` is the line the server sends back (bytes), or None for no answer."""
+    out: dict[str, Any] = {}
+
+    async def caller() -> None:
+        try:
+            options: dict[str, Any] = {"stamp": no_stamp, "version": LEGACY, "timeout": 5.0, **kwargs}
+            out["result"] = await lane.request("tools/call", {"name": "echo", "arguments": {"text": "hi"}}, **options)
+        except Exception as exc:
+            out["error"] = exc
+
+    async with anyio.create_task_group() as tg:
+        lane.attach(server.send, tg)
+        tg.start_soon(caller)
+        request = await server.next_request()
+        line = answer(request)
+        if line is not None:
+            assert lane.offer(line) is True
+    return out
+
+
+def result_line(request: dict[str, Any], result: dict[str, Any]) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}).encode()
+
+
+async def test_an_answer_with_the_calls_id_completes_the_call_with_its_result() -> None:
+    lane, server = UpstreamLane("s"), Server()
+    result = {"content": [{"type": "text", "text": "hi"}], "isError": False}
+    out = await call_with(lane, server, lambda r: result_line(r, result))
+    assert out == {"result": result}
+    (request,) = server.lines
+    assert request["jsonrpc"] == "2.0"
+    assert request["method"] == "tools/call"
+    assert request["params"] == {"name": "echo", "arguments": {"text": "hi"}}
+    assert str(request["id"]).startswith("sy-")
+
+
+async def test_the_request_carries_the_sessions_stamp_and_its_id_as_progress_token_when_progress_is_wanted() -> None:
+    lane, server = UpstreamLane("s"), Server()
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    def answer(request: dict[str, Any]) -> bytes:
+        token = request["params"]["_meta"]["progressToken"]
+        assert token == request["id"]
+        params = {"progressToken": token, "progress": 1, "total": 2, "message": "half"}
+        note = {"jsonrpc": "2.0", "method": "notifications/progress", "params": params}
+        assert lane.offer(json.dumps(note).encode()) is True
+        return result_line(request, {"content": [], "resultType": "complete"})
+
+    out = await call_with(lane, server, answer, stamp=stamp, version=MODERN, on_progress=on_progress)
+    assert out["result"]["content"] == []
+    assert server.lines[0]["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] == MODERN
+    assert seen == [(1.0, 2.0, "half")]
+
+
+async def test_an_error_answer_raises_the_servers_code_message_and_data() -> None:
+    lane, server = UpstreamLane("s"), Server()
+
+    def answer(request: dict[str, Any]) -> bytes:
+        error = {"code": -32050, "message": "no such thing", "data": {"why": "test"}}
+        return json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": error}).encode()
+
+    out = await call_with(lane, server, answer)
+    error = out["error"]
+    assert isinstance(error, MCPError)
+    assert (error.code, error.message, error.data) == (-32050, "no such thing", {"why": "test"})
+
+
+async def test_a_result_the_negotiated_version_rejects_raises_as_the_sdk_session_does() -> None:
+    lane, server = UpstreamLane("s"), Server()
+    out = await call_with(lane, server, lambda r: result_line(r, {"content": "not a list"}))
+    assert isinstance(out["error"], ValidationError)
+
+
+async def test_a_timed_out_call_raises_request_timeout_and_is_cancelled_at_the_server() -> None:
+    lane, server = UpstreamLane("s"), Server()
+    out = await call_with(lane, server, lambda r: None, timeout=0.05)
+    error = out["error"]
+    assert isinstance(error, MCPError)
+    assert error.code == types.REQUEST_TIMEOUT
+    assert "timed out" in error.message
+    request, cancel = server.lines
+    assert cancel["method"] == "notifications/cancelled"
+    assert cancel["params"]["requestId"] == request["id"]
+    # A late answer to the abandoned call is taken by the lane (and dropped), not handed to the session.
+    assert lane.offer(result_line(request, {"content": []})) is True
+
+
+async def test_a_cancelled_caller_cancels_the_call_at_the_server() -> None:
+    lane, server = UpstreamLane("s"), Server()
+    async with anyio.create_task_group() as tg:
+        lane.attach(server.send, tg)
+
+        async def caller() -> None:
+            await lane.request("tools/call", {"name": "x"}, stamp=no_stamp, version=LEGACY, timeout=30)
+
+        tg.start_soon(caller)
+        request = await server.next_request()
+        tg.cancel_scope.cancel()
+    assert server.lines[-1] == {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": request["id"], "reason": "caller cancelled"},
+    }
+
+
+async def test_a_closed_connection_ends_waiting_calls_and_refuses_new_ones() -> None:
+    lane, server = UpstreamLane("s"), Server()
+
+    def close(request: dict[str, Any]) -> None:
+        lane.close()
+
+    out = await call_with(lane, server, close)
+    assert isinstance(out["error"], MCPError)
+    assert out["error"].code == types.CONNECTION_CLOSED
+    assert not lane.open
+    with pytest.raises(MCPError) as caught:
+        await lane.request("tools/call", {"name": "x"}, stamp=no_stamp, version=LEGACY, timeout=1)
+    assert caught.value.code == types.CONNECTION_CLOSED
+
+
+def test_lines_that_are_not_the_lanes_go_to_the_session() -> None:
+    lane = UpstreamLane("s")
+    session_lines = [
+        b'{"jsonrpc":"2.0","id":3,"result":{"tools":[]}}',  # an answer to the session's own request
+        b'{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}',
+        b'{"jsonrpc":"2.0","id":"sy-elicit","method":"elicitation/create","params":{}}',  # a pushed request
+        b'{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"sy-9","progress":1}}',
+        b'{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"say \\"sy-1\\""}]}}',
+        b"not json at all",
+    ]
+    assert [lane.offer(line) for line in session_lines] == [False] * len(session_lines)
+
+
+def test_lanes_can_be_turned_off_with_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SWITCHYARD_LANES", raising=False)
+    assert lanes_enabled()
+    monkeypatch.setenv("SWITCHYARD_LANES", "off")
+    assert not lanes_enabled()

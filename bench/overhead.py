@@ -225,7 +225,7 @@ async def concurrent(
     return tasks * per_task / (max(done) - start)
 
 
-COMPARE = ("sdk-stdio", "no-audit", "no-guard")
+COMPARE = ("sdk-stdio", "no-lanes", "no-uvloop", "no-audit", "no-guard")
 _OFF = {"no-audit": "audit", "no-guard": "guards"}
 
 
@@ -235,6 +235,9 @@ def _variant(work: Path, variant: str) -> StdioServerParameters:
     fast = fixture_server("fast")
     if variant == "sdk-stdio":
         return gateway_params(write_config(work / "one.json", {"fast": fast}), env={"SWITCHYARD_SDK_STDIO": "1"})
+    if variant in ("no-lanes", "no-uvloop"):
+        switch = "SWITCHYARD_LANES" if variant == "no-lanes" else "SWITCHYARD_UVLOOP"
+        return gateway_params(write_config(work / "one.json", {"fast": fast}), env={switch: "off"})
     config = write_config(work / f"{variant}.json", {"fast": fast})
     data = json.loads(config.read_text(encoding="utf-8"))
     data["switchyard"][_OFF[variant]] = {"enabled": False}
@@ -601,7 +604,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=COMPARE,
         default=[],
         help="also time, in the same loop, the gateway on the SDK's thread-backed stdio transport (sdk-stdio), "
-        "with the audit log off (no-audit), with the output guard off (no-guard)",
+        "with the lanes off (no-lanes: SWITCHYARD_LANES=off, the SDK's dispatcher and client session on every "
+        "call), on the standard asyncio loop (no-uvloop: SWITCHYARD_UVLOOP=off), with the audit log off "
+        "(no-audit), with the output guard off (no-guard)",
     )
     parser.add_argument(
         "--text-bytes", type=int, default=0, help="echo this many bytes of plain prose instead of 'ping'"

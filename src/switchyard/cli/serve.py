@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-import anyio
-
+from switchyard import eventloop
 from switchyard.cli.common import add_config_option, configure_logging, load, stderr
 from switchyard.gateway import Gateway
 from switchyard.server.stdio import serve_stdio
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(config.switchyard.log_level)
     listen: tuple[str, int] | None = args.http
     if listen is None:
-        anyio.run(serve_stdio, Gateway(config))
+        eventloop.run(serve_stdio, Gateway(config))
         return 0
 
     from switchyard.server.http import is_loopback, serve_http  # noqa: PLC0415 - stdio never loads uvicorn
@@ -95,5 +94,5 @@ def run(args: argparse.Namespace) -> int:
 
         serve_http_workers(args.config, host, port, args.workers)
         return 0
-    anyio.run(serve_http, Gateway(config), host, port)
+    eventloop.run(serve_http, Gateway(config), host, port)
     return 0

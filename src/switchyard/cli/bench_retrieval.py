@@ -11,16 +11,17 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from rich.console import Console
 from rich.table import Table
 
-from switchyard.retrieval.bench import BenchResult, find_sets, load_tools, run_benchmark
-from switchyard.retrieval.encoder import MiniLMEncoder
-from switchyard.retrieval.index import RETRIEVERS, Retriever, ToolIndex
-from switchyard.retrieval.metatools import META_TOOLS, tool_definition, tool_list_tokens
-from switchyard.retrieval.vector_cache import MemoryVectorCache, SqliteVectorCache, VectorCache
+from switchyard.retrieval.kinds import Retriever
+
+if TYPE_CHECKING:
+    from switchyard.retrieval.bench import BenchResult
+    from switchyard.retrieval.index import ToolIndex
+    from switchyard.retrieval.vector_cache import VectorCache
 
 __all__ = ["register", "run"]
 
@@ -35,13 +36,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Score bm25 / dense / hybrid retrieval on sets with tools.jsonl and queries.jsonl.",
     )
     parser.add_argument("--data", type=Path, required=True, help="a set folder, or a folder of set folders")
-    parser.add_argument("--retriever", choices=[*RETRIEVERS, "all"], default="hybrid")
+    parser.add_argument("--retriever", choices=[*get_args(Retriever), "all"], default="hybrid")
     parser.add_argument("--cache", type=Path, default=None, help="SQLite vector cache (default: in memory)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.set_defaults(func=run)
 
 
 def _token_costs(data: Path) -> dict[str, int] | None:
+    from switchyard.retrieval.bench import load_tools  # noqa: PLC0415 - retrieval loads numpy and onnx: on use
+    from switchyard.retrieval.metatools import META_TOOLS, tool_definition, tool_list_tokens  # noqa: PLC0415
+
     try:
         return {
             "all": tool_list_tokens(tool_definition(d) for d in load_tools(data)),
@@ -53,6 +57,12 @@ def _token_costs(data: Path) -> dict[str, int] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark described by parsed `args`; return the exit code."""
+    # Imported here, not at module level: every `switchyard` command builds the parser that mounts this one.
+    from switchyard.retrieval.bench import find_sets, run_benchmark  # noqa: PLC0415
+    from switchyard.retrieval.encoder import MiniLMEncoder  # noqa: PLC0415
+    from switchyard.retrieval.index import RETRIEVERS, ToolIndex  # noqa: PLC0415
+    from switchyard.retrieval.vector_cache import MemoryVectorCache, SqliteVectorCache  # noqa: PLC0415
+
     data: Path = args.data
     if not data.is_dir():
         print(f"no such folder: {data}", file=sys.stderr)

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, get_args
+from typing import Any
 
 import bm25s  # pyright: ignore[reportMissingTypeStubs]
 import numpy as np
@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from switchyard.retrieval.encoder import Encoder, SpanEncoder, l2_normalise
 from switchyard.retrieval.fusion import FusionConfig, combine_parts, normalise, rrf, server_boost
+from switchyard.retrieval.kinds import RETRIEVERS, Retriever
 from switchyard.retrieval.query import decompose_spans
 from switchyard.retrieval.text import ToolDoc, analyse, dense_text, lexical_terms, server_text, split_identifier
 from switchyard.retrieval.vector_cache import MemoryVectorCache, VectorCache, text_hash
@@ -34,8 +35,6 @@ __all__ = ["RETRIEVERS", "Hit", "Retriever", "ToolIndex"]
 
 logger = logging.getLogger("switchyard.retrieval")
 
-Retriever = Literal["bm25", "dense", "hybrid"]
-RETRIEVERS: tuple[Retriever, ...] = get_args(Retriever)
 FloatArray = NDArray[np.float32]
 _EMBED_CHUNK = 256
 

@@ -4,8 +4,8 @@ The gateway runs as `python -m switchyard.cli.main serve -c <config>` (started t
 PID to a file and `exec`s it, so the test knows the gateway's PID) and is driven by the SDK's `mcp.Client` over
 stdio, in `auto` (2026-07-28) and `legacy` (2025-11-25) mode where the era matters. The upstreams are the fixture
 servers of tests/fixtures/servers/ (crash, hang, garbage, big, slow_start, changing, stderr_noise) plus small
-shell wrappers for the process-tree cases. Every wait is bounded: `anyio.fail_after` around each step, polling
-with a deadline where the only signal is a process table or a log file.
+shell wrappers for the process-tree and restart cases. Every wait is bounded: `anyio.fail_after` around each
+step, polling with a deadline where the only signal is a process table or a log file.
 """
 
 from __future__ import annotations
@@ -90,7 +90,12 @@ async def gateway(
     pidfile = config.with_suffix(".pid")
     log = config.with_suffix(".log")
     script = 'echo $$ > "$0"; exec "$1" -m switchyard.cli.main serve -c "$2"'
-    params = StdioServerParameters(command="/bin/sh", args=["-c", script, str(pidfile), sys.executable, str(config)])
+    # The SDK's default environment, plus the tests' PYTHONPATH when there is one (so `PYTHONPATH=<tree>/src
+    # pytest ...` tests that tree's gateway, not whichever one the virtualenv has installed).
+    env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else None
+    params = StdioServerParameters(
+        command="/bin/sh", args=["-c", script, str(pidfile), sys.executable, str(config)], env=env
+    )
     with log.open("w", encoding="utf-8") as errlog:
         transport = stdio_client(params, errlog=errlog)
         async with Client(
@@ -311,7 +316,11 @@ async def test_an_http_server_that_crashes_mid_call_or_refuses_connections_is_re
 ) -> None:
     with peers.http_fixture_server("crash") as url:
         refused = f"http://127.0.0.1:{peers.free_port()}/mcp"
-        cfg = write_config(tmp_path / "gw.json", {"web": {"url": url}, "refused": {"url": refused}})
+        cfg = write_config(
+            tmp_path / "gw.json",
+            {"web": {"url": url}, "refused": {"url": refused}},
+            restart={**FAST_SETTINGS["restart"], "keep_listed": 1},
+        )
         with anyio.fail_after(STEP):
             async with gateway(cfg) as gw:
                 names = tool_names(await gw.client.list_tools())
@@ -320,10 +329,94 @@ async def test_an_http_server_that_crashes_mid_call_or_refuses_connections_is_re
                 crashed = await gw.client.call_tool("web__crash_now", {})
                 assert crashed.is_error
                 assert "'web'" in text_of(crashed), text_of(crashed)
-                # Nobody restarts a remote server: it is reported down and retried, and its tools go away.
+                # Nobody restarts a remote server: it is reported down and retried; its tools stay listed for
+                # `restart.keep_listed`, calls meanwhile say it is being reconnected, and then its tools go away.
                 await gw.wait_for_log("server web: down; retrying in")
+                meanwhile = await gw.client.call_tool("web__ok", {})
+                assert meanwhile.is_error
+                assert "'web'" in text_of(meanwhile), text_of(meanwhile)
+                await gw.wait_for_log("server web: down for more than 1 s")
                 assert "web__ok" not in tool_names(await gw.client.list_tools())
                 assert "server refused: All connection attempts failed" in gw.log_text()
+
+
+# --- restarts keep the lists --------------------------------------------------------------------------------
+
+
+def breakable_crash_entry(peers: Any, broken: Path) -> dict[str, Any]:
+    """The crash fixture, started by a shell that refuses to start it (exit 3) while the file `broken` exists."""
+    crash = peers.fixture_server("crash")
+    command = " ".join(f"'{part}'" for part in (crash.command, *crash.args))
+    script = f"if [ -e '{broken}' ]; then echo 'flaky: broken' >&2; exit 3; fi; exec {command}"
+    return {"command": "/bin/sh", "args": ["-c", script]}
+
+
+async def test_a_crashed_server_keeps_its_tools_listed_while_it_restarts_and_clients_hear_no_list_changed(
+    peers: Any, tmp_path: Path
+) -> None:
+    notified = Notifications()
+    cfg = write_config(
+        tmp_path / "gw.json",
+        {"flaky": fixture(peers, "crash"), "fast": fixture(peers, "fast")},
+        restart={"initial": 2.0, "maximum": 2.0},  # a restart window long enough to call into
+    )
+    with anyio.fail_after(STEP):
+        async with gateway(cfg, "legacy", message_handler=notified) as gw:
+            client = gw.client
+            listed = tool_names(await client.list_tools())
+            assert {"flaky__ok", "flaky__crash_now", "fast__echo"} <= listed
+            first_pid = int(text_of(await client.call_tool("flaky__pid", {})))
+            seen, log_before = notified.count, len(gw.log_text())
+
+            crashed = await client.call_tool("flaky__crash_now", {})
+            assert crashed.is_error
+            assert "'flaky'" in text_of(crashed), text_of(crashed)
+            await gw.wait_for_log("server flaky: down; retrying in 2.0 s")
+
+            # While it restarts: still listed, and a call gets an error result that names it and says why.
+            assert tool_names(await client.list_tools()) == listed
+            meanwhile = await client.call_tool("flaky__ok", {})
+            assert meanwhile.is_error
+            assert "upstream server 'flaky' is unavailable" in text_of(meanwhile), text_of(meanwhile)
+            assert "restarting it" in text_of(meanwhile), text_of(meanwhile)
+
+            await eventually_ok(client, "flaky__ok", {}, timeout=10)
+            assert int(text_of(await client.call_tool("flaky__pid", {}))) != first_pid
+            assert tool_names(await client.list_tools()) == listed
+            # The same lists came back: nothing changed for the client, so it was told nothing.
+            assert notified.count == seen
+            assert "catalog changed" not in gw.log_text()[log_before:]
+
+
+async def test_a_crashed_server_that_stays_down_is_unlisted_after_keep_listed_and_listed_again_when_back(
+    peers: Any, tmp_path: Path
+) -> None:
+    notified = Notifications()
+    broken = tmp_path / "broken"
+    cfg = write_config(
+        tmp_path / "gw.json",
+        {"flaky": breakable_crash_entry(peers, broken), "fast": fixture(peers, "fast")},
+        restart={"initial": 0.1, "maximum": 0.5, "keep_listed": 1.5},
+    )
+    with anyio.fail_after(STEP):
+        async with gateway(cfg, "legacy", message_handler=notified) as gw:
+            client = gw.client
+            assert "flaky__ok" in tool_names(await client.list_tools())
+            seen = notified.count
+            broken.touch()  # from now on every restart fails
+            assert (await client.call_tool("flaky__crash_now", {})).is_error
+
+            await notified.until(client, lambda names: "flaky__ok" not in names, since=seen)
+            log = await gw.wait_for_log("server flaky: down for more than 1.5 s")
+            assert "[flaky] flaky: broken" in log  # it was retried meanwhile, and failed
+            assert "fast__echo" in tool_names(await client.list_tools())
+            with pytest.raises(MCPError, match="flaky__ok"):  # unknown now, like any server that is down
+                await client.call_tool("flaky__ok", {})
+
+            seen = notified.count
+            broken.unlink()
+            await notified.until(client, lambda names: "flaky__ok" in names, since=seen)
+            await eventually_ok(client, "flaky__ok", {}, timeout=10)
 
 
 # --- slow start ---------------------------------------------------------------------------------------------

@@ -157,6 +157,8 @@ class TimeoutSettings(_Model):
     connect: Annotated[float, Field(gt=0, le=600)] = 30.0
     startup: Annotated[float, Field(ge=0, le=600)] = 10.0
     shutdown_grace: Annotated[float, Field(ge=0, le=60)] = 2.0
+    drain: Annotated[float, Field(ge=0, le=600)] = 5.0
+    """On SIGTERM/SIGINT/SIGHUP, how long `serve` lets calls in flight (and, on HTTP, open streams) finish."""
 
 
 class RestartSettings(_Model):

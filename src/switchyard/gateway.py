@@ -3,9 +3,9 @@
 Owns: starting every upstream in parallel (a slow or broken one never blocks the others), rebuilding the
 catalog when a server's lists change and telling subscribers what changed, keeping a restarting server's last
 lists in the catalog for `restart.keep_listed` seconds (so a restart that brings the same lists back changes
-nothing a client sees), and dispatching requests to the owning upstream through the stage chain. Does not
-own: wire protocol (server/), naming (catalog/), restarts themselves (upstream/client.py), or any policy
-decision (stages/).
+nothing a client sees), dispatching requests to the owning upstream through the stage chain, and draining
+requests in flight when `serve` is stopped. Does not own: wire protocol (server/), naming (catalog/), restarts
+themselves (upstream/client.py), signals (server/signals.py), or any policy decision (stages/).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 import anyio
@@ -128,6 +128,12 @@ class Gateway:
         self._unlisted: set[str] = set()
         """Those of them down longer than `restart.keep_listed`: their items are out of the catalog."""
         self._holds_changed = anyio.Event()
+        self._active = 0
+        """Requests in the stage chain right now."""
+        self._idle = anyio.Event()
+        self._idle.set()
+        self.stopping = False
+        """Set by `drain`: new requests are refused ("the gateway is shutting down")."""
 
     # --- construction ------------------------------------------------------------------------------------------
 
@@ -360,6 +366,29 @@ class Gateway:
 
     # --- requests -----------------------------------------------------------------------------------------------
 
+    @contextmanager
+    def _counted(self) -> Generator[None]:
+        """Count one request in the stage chain for the duration of the block, so `drain` can wait for it."""
+        if self._active == 0:
+            self._idle = anyio.Event()
+        self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    async def drain(self, timeout: float) -> int:
+        """Refuse new requests from now on and wait up to `timeout` seconds for those in flight to finish.
+
+        Returns how many are still in flight (0 when all finished in time).
+        """
+        self.stopping = True
+        with anyio.move_on_after(timeout):
+            await self._idle.wait()
+        return self._active
+
     def _unavailable(self, server: str, upstream: Upstream) -> UpstreamUnavailable:
         """Why a call cannot reach `upstream` now, naming it and saying what the gateway is doing about it."""
         why = upstream.last_error
@@ -374,7 +403,8 @@ class Gateway:
 
     async def handle(self, ctx: CallContext) -> JsonObject:
         """Run one request through the stage chain to its upstream."""
-        return await self._handler(ctx)
+        with self._counted():
+            return await self._handler(ctx)
 
     async def request(
         self,
@@ -418,7 +448,8 @@ class Gateway:
                 started=time.monotonic(),
                 extras={_UNRESOLVED: exc},
             )
-        return await self._handler(ctx)
+        with self._counted():
+            return await self._handler(ctx)
 
     def context(
         self,
@@ -486,6 +517,8 @@ class Gateway:
         unresolved: Any = ctx.extras.get(_UNRESOLVED)
         if unresolved is not None:
             raise cast(GatewayError, unresolved)
+        if self.stopping:
+            raise UpstreamUnavailable(ctx.server, "the gateway is shutting down")
         upstream = self.upstreams.get(ctx.server)
         if upstream is None:
             raise UpstreamUnavailable(ctx.server, "not configured")

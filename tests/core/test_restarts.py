@@ -15,7 +15,7 @@ import pytest
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
-from switchyard.errors import NotFound
+from switchyard.errors import NotFound, UpstreamUnavailable
 from switchyard.gateway import Gateway
 from switchyard.testing.faults import CrashableUpstream
 from switchyard.testing.harness import gateway_client, memory_gateway
@@ -297,3 +297,58 @@ async def test_search_finds_a_restarting_servers_tools_without_reindexing_and_dr
         await changes.next()
         assert "alpha__echo" not in await finder.search("echo the text back", 3)
         assert updates == [([], ["alpha__echo", "alpha__crash_now"])]
+
+
+async def test_drain_refuses_new_requests_and_waits_for_those_in_flight() -> None:
+    release = anyio.Event()
+    entered = anyio.Event()
+    server = MCPServer("slow")
+
+    @server.tool()
+    async def wait() -> str:
+        """Wait until the test releases it."""
+        entered.set()
+        await release.wait()
+        return "finished"
+
+    async with memory_gateway({"slow": server}) as gw:
+        results: list[Any] = []
+        left: list[int] = []
+
+        async def call() -> None:
+            results.append(await gw.request("tools/call", {"name": "slow__wait", "arguments": {}}))
+
+        async def drain() -> None:
+            left.append(await gw.drain(STEP))
+
+        with anyio.fail_after(STEP):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                await entered.wait()
+                tg.start_soon(drain)
+                await anyio.wait_all_tasks_blocked()
+                with pytest.raises(UpstreamUnavailable, match="the gateway is shutting down"):
+                    await gw.request("tools/call", {"name": "slow__wait", "arguments": {}})
+                assert left == []  # still waiting for the call in flight
+                release.set()
+        assert results[0]["content"][0]["text"] == "finished"
+        assert left == [0]
+
+
+async def test_drain_gives_up_after_its_timeout_and_says_how_many_are_left() -> None:
+    server = MCPServer("stuck")
+    entered = anyio.Event()
+
+    @server.tool()
+    async def hang() -> str:
+        """Never answer."""
+        entered.set()
+        await anyio.sleep_forever()
+        return "never"
+
+    async with memory_gateway({"stuck": server}) as gw, anyio.create_task_group() as tg:
+        tg.start_soon(gw.request, "tools/call", {"name": "stuck__hang", "arguments": {}})
+        with anyio.fail_after(STEP):
+            await entered.wait()
+            assert await gw.drain(0.05) == 1
+        tg.cancel_scope.cancel()

@@ -157,13 +157,18 @@ class TimeoutSettings(_Model):
     connect: Annotated[float, Field(gt=0, le=600)] = 30.0
     startup: Annotated[float, Field(ge=0, le=600)] = 10.0
     shutdown_grace: Annotated[float, Field(ge=0, le=60)] = 2.0
+    drain: Annotated[float, Field(ge=0, le=600)] = 5.0
+    """On SIGTERM/SIGINT/SIGHUP, how long `serve` lets calls in flight (and, on HTTP, open streams) finish."""
 
 
 class RestartSettings(_Model):
-    """Exponential backoff for servers that fail to start or crash."""
+    """Exponential backoff for servers that fail to start or crash, and what stays listed meanwhile."""
 
     initial: Annotated[float, Field(gt=0, le=60)] = 0.5
     maximum: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    keep_listed: Annotated[float, Field(ge=0, le=86400)] = 30.0
+    """How long a server that has been up keeps its last tools, prompts and resources listed while it is down
+    and being restarted (calls meanwhile get an error naming it); then they are dropped until it is back."""
 
 
 class HttpFrontSettings(_Model):

@@ -1,17 +1,20 @@
 """`Gateway`: composes configuration, upstreams, the catalog and the stage chain; owns start-up and shutdown.
 
 Owns: starting every upstream in parallel (a slow or broken one never blocks the others), rebuilding the
-catalog when a server's lists change and telling subscribers what changed, and dispatching requests to the
-owning upstream through the stage chain. Does not own: wire protocol (server/), naming (catalog/), or any
-policy decision (stages/).
+catalog when a server's lists change and telling subscribers what changed, keeping a restarting server's last
+lists in the catalog for `restart.keep_listed` seconds (so a restart that brings the same lists back changes
+nothing a client sees), dispatching requests to the owning upstream through the stage chain, and draining
+requests in flight when `serve` is stopped. Does not own: wire protocol (server/), naming (catalog/), restarts
+themselves (upstream/client.py), signals (server/signals.py), or any policy decision (stages/).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 import anyio
@@ -33,7 +36,7 @@ from switchyard.stages.policy import Policy
 from switchyard.store.audit import SqliteAuditStore
 from switchyard.store.base import PinStore
 from switchyard.store.sqlite import SqliteStore
-from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamState
+from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamSnapshot, UpstreamState
 from switchyard.upstream.client import ClientUpstream
 from switchyard.upstream.http import HttpUpstream
 from switchyard.upstream.stdio import StdioUpstream
@@ -120,6 +123,17 @@ class Gateway:
         """When list requests stop waiting for servers still starting: start-up time + `timeouts.startup`."""
         self.started = anyio.Event()
         """Set once every server's first connection attempt has finished (up or failed)."""
+        self._down_since: dict[str, float] = {}
+        """Servers that have been up and are down now (restarting): since when (`time.monotonic()`)."""
+        self._unlisted: set[str] = set()
+        """Those of them down longer than `restart.keep_listed`: their items are out of the catalog."""
+        self._holds_changed = anyio.Event()
+        self._active = 0
+        """Requests in the stage chain right now."""
+        self._idle = anyio.Event()
+        self._idle.set()
+        self.stopping = False
+        """Set by `drain`: new requests are refused ("the gateway is shutting down")."""
 
     # --- construction ------------------------------------------------------------------------------------------
 
@@ -204,6 +218,7 @@ class Gateway:
                 self.started.set()
 
             tg.start_soon(mark_started)
+            tg.start_soon(self._expire_holds)
             if self.store is not None:
                 tg.start_soon(self._watch_store)
             if wait:
@@ -257,9 +272,66 @@ class Gateway:
 
     # --- catalog ------------------------------------------------------------------------------------------------
 
+    def _listed_snapshots(self) -> dict[str, UpstreamSnapshot | None]:
+        """What each server contributes to the catalog: its snapshot while up; the last one while it restarts,
+        for up to `restart.keep_listed` seconds; nothing for a server that never came up or stays down."""
+        keep = self.config.switchyard.restart.keep_listed
+        now = time.monotonic()
+        out: dict[str, UpstreamSnapshot | None] = {}
+        before = (dict(self._down_since), set(self._unlisted))
+        for name, upstream in self.upstreams.items():
+            snap, state = upstream.snapshot, upstream.state
+            if state is UpstreamState.UP:
+                self._down_since.pop(name, None)
+                self._unlisted.discard(name)
+                out[name] = snap
+                continue
+            if snap is None or state is UpstreamState.STOPPED:
+                self._down_since.pop(name, None)
+                out[name] = None
+                continue
+            since = self._down_since.setdefault(name, now)
+            if now - since < keep:
+                if since == now:
+                    logger.info(
+                        "server %s: down; its tools, prompts and resources stay listed for up to %g s while the "
+                        "gateway brings it back (calls meanwhile get an error naming it)",
+                        name,
+                        keep,
+                    )
+                out[name] = snap
+                continue
+            if name not in self._unlisted and keep > 0:
+                logger.warning(
+                    "server %s: down for more than %g s; its tools, prompts and resources are unlisted until it is "
+                    "back",
+                    name,
+                    keep,
+                )
+            self._unlisted.add(name)
+            out[name] = None
+        if (self._down_since, self._unlisted) != before:
+            self._holds_changed.set()
+            self._holds_changed = anyio.Event()
+        return out
+
+    async def _expire_holds(self) -> None:
+        """Rebuild (and tell listeners) when a restarting server has been down for `restart.keep_listed`."""
+        keep = self.config.switchyard.restart.keep_listed
+        while True:
+            changed = self._holds_changed
+            now = time.monotonic()
+            # The same test as `_listed_snapshots`, so the rebuild below always unlists what it finds expired.
+            held = [now - since for name, since in self._down_since.items() if name not in self._unlisted]
+            if any(down >= keep for down in held):
+                await self._on_catalog_inputs_changed(f"restart.keep_listed ({keep:g} s)")
+                continue
+            with anyio.move_on_after(min((keep - down for down in held), default=math.inf)):
+                await changed.wait()
+
     def rebuild(self) -> frozenset[str]:
         """Rebuild the catalog from the upstreams' snapshots; returns which public lists changed."""
-        snapshots = {name: (u.snapshot if u.state is UpstreamState.UP else None) for name, u in self.upstreams.items()}
+        snapshots = self._listed_snapshots()
         catalog = build_catalog(snapshots, self.config)
         scan_settings = self.config.switchyard.scan
         self.pinning.scan = make_scan(catalog, scan_settings.quarantine_at) if scan_settings.on_start else None
@@ -294,9 +366,45 @@ class Gateway:
 
     # --- requests -----------------------------------------------------------------------------------------------
 
+    @contextmanager
+    def _counted(self) -> Generator[None]:
+        """Count one request in the stage chain for the duration of the block, so `drain` can wait for it."""
+        if self._active == 0:
+            self._idle = anyio.Event()
+        self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    async def drain(self, timeout: float) -> int:
+        """Refuse new requests from now on and wait up to `timeout` seconds for those in flight to finish.
+
+        Returns how many are still in flight (0 when all finished in time).
+        """
+        self.stopping = True
+        with anyio.move_on_after(timeout):
+            await self._idle.wait()
+        return self._active
+
+    def _unavailable(self, server: str, upstream: Upstream) -> UpstreamUnavailable:
+        """Why a call cannot reach `upstream` now, naming it and saying what the gateway is doing about it."""
+        why = upstream.last_error
+        if upstream.state is UpstreamState.STARTING:
+            return UpstreamUnavailable(server, "it is still starting; try again in a moment")
+        if upstream.state is UpstreamState.STOPPED:
+            return UpstreamUnavailable(server, "the gateway has stopped it")
+        doing = "reconnecting to it" if isinstance(upstream, HttpUpstream) else "restarting it"
+        return UpstreamUnavailable(
+            server, f"it is down ({why or 'it stopped'}); the gateway is {doing}, try again shortly"
+        )
+
     async def handle(self, ctx: CallContext) -> JsonObject:
         """Run one request through the stage chain to its upstream."""
-        return await self._handler(ctx)
+        with self._counted():
+            return await self._handler(ctx)
 
     async def request(
         self,
@@ -340,7 +448,8 @@ class Gateway:
                 started=time.monotonic(),
                 extras={_UNRESOLVED: exc},
             )
-        return await self._handler(ctx)
+        with self._counted():
+            return await self._handler(ctx)
 
     def context(
         self,
@@ -408,6 +517,8 @@ class Gateway:
         unresolved: Any = ctx.extras.get(_UNRESOLVED)
         if unresolved is not None:
             raise cast(GatewayError, unresolved)
+        if self.stopping:
+            raise UpstreamUnavailable(ctx.server, "the gateway is shutting down")
         upstream = self.upstreams.get(ctx.server)
         if upstream is None:
             raise UpstreamUnavailable(ctx.server, "not configured")
@@ -430,6 +541,8 @@ class Gateway:
                 params.pop("requestState")
             else:
                 params["requestState"] = sealed.state
+        if upstream.state is not UpstreamState.UP:
+            raise self._unavailable(ctx.server, upstream)
         result = await upstream.request(
             ctx.method,
             params,

@@ -4,8 +4,10 @@ The gateway runs as `python -m switchyard.cli.main serve -c <config>` (started t
 PID to a file and `exec`s it, so the test knows the gateway's PID) and is driven by the SDK's `mcp.Client` over
 stdio, in `auto` (2026-07-28) and `legacy` (2025-11-25) mode where the era matters. The upstreams are the fixture
 servers of tests/fixtures/servers/ (crash, hang, garbage, big, slow_start, changing, stderr_noise) plus small
-shell wrappers for the process-tree cases. Every wait is bounded: `anyio.fail_after` around each step, polling
-with a deadline where the only signal is a process table or a log file.
+shell wrappers for the process-tree and restart cases. The stop-signal tests start the gateway under a small
+Python launcher that records its exit status, or (HTTP) as a direct child. Every wait is bounded:
+`anyio.fail_after` around each step, polling with a deadline where the only signal is a process table, a log
+file or a socket.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import json
 import math
 import os
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -28,6 +32,8 @@ import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import TextContent
+
+from switchyard.store.audit import SqliteAuditStore
 
 pytestmark = pytest.mark.anyio
 
@@ -90,7 +96,12 @@ async def gateway(
     pidfile = config.with_suffix(".pid")
     log = config.with_suffix(".log")
     script = 'echo $$ > "$0"; exec "$1" -m switchyard.cli.main serve -c "$2"'
-    params = StdioServerParameters(command="/bin/sh", args=["-c", script, str(pidfile), sys.executable, str(config)])
+    # The SDK's default environment, plus the tests' PYTHONPATH when there is one (so `PYTHONPATH=<tree>/src
+    # pytest ...` tests that tree's gateway, not whichever one the virtualenv has installed).
+    env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else None
+    params = StdioServerParameters(
+        command="/bin/sh", args=["-c", script, str(pidfile), sys.executable, str(config)], env=env
+    )
     with log.open("w", encoding="utf-8") as errlog:
         transport = stdio_client(params, errlog=errlog)
         async with Client(
@@ -311,7 +322,11 @@ async def test_an_http_server_that_crashes_mid_call_or_refuses_connections_is_re
 ) -> None:
     with peers.http_fixture_server("crash") as url:
         refused = f"http://127.0.0.1:{peers.free_port()}/mcp"
-        cfg = write_config(tmp_path / "gw.json", {"web": {"url": url}, "refused": {"url": refused}})
+        cfg = write_config(
+            tmp_path / "gw.json",
+            {"web": {"url": url}, "refused": {"url": refused}},
+            restart={**FAST_SETTINGS["restart"], "keep_listed": 1},
+        )
         with anyio.fail_after(STEP):
             async with gateway(cfg) as gw:
                 names = tool_names(await gw.client.list_tools())
@@ -320,10 +335,94 @@ async def test_an_http_server_that_crashes_mid_call_or_refuses_connections_is_re
                 crashed = await gw.client.call_tool("web__crash_now", {})
                 assert crashed.is_error
                 assert "'web'" in text_of(crashed), text_of(crashed)
-                # Nobody restarts a remote server: it is reported down and retried, and its tools go away.
+                # Nobody restarts a remote server: it is reported down and retried; its tools stay listed for
+                # `restart.keep_listed`, calls meanwhile say it is being reconnected, and then its tools go away.
                 await gw.wait_for_log("server web: down; retrying in")
+                meanwhile = await gw.client.call_tool("web__ok", {})
+                assert meanwhile.is_error
+                assert "'web'" in text_of(meanwhile), text_of(meanwhile)
+                await gw.wait_for_log("server web: down for more than 1 s")
                 assert "web__ok" not in tool_names(await gw.client.list_tools())
                 assert "server refused: All connection attempts failed" in gw.log_text()
+
+
+# --- restarts keep the lists --------------------------------------------------------------------------------
+
+
+def breakable_crash_entry(peers: Any, broken: Path) -> dict[str, Any]:
+    """The crash fixture, started by a shell that refuses to start it (exit 3) while the file `broken` exists."""
+    crash = peers.fixture_server("crash")
+    command = " ".join(f"'{part}'" for part in (crash.command, *crash.args))
+    script = f"if [ -e '{broken}' ]; then echo 'flaky: broken' >&2; exit 3; fi; exec {command}"
+    return {"command": "/bin/sh", "args": ["-c", script]}
+
+
+async def test_a_crashed_server_keeps_its_tools_listed_while_it_restarts_and_clients_hear_no_list_changed(
+    peers: Any, tmp_path: Path
+) -> None:
+    notified = Notifications()
+    cfg = write_config(
+        tmp_path / "gw.json",
+        {"flaky": fixture(peers, "crash"), "fast": fixture(peers, "fast")},
+        restart={"initial": 2.0, "maximum": 2.0},  # a restart window long enough to call into
+    )
+    with anyio.fail_after(STEP):
+        async with gateway(cfg, "legacy", message_handler=notified) as gw:
+            client = gw.client
+            listed = tool_names(await client.list_tools())
+            assert {"flaky__ok", "flaky__crash_now", "fast__echo"} <= listed
+            first_pid = int(text_of(await client.call_tool("flaky__pid", {})))
+            seen, log_before = notified.count, len(gw.log_text())
+
+            crashed = await client.call_tool("flaky__crash_now", {})
+            assert crashed.is_error
+            assert "'flaky'" in text_of(crashed), text_of(crashed)
+            await gw.wait_for_log("server flaky: down; retrying in 2.0 s")
+
+            # While it restarts: still listed, and a call gets an error result that names it and says why.
+            assert tool_names(await client.list_tools()) == listed
+            meanwhile = await client.call_tool("flaky__ok", {})
+            assert meanwhile.is_error
+            assert "upstream server 'flaky' is unavailable" in text_of(meanwhile), text_of(meanwhile)
+            assert "restarting it" in text_of(meanwhile), text_of(meanwhile)
+
+            await eventually_ok(client, "flaky__ok", {}, timeout=10)
+            assert int(text_of(await client.call_tool("flaky__pid", {}))) != first_pid
+            assert tool_names(await client.list_tools()) == listed
+            # The same lists came back: nothing changed for the client, so it was told nothing.
+            assert notified.count == seen
+            assert "catalog changed" not in gw.log_text()[log_before:]
+
+
+async def test_a_crashed_server_that_stays_down_is_unlisted_after_keep_listed_and_listed_again_when_back(
+    peers: Any, tmp_path: Path
+) -> None:
+    notified = Notifications()
+    broken = tmp_path / "broken"
+    cfg = write_config(
+        tmp_path / "gw.json",
+        {"flaky": breakable_crash_entry(peers, broken), "fast": fixture(peers, "fast")},
+        restart={"initial": 0.1, "maximum": 0.5, "keep_listed": 1.5},
+    )
+    with anyio.fail_after(STEP):
+        async with gateway(cfg, "legacy", message_handler=notified) as gw:
+            client = gw.client
+            assert "flaky__ok" in tool_names(await client.list_tools())
+            seen = notified.count
+            broken.touch()  # from now on every restart fails
+            assert (await client.call_tool("flaky__crash_now", {})).is_error
+
+            await notified.until(client, lambda names: "flaky__ok" not in names, since=seen)
+            log = await gw.wait_for_log("server flaky: down for more than 1.5 s")
+            assert "[flaky] flaky: broken" in log  # it was retried meanwhile, and failed
+            assert "fast__echo" in tool_names(await client.list_tools())
+            with pytest.raises(MCPError, match="flaky__ok"):  # unknown now, like any server that is down
+                await client.call_tool("flaky__ok", {})
+
+            seen = notified.count
+            broken.unlink()
+            await notified.until(client, lambda names: "flaky__ok" in names, since=seen)
+            await eventually_ok(client, "flaky__ok", {}, timeout=10)
 
 
 # --- slow start ---------------------------------------------------------------------------------------------
@@ -607,3 +706,203 @@ async def test_no_server_process_outlives_the_gateway(peers: Any, tmp_path: Path
         for process in descendants:  # only processes this test started, identified by PID and start time
             if alive(process):
                 process.kill()
+
+
+# --- stopping on a signal ----------------------------------------------------------------------------------
+
+LAUNCHER = """
+import os, subprocess, sys
+
+pidfile, codefile, *command = sys.argv[1:]
+child = subprocess.Popen(command)  # stdin and stdout are the client's pipes, inherited
+with open(pidfile, "w") as f:
+    f.write(str(child.pid))
+code = child.wait()
+with open(codefile + ".part", "w") as f:
+    f.write(str(code))
+os.replace(codefile + ".part", codefile)
+"""
+
+
+def stop_settings(directory: Path) -> dict[str, Any]:
+    """A store (and with it the audit log) in `directory`, and a drain long enough for a one-second call."""
+    return {"store": {"path": str(directory / "state.db")}, "timeouts": {**FAST_SETTINGS["timeouts"], "drain": 10}}
+
+
+def audited_calls(directory: Path) -> list[tuple[str, bool | None]]:
+    """(tool, is_error) of every tools/call row in the audit log the gateway left in `directory`."""
+    store = SqliteAuditStore(directory / "state.db")
+    return [(row.tool, row.is_error) for row in store.query() if row.method == "tools/call"]
+
+
+def written_code(codefile: Path) -> int | None:
+    return int(codefile.read_text()) if codefile.exists() else None
+
+
+async def exit_code(codefile: Path, timeout: float) -> int:
+    """Poll until the launcher wrote the gateway's exit status (it is the gateway's parent, not ours)."""
+    with anyio.fail_after(timeout):
+        while (code := written_code(codefile)) is None:  # noqa: ASYNC110 - a file is the only signal
+            await anyio.sleep(0.05)
+    return code
+
+
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+def stopped_by(log: str, sig: signal.Signals) -> list[str]:
+    return [line for line in log.splitlines() if f"received {sig.name}: stopping" in line]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+async def test_a_signal_stops_serve_on_stdio_gracefully_with_exit_0_and_no_server_left(
+    peers: Any, tmp_path: Path, sig: signal.Signals
+) -> None:
+    cfg = write_config(
+        tmp_path / "gw.json",
+        {
+            "fast": fixture(peers, "fast"),
+            "counter": fixture(peers, "progress"),
+            "stubborn": stubborn_entry(peers, tmp_path),
+        },
+        **stop_settings(tmp_path),
+    )
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(LAUNCHER, encoding="utf-8")
+    pidfile, codefile, log = tmp_path / "gw.pid", tmp_path / "gw.code", tmp_path / "gw.log"
+    argv = [
+        str(launcher),
+        str(pidfile),
+        str(codefile),
+        sys.executable,
+        "-m",
+        "switchyard.cli.main",
+        "serve",
+        "-c",
+        str(cfg),
+    ]
+    env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else None
+    descendants: list[psutil.Process] = []
+    try:
+        with anyio.fail_after(STEP), log.open("w", encoding="utf-8") as errlog:
+            params = StdioServerParameters(command=sys.executable, args=argv, env=env)
+            async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=STEP, cache=None) as client:  # pyright: ignore[reportArgumentType]
+                assert text_of(await client.call_tool("fast__echo", {"text": "one"})) == "one"
+                assert text_of(await client.call_tool("fast__echo", {"text": "two"})) == "two"
+                pid = int(pidfile.read_text())
+                descendants = psutil.Process(pid).children(recursive=True)
+                assert len(descendants) >= 6  # three guards, three servers (and the stubborn one's grandchild)
+
+                in_flight = anyio.Event()
+                results: dict[str, Any] = {}
+
+                async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                    in_flight.set()
+
+                async def slow_call() -> None:
+                    arguments = {"steps": 4, "delay": 0.25}
+                    results["count"] = await client.call_tool(
+                        "counter__count", arguments, progress_callback=on_progress
+                    )
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(slow_call)
+                    await in_flight.wait()
+                    os.kill(pid, sig)
+                    signalled = time.monotonic()
+                    while not stopped_by(log.read_text(), sig):  # noqa: ASYNC110 - the log is the only signal
+                        await anyio.sleep(0.02)
+                    # Once stopping, a new call is refused with a result that says so; the one in flight finishes.
+                    refused = await client.call_tool("fast__echo", {"text": "late"})
+                    assert refused.is_error
+                    assert "the gateway is shutting down" in text_of(refused)
+                assert text_of(results["count"]) == "counted 4"
+                assert await exit_code(codefile, timeout=15) == 0
+                assert time.monotonic() - signalled < 8.0  # the call's last second, then the servers' shutdown
+        survivors = await wait_all_gone(descendants, timeout=10.0)
+        assert not survivors, describe(survivors)
+    finally:
+        for process in descendants:  # only processes this test started, identified by PID and start time
+            if alive(process):
+                process.kill()
+    text = log.read_text()
+    assert len(stopped_by(text, sig)) == 1, text
+    assert "Traceback" not in text, text
+    calls = audited_calls(tmp_path)
+    assert calls.count(("fast__echo", False)) == 2, calls
+    assert ("counter__count", False) in calls, calls
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+async def test_a_signal_stops_serve_over_http_gracefully_with_exit_0_and_no_server_left(
+    peers: Any, tmp_path: Path, sig: signal.Signals
+) -> None:
+    cfg = write_config(
+        tmp_path / "gw.json",
+        {
+            "fast": fixture(peers, "fast"),
+            "counter": fixture(peers, "progress"),
+            "stubborn": stubborn_entry(peers, tmp_path),
+        },
+        auth={"mode": "none"},
+        **stop_settings(tmp_path),
+    )
+    port = peers.free_port()
+    log = tmp_path / "gw.log"
+    argv = [sys.executable, "-m", "switchyard.cli.main", "serve", "-c", str(cfg), "--http", f"127.0.0.1:{port}"]
+    descendants: list[psutil.Process] = []
+    with log.open("w", encoding="utf-8") as errlog:
+        process = await anyio.open_process(argv, stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog)
+    try:
+        with anyio.fail_after(STEP):
+            while not port_open(port):  # the socket is the only signal
+                assert process.returncode is None, log.read_text()
+                await anyio.sleep(0.05)
+            url = f"http://127.0.0.1:{port}/mcp"
+            async with Client(url, read_timeout_seconds=STEP) as client:  # pyright: ignore[reportArgumentType]
+                assert text_of(await client.call_tool("fast__echo", {"text": "one"})) == "one"
+                assert text_of(await client.call_tool("fast__echo", {"text": "two"})) == "two"
+                descendants = psutil.Process(process.pid).children(recursive=True)
+                assert len(descendants) >= 6  # three guards, three servers (and the stubborn one's grandchild)
+
+                in_flight = anyio.Event()
+                results: dict[str, Any] = {}
+
+                async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                    in_flight.set()
+
+                async def slow_call() -> None:
+                    arguments = {"steps": 4, "delay": 0.25}
+                    results["count"] = await client.call_tool(
+                        "counter__count", arguments, progress_callback=on_progress
+                    )
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(slow_call)
+                    await in_flight.wait()
+                    process.send_signal(sig)
+                    signalled = time.monotonic()
+                assert text_of(results["count"]) == "counted 4"  # the call in flight finished
+            assert await process.wait() == 0
+            assert time.monotonic() - signalled < 8.0  # the call's last second, then the servers' shutdown
+        survivors = await wait_all_gone(descendants, timeout=10.0)
+        assert not survivors, describe(survivors)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with anyio.CancelScope(shield=True):
+            await process.aclose()
+        for child in descendants:  # only processes this test started, identified by PID and start time
+            if alive(child):
+                child.kill()
+    text = log.read_text()
+    assert len(stopped_by(text, sig)) == 1, text
+    assert "Traceback" not in text, text
+    calls = audited_calls(tmp_path)
+    assert ("fast__echo", False) in calls, calls
+    assert ("counter__count", False) in calls, calls

@@ -4,7 +4,8 @@ Owns: the Starlette application that `switchyard serve --http` runs: the SDK's S
 fed by the same `FrontServer` as stdio (2026-07-28 stateless requests and 2025-11-25-and-older sessions on one
 endpoint; the SDK validates the MCP headers, answers -32020/-32022, owns `Mcp-Session-Id`, GET and DELETE),
 Host and Origin validation against DNS rebinding on every path, the request body limit, `/healthz` and
-`/readyz`, the gateway's lifetime (its upstreams run for the lifespan of the app), and the correction of the
+`/readyz`, the gateway's lifetime (its upstreams run for the lifespan of the app; SIGTERM, SIGINT and SIGHUP stop
+uvicorn through server/signals.py instead of uvicorn's own handlers), and the correction of the
 SDK's -32022 `data.supported` list so it names every version Switchyard serves. Does not own: handlers
 (mcp.py), authentication (none yet: binding beyond loopback is the CLI's explicit choice), or MRTR bridging.
 
@@ -20,10 +21,12 @@ import logging
 import os
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import AsyncGenerator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Generator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from typing import Any, Final, cast
 
+import anyio
 import mcp_types as types
 import uvicorn
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -45,6 +48,7 @@ from switchyard.config import HttpFrontSettings
 from switchyard.gateway import Gateway
 from switchyard.server.auth import is_loopback, protect
 from switchyard.server.mcp import FrontServer
+from switchyard.server.signals import stop_on_signal
 from switchyard.upstream.base import UpstreamState
 
 __all__ = [
@@ -465,25 +469,48 @@ _UVICORN: Final[dict[str, Any]] = {
 }
 
 
-async def serve_http(
-    gateway: Gateway,
-    host: str,
-    port: int,
-    *,
-    graceful_shutdown: int = 5,
-) -> None:
-    """Serve the gateway on `http://host:port/mcp` until interrupted (SIGINT/SIGTERM); upstreams stop after.
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal handlers: `serve_http` stops it on SIGTERM, SIGINT and SIGHUP itself.
+
+    uvicorn's own handlers would replace ours, ignore SIGHUP, and re-raise the signal once shut down, so the
+    process would end by the signal (exit 143 or 130) instead of exiting 0 after a graceful stop.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None]:
+        yield
+
+
+async def serve_http(gateway: Gateway, host: str, port: int, *, graceful_shutdown: float | None = None) -> None:
+    """Serve the gateway on `http://host:port/mcp` until SIGTERM, SIGINT or SIGHUP; upstreams stop after.
+
+    On the first signal uvicorn stops accepting connections and waits (bounded) for open requests, then the
+    app's lifespan ends, stopping the upstreams and flushing the audit log; a second signal stops at once.
 
     Args:
         gateway: The gateway to serve.
         host: The bind address. The caller decides whether a non-loopback address is allowed.
         port: The TCP port.
-        graceful_shutdown: Seconds open streams (legacy GET streams, `subscriptions/listen`) get to finish.
+        graceful_shutdown: Seconds open requests and streams (legacy GET streams, `subscriptions/listen`) get to
+            finish; default `timeouts.drain`.
     """
+    drain = gateway.config.switchyard.timeouts.drain if graceful_shutdown is None else graceful_shutdown
     front = HttpFront(gateway, host=host, port=port)
-    config = uvicorn.Config(front, host=host, port=port, timeout_graceful_shutdown=graceful_shutdown, **_UVICORN)
+    # uvicorn types the timeout as int; it is only ever used as an asyncio timeout, where a float is exact.
+    config = uvicorn.Config(front, host=host, port=port, timeout_graceful_shutdown=cast(int, drain), **_UVICORN)
+    server = _Server(config)
+
+    async def stop() -> None:
+        server.should_exit = True
+
+    def hurry() -> None:
+        server.force_exit = True
+
     logger.info("serving MCP on http://%s:%d%s", _bracketed(host), port, MCP_PATH)
-    await uvicorn.Server(config).serve()
+    async with anyio.create_task_group() as tg:
+        await tg.start(partial(stop_on_signal, stop, hurry, drain=drain))
+        await server.serve()
+        tg.cancel_scope.cancel()
 
 
 WORKER_CONFIG_ENV = "SWITCHYARD_WORKER_CONFIG"
@@ -507,14 +534,23 @@ def serve_http_workers(config_path: str, host: str, port: int, workers: int) -> 
     """Serve with `workers` processes on one port (uvicorn's supervisor); blocks until interrupted.
 
     Workers must share the sealing keys: when none are configured, one is made here and handed to every worker
-    through `SWITCHYARD_SEALING_KEYS`.
+    through `SWITCHYARD_SEALING_KEYS`. Signals are uvicorn's here: SIGINT and SIGTERM stop every worker
+    gracefully (open requests get `timeouts.drain`), SIGHUP restarts them.
     """
-    if not os.environ.get("SWITCHYARD_SEALING_KEYS"):
-        from switchyard.config import load_config  # noqa: PLC0415
+    from switchyard.config import load_config  # noqa: PLC0415
 
-        if not load_config(config_path).switchyard.mrtr.keys:
-            os.environ["SWITCHYARD_SEALING_KEYS"] = secrets.token_hex(32)
+    settings = load_config(config_path).switchyard
+    if not os.environ.get("SWITCHYARD_SEALING_KEYS") and not settings.mrtr.keys:
+        os.environ["SWITCHYARD_SEALING_KEYS"] = secrets.token_hex(32)
     os.environ[WORKER_CONFIG_ENV] = os.path.abspath(config_path)
     os.environ[WORKER_LISTEN_ENV] = f"{_bracketed(host)}:{port}"
     logger.info("serving MCP on http://%s:%d%s with %d workers", _bracketed(host), port, MCP_PATH, workers)
-    uvicorn.run("switchyard.server.http:worker_app", factory=True, host=host, port=port, workers=workers, **_UVICORN)
+    uvicorn.run(
+        "switchyard.server.http:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_graceful_shutdown=cast(int, settings.timeouts.drain),  # used as an asyncio timeout: floats work
+        **_UVICORN,
+    )

@@ -8,7 +8,7 @@ third of the gateway's added latency per call). Anything else (a terminal, a fil
 the baseline `bench/overhead.py --compare sdk-stdio` measures against). Either way fd 0 and fd 1 are diverted while
 serving (to the null device and to stderr), so a stray `print` or a child cannot corrupt the wire, and
 restored on exit.
-Does not own handlers (mcp.py) or upstream start-up (gateway.py).
+Does not own handlers (mcp.py), upstream start-up (gateway.py) or what a stop signal does (signals.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import stat
 import sys
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from functools import partial
 from typing import Any
 
 import anyio
@@ -29,6 +30,7 @@ from mcp.server.stdio import stdio_server
 from switchyard.gateway import Gateway
 from switchyard.server.lane import FrontLane
 from switchyard.server.mcp import FrontServer
+from switchyard.server.signals import drain_then_cancel, stop_on_signal
 from switchyard.upstream.lane import lanes_enabled
 
 __all__ = ["serve_stdio"]
@@ -164,10 +166,18 @@ def _stdio(front: FrontServer | None = None) -> AbstractAsyncContextManager[tupl
 
 async def serve_stdio(gateway: Gateway) -> None:
     """Serve one client on this process's stdin/stdout until it disconnects (closes stdin, or stops reading
-    stdout); upstreams stop on return."""
+    stdout) or a stop signal arrives (server/signals.py: calls in flight may finish first); upstreams stop on
+    return."""
     front = FrontServer(gateway)
     try:
-        async with gateway.running(), _stdio(front) as (read, write):
-            await front.server.run(read, write, front.initialization_options())
+        async with gateway.running(), anyio.create_task_group() as tg:
+            # The stop signal's scope encloses the transport too: its stdin reader only ends at EOF otherwise.
+            stop = drain_then_cancel(gateway, tg.cancel_scope)
+            await tg.start(
+                partial(stop_on_signal, stop, tg.cancel_scope.cancel, drain=gateway.config.switchyard.timeouts.drain)
+            )
+            async with _stdio(front) as (read, write):
+                await front.server.run(read, write, front.initialization_options())
+            tg.cancel_scope.cancel()
     except* (ConnectionResetError, BrokenPipeError):
         logger.info("the client closed stdout; stopping")

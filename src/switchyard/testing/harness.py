@@ -36,13 +36,16 @@ async def memory_gateway(
     *,
     settings: Mapping[str, Any] | None = None,
     stages: tuple[Stage, ...] = (),
+    upstream_type: type[MemoryUpstream] = MemoryUpstream,
 ) -> AsyncGenerator[Gateway, None]:
-    """A running gateway whose upstreams are the given in-process servers (all up before this yields)."""
+    """A running gateway whose upstreams are the given in-process servers (each had its first connection
+    attempt before this yields). `upstream_type` may be a `MemoryUpstream` subclass, such as
+    `switchyard.testing.faults.CrashableUpstream`."""
     config = _config(servers, settings)
     gateway = Gateway(config, upstreams={}, stages=stages)
     upstreams: dict[str, Upstream] = {}
     for name, server in servers.items():
-        upstreams[name] = MemoryUpstream(
+        upstreams[name] = upstream_type(
             name,
             server,
             connect_timeout=config.switchyard.timeouts.connect,
@@ -61,10 +64,11 @@ async def gateway_client(
     *,
     mode: str = "auto",
     settings: Mapping[str, Any] | None = None,
+    upstream_type: type[MemoryUpstream] = MemoryUpstream,
     **client_kwargs: Any,
 ) -> AsyncGenerator[tuple[Gateway, Client], None]:
     """A running in-memory gateway and an SDK client connected to its front in `mode`."""
-    async with memory_gateway(servers, settings=settings) as gateway:
+    async with memory_gateway(servers, settings=settings, upstream_type=upstream_type) as gateway:
         front = FrontServer(gateway)
         async with Client(front.server, mode=mode, **client_kwargs) as client:  # pyright: ignore[reportArgumentType]
             yield gateway, client

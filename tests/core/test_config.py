@@ -147,4 +147,7 @@ def test_any_json_object_either_loads_or_raises_config_error(servers: dict[str, 
     try:
         parse_config(json.loads(json.dumps({"mcpServers": servers})), env={})
     except ConfigError as exc:
-        assert exc.problems
+        problems = exc.problems
+    else:
+        return
+    assert problems, "a ConfigError names at least one problem"

@@ -34,9 +34,8 @@ def config(
 @asynccontextmanager
 async def front(cfg: Any, mode: str) -> AsyncIterator[tuple[Gateway, Client]]:
     gateway = Gateway(cfg)
-    async with gateway.running(wait=True):
-        async with Client(FrontServer(gateway).server, mode=mode) as client:  # type: ignore[arg-type]
-            yield gateway, client
+    async with gateway.running(wait=True), Client(FrontServer(gateway).server, mode=mode) as client:  # type: ignore[arg-type]
+        yield gateway, client
 
 
 async def names(client: Client) -> list[str]:

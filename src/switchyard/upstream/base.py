@@ -2,7 +2,7 @@
 
 Owns: the Protocol every upstream implements, its state machine values, and the immutable snapshot of what a
 server offers (era, capabilities, tools, prompts, resources, templates). Does not own: connecting, restarting
-(see `client.py`, `supervisor.py`) or naming (see catalog/).
+(see `client.py`) or naming (see catalog/).
 """
 
 from __future__ import annotations

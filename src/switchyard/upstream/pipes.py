@@ -38,10 +38,11 @@ _READ_BYTES = 1 << 20
 _WRITER_FLUSH = 0.5
 """How long already accepted messages may take to reach the server's stdin at shutdown."""
 _EXIT_GRACE = 2.0
-"""How long a server has to exit by itself once its stdin is closed."""
+"""How long a server has to exit by itself once its stdin is closed, unless the caller says
+(`timeouts.shutdown_grace`)."""
 _KILL_GRACE = 2.0
 """Between SIGTERM and SIGKILL to the process group, and again for the kernel to reap it."""
-_LONGEST_STOP = _WRITER_FLUSH + _EXIT_GRACE + 2 * _KILL_GRACE + 1.0
+_LONGEST_STOP_BEYOND_GRACE = _WRITER_FLUSH + 2 * _KILL_GRACE + 1.0
 
 ReadStream = MemoryObjectReceiveStream[SessionMessage | Exception]
 WriteStream = MemoryObjectSendStream[SessionMessage]
@@ -79,6 +80,7 @@ async def open_stdio(
     errlog: TextIO,
     server: str,
     lane: UpstreamLane | None = None,
+    exit_grace: float = _EXIT_GRACE,
 ) -> AsyncGenerator[tuple[ReadStream, WriteStream]]:
     """Start `command args` and yield the (read, write) message streams an MCP client session runs on.
 
@@ -126,7 +128,8 @@ async def open_stdio(
             lane.close()  # nothing more will answer the lane's calls
         # Keep the pipe empty so a server blocked writing to it can still see its stdin close and exit; shielded
         # so shutdown under cancellation drains too, bounded by the longest shutdown (stop() closes the pipe).
-        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _LONGEST_STOP), suppress(Exception):
+        longest_stop = exit_grace + _LONGEST_STOP_BEYOND_GRACE
+        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + longest_stop), suppress(Exception):
             while True:
                 await stdout.receive(_READ_BYTES)
 
@@ -153,7 +156,7 @@ async def open_stdio(
         # 2. Close stdin and give the server a grace period to exit by itself.
         with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
             await stdin.aclose()
-        if not await _exited(process, _EXIT_GRACE):
+        if not await _exited(process, exit_grace):
             # 3. SIGTERM to the whole process group, then SIGKILL.
             await terminate_posix_process_tree(process, _KILL_GRACE)
             if not await _exited(process, _KILL_GRACE):

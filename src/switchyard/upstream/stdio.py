@@ -97,6 +97,7 @@ class StdioUpstream(ClientUpstream):
                 errlog=relay.writer,
                 server=self.name,
                 lane=self.lane,
+                exit_grace=self._grace,
             ) as streams:
                 relay.close_writer()  # the child holds its own copy of the stderr pipe now
                 yield streams

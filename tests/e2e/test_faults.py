@@ -134,15 +134,27 @@ def tool_names(result: Any) -> set[str]:
     return {t.name for t in result.tools}
 
 
+def command_line(p: psutil.Process) -> str:
+    """`p`'s command line, or "" when it has exited meanwhile (the zoo's quitter restarts all the time)."""
+    try:
+        return " ".join(p.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return ""
+
+
 def server_process(gw: RunningGateway, marker: str) -> psutil.Process:
     """The one descendant of the gateway whose command line contains `marker` (a server, not its guard)."""
-    found = [
-        p
-        for p in psutil.Process(gw.pid).children(recursive=True)
-        if marker in " ".join(p.cmdline()) and "reaper.py" not in " ".join(p.cmdline())
-    ]
-    assert len(found) == 1, [" ".join(p.cmdline()) for p in found]
-    return found[0]
+    found: list[psutil.Process] = []
+    for _ in range(50):
+        found = []
+        for p in psutil.Process(gw.pid).children(recursive=True):
+            line = command_line(p)
+            if marker in line and "reaper.py" not in line:
+                found.append(p)
+        if len(found) == 1:
+            return found[0]
+        time.sleep(0.1)
+    raise AssertionError([command_line(p) for p in found])
 
 
 # --- one gateway, many misbehaving servers -----------------------------------------------------------------
@@ -685,7 +697,7 @@ async def test_no_server_process_outlives_the_gateway(peers: Any, tmp_path: Path
                 assert {"fast__echo", "frozen__echo", "stubborn__echo", "everything__echo"} <= names, names
                 gateway_process = psutil.Process(gw.pid)
                 descendants = gateway_process.children(recursive=True)
-                commands = " ".join(" ".join(p.cmdline()) for p in descendants)
+                commands = " ".join(command_line(p) for p in descendants)
                 assert "sleep 300" in commands  # a grandchild
                 assert "server-everything" in commands  # node, under a shell
                 # Servers start with default signal dispositions: the guard is Python, which ignores SIGPIPE and

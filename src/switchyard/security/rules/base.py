@@ -95,7 +95,9 @@ def _finditer(regex: re.Pattern[str], text: str, pos: int = 0, endpos: int | Non
     return regex.finditer(text, pos, len(text) if endpos is None else endpos)
 
 
-_UPPER_RE = re.compile(r"(?<!\\)[A-Z]")
+# An upper-case letter that is a literal of the pattern: not an escape (`\S`, `\B`) nor the `P` of a named
+# group (`(?P<verb>`, `(?P=verb)`).
+_UPPER_RE = re.compile(r"(?<!\\)(?<!\(\?)[A-Z]")
 
 
 @lru_cache(maxsize=512)

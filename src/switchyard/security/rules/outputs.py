@@ -23,7 +23,8 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import OUTPUT_KINDS, RuleBase, lowered, windowed, word_trie
+from switchyard.security.prefilter import WS, Prefilter
+from switchyard.security.rules.base import OUTPUT_KINDS, RuleBase, anchor_spans, lowered, windowed, word_trie
 
 __all__ = ["EmbeddedDirectiveRule", "ToolCallInstructionRule"]
 
@@ -89,6 +90,52 @@ _ADDRESSED_ANCHORS = (
     "you have",
     "you are to",
 )
+# Where `_ADDRESSED_RE` can start, for RE2 (see `security.prefilter`): a vocative right after punctuation (or
+# at the text's start), "the <agent> must", "you must". Each agent word up to where it may go on.
+_AGENT_START = (
+    r"(?:assistant|ai|agent|model|llm|bot|chatbot|claude|chatgpt|copilot|gemini|gpt|llama|mistral|mixtral|qwen|"
+    r"deepseek|command[- ]r|grok|phi|o[\d?])"
+)
+_AGENT_WHOLE = (
+    r"(?:assistant|ai|agent|model|llm|bot|chatbot|claude|chatgpt|copilot|gemini|gpt[\w.?-]*|llama[\w.?-]*|mistral|"
+    r"mixtral|qwen[\w.?-]*|deepseek|command[- ]r[\w+?-]*|grok|phi-?[\d?]|o[\d?](?:-mini)?)"
+)
+_VOCATIVE_START = rf"[ \t]*(?:hey{WS}+|dear{WS}+)?{_AGENT_START}"
+_ADDRESSED = Prefilter(
+    re.compile(_ADDRESSED_RE.pattern),  # run on the lower-cased text
+    [
+        (
+            # The vocative's match starts after the punctuation (offset 1), the others where RE2's does (0).
+            rf"[.!?\n>\"'\]]{_VOCATIVE_START}|^{_VOCATIVE_START}|\b(?:the{WS}+)?{_AGENT_WHOLE}{WS}+"
+            rf"(?:should|must|need|has|is)|\byou{WS}+(?:must|should|need|have|are)",
+            (0, 1),
+        )
+    ],
+)
+
+
+def _addressed_matches(text: str, low: str | None) -> Iterator[re.Match[str]]:
+    """`windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400, lower=True)`, with RE2 finding where to try
+    (`low`: the lower-cased text, None when lower-casing changed its length)."""
+    if low is None or len(text) < 256:  # a short text, or offsets would drift: the plain scan
+        yield from windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400, lower=True)
+        return
+    spans = sorted(
+        (max(0, start - 24), min(len(text), end + 400))
+        for anchor in _ADDRESSED_ANCHORS
+        for start, end in anchor_spans(low, anchor)
+    )
+    if not spans:
+        return
+    merged: list[tuple[int, int]] = [spans[0]]
+    for lo, hi in spans[1:]:
+        if lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    yield from _ADDRESSED.finditer(low, merged)
+
+
 # An imperative at the start of a sentence or line (after punctuation, a quote or a bullet), run on the
 # lower-cased text: starting with a character class lets the regex engine skip ahead quickly.
 # The lookahead is a necessary condition of `_BODY` (its first word is a frame word, a polite word or a verb,
@@ -103,6 +150,11 @@ _FIRST_WORD_TRIE = word_trie(
     )
 )
 _DIRECTIVE_RE = re.compile(r"[.!?:;\n\"'>\]][ \t\n]*(?:[-*][ \t]*)?" + rf"(?=(?:{_FIRST_WORD_TRIE})\b)" + _BODY)
+# RE2 finds where it can start (see `security.prefilter`): the same text up to the first word (scanned over
+# the whole text, never in windows, so it may end in `\b`).
+_DIRECTIVE = Prefilter(
+    _DIRECTIVE_RE, [(r"[.!?:;\n\"'>\]][ \t\n]*(?:[-*][ \t]*)?" + rf"(?:{_FIRST_WORD_TRIE})\b", (0,))]
+)
 _DIRECTIVE_AT_START_RE = re.compile(r"[ \t\n]*(?:[-*][ \t]*)?" + _BODY)
 
 # A destination the data is sent *to*: "to x@y.com", "to my new email address, x@y.com", "to IBAN ...".
@@ -204,14 +256,16 @@ class EmbeddedDirectiveRule(RuleBase):
         for key, text in item.fields.items():
             best: tuple[float, int, int, list[str]] | None = None
             low = lowered(text)
-            if len(low) != len(text):  # lower() changed lengths (rare letters): offsets would drift
+            same_length = len(low) == len(text)
+            if not same_length:  # lower() changed lengths (rare letters): offsets would drift
                 low = text
             first = _DIRECTIVE_AT_START_RE.match(low)
             # addressed: None = not addressed; True = names the agent ("Assistant, ..."); False = only "you must".
-            plain = ((m, None) for m in itertools.chain((first,) if first else (), _DIRECTIVE_RE.finditer(low)))
+            directives = _DIRECTIVE.finditer(low) if same_length else _DIRECTIVE_RE.finditer(low)
+            plain = ((m, None) for m in itertools.chain((first,) if first else (), directives))
             addressed_matches = (
                 (m, _AGENT_NAMED_RE.search(text, m.start(), m.start("verb")) is not None)
-                for m in windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400, lower=True)
+                for m in _addressed_matches(text, low if same_length else None)
             )
             for m, addressed in itertools.chain(plain, addressed_matches):
                 rest = text[m.start("rest") : min(m.end("rest"), m.start("rest") + 400)]

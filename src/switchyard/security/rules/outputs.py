@@ -24,7 +24,15 @@ from collections.abc import Iterator
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
 from switchyard.security.prefilter import WS, Prefilter
-from switchyard.security.rules.base import OUTPUT_KINDS, RuleBase, anchor_spans, lowered, windowed, word_trie
+from switchyard.security.rules.base import (
+    OUTPUT_KINDS,
+    RuleBase,
+    anchor_spans,
+    lower_twin,
+    lowered,
+    windowed,
+    word_trie,
+)
 
 __all__ = ["EmbeddedDirectiveRule", "ToolCallInstructionRule"]
 
@@ -201,22 +209,72 @@ _DESTRUCTIVE_RE = re.compile(r"^(?:delete|remove|erase|wipe|cancel|transfer|wire
 _HIJACK_TAIL_RE = re.compile(r"\binstead\s*[.!]?\s*$", _I)
 
 
-def _points(sentence_from_verb: str, rest: str, framed: bool, addressed: bool | None) -> tuple[float, list[str]]:
-    """Evidence points of one imperative sentence, with the reasons (see the module docstring)."""
+def _twin(regex: re.Pattern[str]) -> re.Pattern[str]:
+    twin = lower_twin(regex)
+    assert twin is not None, regex.pattern
+    return twin
+
+
+# The same searches on the lower-cased sentence (about 3x faster; see `rules.base.lower_twin`).
+_SENSITIVE_LOW_RE, _THIRD_PARTY_LOW_RE, _BULK_LOW_RE = (_twin(r) for r in (_SENSITIVE_RE, _THIRD_PARTY_RE, _BULK_RE))
+# `_ADDRESS_RE` one alternative at a time, each behind a substring every match of it contains: whether any
+# matches is whether one of them does, and most sentences contain none of '@', '://', 'www.' or a digit.
+_ADDRESS_PARTS = _ADDRESS_RE.pattern.split("|")
+assert len(_ADDRESS_PARTS) == 4
+_EMAIL_RE, _URL_RE, _WWW_RE, _IBAN_LIKE_RE = (re.compile(part) for part in _ADDRESS_PARTS)
+_DIGIT_RE = re.compile(r"\d")
+
+
+def _names_address(rest: str, low_rest: str) -> bool:
+    """`_ADDRESS_RE.search(rest) is not None`, faster."""
+    return (
+        ("@" in rest and _EMAIL_RE.search(rest) is not None)
+        or ("://" in rest and _URL_RE.search(rest) is not None)
+        or ("www." in low_rest and _WWW_RE.search(rest) is not None)
+        or (_DIGIT_RE.search(rest) is not None and _IBAN_LIKE_RE.search(rest) is not None)
+    )
+
+
+def _has_destination(rest: str, low_rest: str) -> bool:
+    """`_DESTINATION_RE.search(rest) is not None`, skipped when `rest` lacks what every match contains: 'to'
+    and one of '@', '://', 'www.', 'ban' (of IBAN) or a digit. (No gate letter is one IGNORECASE also
+    matches as another letter that lower() keeps, such as 'i' for U+0131.)"""
+    if "to" not in low_rest:
+        return False
+    if not ("@" in rest or "://" in rest or "www." in low_rest or "ban" in low_rest or _DIGIT_RE.search(rest)):
+        return False
+    return _DESTINATION_RE.search(rest) is not None
+
+
+def _points(
+    sentence_from_verb: str, rest: str, framed: bool, addressed: bool | None, low_rest: str | None = None
+) -> tuple[float, list[str]]:
+    """Evidence points of one imperative sentence, with the reasons (see the module docstring). `low_rest`:
+    `rest` lower-cased with the same length, when known."""
     reasons: list[str] = []
     points = 0.0
-    dest = _DESTINATION_RE.search(rest) is not None
+    if low_rest is None or len(low_rest) != len(rest):
+        low = None
+        dest = _DESTINATION_RE.search(rest) is not None
+        address = _ADDRESS_RE.search(rest) is not None if not dest else False
+    else:
+        low = low_rest
+        dest = _has_destination(rest, low)
+        address = _names_address(rest, low) if not dest else False
+    sensitive = (_SENSITIVE_RE.search(rest) if low is None else _SENSITIVE_LOW_RE.search(low)) is not None
+    third_party = (_THIRD_PARTY_RE.search(rest) if low is None else _THIRD_PARTY_LOW_RE.search(low)) is not None
+    bulk = (_BULK_RE.search(rest) if low is None else _BULK_LOW_RE.search(low)) is not None
     for ok, value, reason in (
         (dest, 0.5, "outside destination"),
-        (not dest and _ADDRESS_RE.search(rest) is not None, 0.25, "names an address"),
+        (address, 0.25, "names an address"),
         # Sensitive data weighs most when the verb moves it ("send the code"), less otherwise ("reset").
         (
-            _SENSITIVE_RE.search(rest) is not None,
+            sensitive,
             0.5 if _MOVING_RE.match(sentence_from_verb) else 0.25,
             "sensitive data",
         ),
-        (_THIRD_PARTY_RE.search(rest) is not None, 0.25, "talks to the agent about the user"),
-        (_BULK_RE.search(rest) is not None, 0.5, "bulk scope"),
+        (third_party, 0.25, "talks to the agent about the user"),
+        (bulk, 0.5, "bulk scope"),
         (framed, 0.5, "task framing"),
         (addressed is not None, 0.5 if addressed else 0.25, "addressed to the agent"),
         (_SPEECH_RE.match(sentence_from_verb) is not None, 0.5, "dictates the answer"),
@@ -268,10 +326,12 @@ class EmbeddedDirectiveRule(RuleBase):
                 for m in _addressed_matches(text, low if same_length else None)
             )
             for m, addressed in itertools.chain(plain, addressed_matches):
-                rest = text[m.start("rest") : min(m.end("rest"), m.start("rest") + 400)]
+                cut = slice(m.start("rest"), min(m.end("rest"), m.start("rest") + 400))
+                rest = text[cut]
                 tail = text[m.end() : m.end() + 12]
                 framed = m.groupdict().get("frame") is not None or _HIJACK_TAIL_RE.search(tail or rest) is not None
-                points, reasons = _points(text[m.start("verb") : m.end()], rest, framed, addressed)
+                low_rest = low[cut] if same_length else None
+                points, reasons = _points(text[m.start("verb") : m.end()], rest, framed, addressed, low_rest)
                 if best is None or points > best[0]:
                     best = (points, m.start("verb"), m.end(), reasons)
                 if points >= 1.0:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from security_helpers import rule_ids, tool, verdict
+
+from switchyard.security.rules.obfuscation import _BLOB_RE, _blob_spans  # pyright: ignore[reportPrivateUsage]
 
 
 def test_tag_characters_are_decoded_in_the_evidence() -> None:
@@ -53,3 +57,13 @@ def test_a_very_long_description_is_low() -> None:
     assert findings
     assert findings[0].severity.value == "low"
     assert "SY404" not in rule_ids(tool(description="Short and clear."))
+
+
+_BLOB_PARTS = ["QUJD", "a" * 20, "0f", "+", "/", "=", "-", "_", " ", "\n", "é", "中", "\ud800", "!", "x" * 24]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_BLOB_PARTS), max_size=60))
+def test_blob_spans_are_the_blob_regex_matches(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert list(_blob_spans(text)) == [(m.start(), m.end()) for m in _BLOB_RE.finditer(text)]

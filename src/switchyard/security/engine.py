@@ -13,6 +13,7 @@ medium signals from different rules cross the default threshold while one medium
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,9 +44,27 @@ DEFAULT_SEVERITY_WEIGHTS: Mapping[Severity, float] = {
 }
 """Score contribution of one finding of each severity (before the rule's own weight)."""
 
-SCAN_MEMO: list[Any] = [None]
+
+class _ScanMemo(threading.local):
+    """One slot per thread, read and written as `SCAN_MEMO[0]` (or `.value`)."""
+
+    value: Any = None
+
+    def __getitem__(self, index: int) -> Any:
+        if index != 0:
+            raise IndexError(index)
+        return self.value
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        if index != 0:
+            raise IndexError(index)
+        self.value = value
+
+
+SCAN_MEMO = _ScanMemo()
 """Scratch the rules share while one item is scanned (`rules.base` keeps the anchors it found in the item's
-text there); emptied after each item, so no answer carries over from one tool result to the next."""
+texts there); emptied after each item, so no answer carries over from one tool result to the next. One slot
+per thread: the guard scans large results on worker threads, concurrently with the event loop's scans."""
 
 SECRET_TAG = "secret"
 """Findings carrying this tag mark a span of a tool result that `redact` replaces."""
@@ -172,7 +191,7 @@ class Scanner:
             for rule in self._rules_for(item.kind):
                 findings.extend(self._score(f) for f in rule.check(view, ctx))
         finally:
-            SCAN_MEMO[0] = None
+            SCAN_MEMO.value = None
         best: dict[str, float] = {}
         for f in findings:
             best[f.rule_id] = max(best.get(f.rule_id, 0.0), f.score)

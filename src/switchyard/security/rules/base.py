@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
+from switchyard.security.anchors import MIN_TEXT, TextAnchors
 from switchyard.security.engine import SCAN_MEMO
 from switchyard.security.model import Finding, ItemKind, ScanItem, Severity
 from switchyard.security.text import evidence
@@ -24,6 +25,7 @@ __all__ = [
     "RuleBase",
     "all_fields",
     "anchor_spans",
+    "anchored",
     "contains",
     "contains_any",
     "finditer_lower",
@@ -127,70 +129,68 @@ def finditer_lower(
     return regex.finditer(text, pos, end)
 
 
-@lru_cache(maxsize=1024)
-def _spaced(anchor: str) -> re.Pattern[str]:
-    """An anchor whose spaces match any run of whitespace."""
-    return re.compile(r"\s+".join(re.escape(part) for part in anchor.split(" ")))
+# Rules look for anchors in the same lower-cased text one after another (about a hundred and fifty
+# substrings for a tool result, many shared: "assistant", "you", "not "). `security.anchors` answers them all
+# from one automaton pass per text; the answers for the texts of the item being scanned are kept in the
+# engine's per-item, per-thread scratch (`SCAN_MEMO`, emptied after each item), keyed by the text's identity
+# (`lowered` returns the same object for the same text).
+_MAX_TEXTS = 16
 
 
-# Rules look for anchors in the same lower-cased text one after another (about a hundred substrings for a
-# tool result, many shared: "assistant", "you", "not "); each miss reads the whole text. Remember the answers
-# for the text being scanned, in the engine's per-item scratch (`SCAN_MEMO`, emptied after each item). Keyed
-# by the text's identity (`lowered` returns the same object for the same text); the answers depend only on
-# (text, needle), so a race between threads at worst computes one twice.
-_Memo = tuple[str, dict[str, bool], dict[str, tuple[tuple[int, int], ...]]]
-
-
-def _memo(low: str) -> _Memo:
-    memo: _Memo | None = SCAN_MEMO[0]
-    if memo is None or memo[0] is not low:
-        memo = (low, {}, {})
-        SCAN_MEMO[0] = memo
+def _memo(low: str) -> TextAnchors:
+    texts: dict[int, TextAnchors] | None = SCAN_MEMO.value
+    if texts is None:
+        texts = SCAN_MEMO.value = {}
+    memo = texts.get(id(low))
+    if memo is None or memo.text is not low:
+        if len(texts) >= _MAX_TEXTS:
+            texts.clear()
+        memo = texts[id(low)] = TextAnchors(low)
     return memo
 
 
 def contains(low: str, needle: str) -> bool:
-    """`needle in low`, remembered while one item is scanned (see `_memo`)."""
-    found = _memo(low)[1]
-    hit = found.get(needle)
-    if hit is None:
-        hit = found[needle] = needle in low
-    return hit
+    """`needle in low`, answered from the item's anchor search (see `_memo`); asked directly of a short text."""
+    if len(low) < MIN_TEXT:
+        return needle in low
+    return _memo(low).contains(needle)
 
 
 def contains_any(low: str, needles: Iterable[str]) -> bool:
-    """`any(needle in low for needle in needles)`, each answer remembered like `contains`."""
-    found = _memo(low)[1]
-    for needle in needles:
-        hit = found.get(needle)
-        if hit is None:
-            hit = found[needle] = needle in low
-        if hit:
-            return True
-    return False
+    """`any(needle in low for needle in needles)`, answered like `contains`."""
+    if len(low) < MIN_TEXT:
+        return any(needle in low for needle in needles)
+    return _memo(low).contains_any(needles)
 
 
 def anchor_spans(low: str, anchor: str) -> tuple[tuple[int, int], ...]:
     """Every `(start, end)` of `anchor` in `low` (overlapping ones too); a space in an anchor stands for any
-    whitespace run (text wraps: "after\\n    you do that"). Remembered while one item is scanned (see `_memo`)."""
-    spans_of = _memo(low)[2]
-    spans = spans_of.get(anchor)
-    if spans is None:
-        if " " in anchor:
-            words = anchor.split()
-            if all(contains(low, word) for word in words):
-                spans = tuple((m.start(), m.end()) for m in _spaced(anchor).finditer(low))
-            else:
-                spans = ()
-        else:
-            found: list[tuple[int, int]] = []
-            i = low.find(anchor)
-            while i != -1:
-                found.append((i, i + len(anchor)))
-                i = low.find(anchor, i + 1)
-            spans = tuple(found)
-        spans_of[anchor] = spans
-    return spans
+    whitespace run (text wraps: "after\\n    you do that"). Answered from the item's anchor search (see `_memo`)."""
+    return _memo(low).spans(anchor)
+
+
+def anchored(regex: re.Pattern[str], text: str, anchors: Iterable[str], offset: int = 0) -> Iterator[re.Match[str]]:
+    """`regex.finditer(text)` for a pattern whose every match starts `offset` characters before one of the
+    lower-case `anchors` (a literal prefix: `ghp_`, `sk-`, `AIza`), tried only at those places.
+
+    Exact on ASCII text, where a match's characters lower-case one by one to the anchor's (the anchors come
+    from the item's anchor search, see `_memo`); other text is scanned whole. Each try is `regex.match` at a
+    candidate start, which sees the same string as a scan does (lookbehinds and `\\b` read what is before);
+    candidates inside the previous match are skipped, as a scan does.
+    """
+    if not text.isascii():
+        yield from regex.finditer(text)
+        return
+    memo = _memo(lowered(text))
+    starts = sorted({start - offset for anchor in anchors for start, _ in memo.spans(anchor) if start >= offset})
+    last_end = 0
+    for start in starts:
+        if start < last_end:
+            continue
+        m = regex.match(text, start)
+        if m is not None:
+            last_end = m.end()
+            yield m
 
 
 def windowed(
@@ -208,11 +208,11 @@ def windowed(
         return
     low = lowered(text)
     spans: list[tuple[int, int]] = []
-    known = _memo(low)[2]
+    memo = _memo(low)
+    size = len(text)
     for anchor in anchors:
-        found = known.get(anchor)
-        for start, end in anchor_spans(low, anchor) if found is None else found:
-            spans.append((max(0, start - before), min(len(text), end + after)))
+        for start, end in memo.spans(anchor):
+            spans.append((max(0, start - before), min(size, end + after)))
     if not spans:
         return
     spans.sort()

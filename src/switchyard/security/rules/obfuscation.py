@@ -151,7 +151,31 @@ class ConfusableNameRule(RuleBase):
                     )
 
 
-_BLOB_RE = re.compile(r"[A-Za-z0-9+/_=-]{24,}")
+_BLOB_MIN = 24
+_BLOB_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-"
+_BLOB_RE = re.compile(f"[A-Za-z0-9+/_=-]{{{_BLOB_MIN},}}")  # what `_blob_spans` finds, kept as the reference
+# Every character of a blob's alphabet -> "a", any other byte -> " ".
+_BLOB_MARKS = bytes(0x61 if byte in _BLOB_CHARS else 0x20 for byte in range(256))
+_BLOB_RUN = b"a" * _BLOB_MIN
+
+
+def _blob_spans(text: str) -> Iterator[tuple[int, int]]:
+    """The `(start, end)` of each `_BLOB_RE` match in `text`: the maximal runs of 24+ base64/hex characters.
+
+    The regex tries to match at every letter of every word (and fails, words being short); here the text is
+    reduced to one byte per character (latin-1, anything else "?", which is not in the alphabet, so offsets
+    and runs are kept), marked in one `bytes.translate`, and runs are found with `bytes.find`.
+    """
+    marks = text.encode("latin-1", "replace").translate(_BLOB_MARKS)
+    pos = 0
+    while (start := marks.find(_BLOB_RUN, pos)) != -1:
+        end = marks.find(b" ", start + _BLOB_MIN)
+        if end == -1:
+            end = len(marks)
+        yield start, end
+        pos = end
+
+
 _B64_RE = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 _HEX_RE = re.compile(r"(?:[0-9A-Fa-f]{2}){16,}")
 _INSTRUCTION_WORDS_RE = re.compile(
@@ -201,8 +225,8 @@ class EncodedPayloadRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         for key, text in prose_fields(item):
-            for m in _BLOB_RE.finditer(text):
-                blob = m.group(0)
+            for start, end in _blob_spans(text):
+                blob = text[start:end]
                 hexadecimal = _HEX_RE.fullmatch(blob) is not None
                 if hexadecimal or _B64_RE.fullmatch(blob):
                     decoded = _decoded_text(blob, hexadecimal)
@@ -212,8 +236,8 @@ class EncodedPayloadRule(RuleBase):
                     yield self.finding(
                         item,
                         key,
-                        m.start(),
-                        m.end(),
+                        start,
+                        end,
                         f"decodes to {make_visible(decoded[:80])!r}",
                         severity=Severity.HIGH if instructive else Severity.MEDIUM,
                     )

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from security_helpers import output, rule_ids, tool
 
 from switchyard.security import redact, redaction_spans
+from switchyard.security.rules.base import anchored
+from switchyard.security.rules.exfil import _SECRET_CHECKS  # pyright: ignore[reportPrivateUsage]
 
 
 @pytest.mark.parametrize(
@@ -81,3 +85,46 @@ def test_secrets_do_not_make_a_result_an_injection() -> None:
 )
 def test_hashes_ids_and_empty_passwords_are_not_secrets(text: str) -> None:
     assert redaction_spans(output(text)) == []
+
+
+_SECRET_PARTS = [
+    "AKIA",
+    "aws_secret",
+    "AWS_SECRET=",
+    "ghp_",
+    "glpat-",
+    "xoxb-",
+    "https://hooks.slack.com/services/",
+    "AIza",
+    "sk_live_",
+    "rk_live_",
+    "sk-ant-",
+    "sk-proj-",
+    "sk-",
+    "T3BlbkFJ",
+    "hf_",
+    "npm_",
+    "eyJ",
+    ".",
+    "Bearer ",
+    "bearer",
+    "A" * 12,
+    "z9" * 10,
+    "_",
+    "-",
+    "/",
+    "=",
+    " ",
+    "\n",
+    "x",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_SECRET_PARTS), max_size=40))
+def test_secret_formats_tried_at_their_prefix_find_what_a_scan_finds(parts: list[str]) -> None:
+    text = "".join(parts)
+    for _kind, regex, anchors, offset in _SECRET_CHECKS:
+        if offset is not None:
+            full = [(m.start(), m.end()) for m in regex.finditer(text)]
+            assert [(m.start(), m.end()) for m in anchored(regex, text, anchors, offset)] == full, regex.pattern

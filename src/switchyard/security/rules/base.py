@@ -111,6 +111,22 @@ def lower_twin(regex: re.Pattern[str]) -> re.Pattern[str] | None:
     return re.compile(regex.pattern, regex.flags & ~re.IGNORECASE)
 
 
+# `lower_twin` by the pattern's identity: hashing a compiled pattern (what lru_cache does) hashes its whole
+# compiled code, kilobytes for the big rule patterns, on every call. Holding the pattern keeps its id.
+_TWINS: dict[int, tuple[re.Pattern[str], re.Pattern[str] | None]] = {}
+
+
+def _twin(regex: re.Pattern[str]) -> re.Pattern[str] | None:
+    hit = _TWINS.get(id(regex))
+    if hit is not None and hit[0] is regex:
+        return hit[1]
+    twin = lower_twin(regex)
+    if len(_TWINS) >= 512:
+        _TWINS.clear()
+    _TWINS[id(regex)] = (regex, twin)
+    return twin
+
+
 def finditer_lower(
     regex: re.Pattern[str], text: str, pos: int = 0, endpos: int | None = None
 ) -> Iterator[re.Match[str]]:
@@ -121,7 +137,7 @@ def finditer_lower(
     case-sensitive.
     """
     end = len(text) if endpos is None else endpos
-    twin = lower_twin(regex)
+    twin = _twin(regex)
     if twin is not None:
         low = lowered(text)
         if len(low) == len(text):

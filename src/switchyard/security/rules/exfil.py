@@ -19,6 +19,7 @@ from switchyard.security.rules.base import (
     DEFINITION_KINDS,
     RuleBase,
     all_fields,
+    anchored,
     contains_any,
     lowered,
     prose_matches,
@@ -248,9 +249,13 @@ _SECRET_ANCHORS: tuple[tuple[str, ...], ...] = (
     ("bearer",),
     ("pass", "pwd", "secret", "key", "token"),
 )
-_SECRET_CHECKS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = tuple(
-    (name, re.compile(pattern), anchors)
-    for (name, pattern), anchors in zip(_SECRET_PATTERNS, _SECRET_ANCHORS, strict=True)
+# For the formats scanned whole (one anchor): how many characters before its anchor every match starts
+# (a literal prefix: `glpat-` at 0, `https://` before `hooks.slack`), so a tool result is tried only there
+# (`anchored`); None: the anchor is not at a fixed place (PEM keys), or the format is windowed.
+_SECRET_OFFSETS: tuple[int | None, ...] = (None, None, 0, None, 0, 0, 8, 0, 2, 0, 0, 0, 0, 0, 0, None)
+_SECRET_CHECKS: tuple[tuple[str, re.Pattern[str], tuple[str, ...], int | None], ...] = tuple(
+    (name, re.compile(pattern), anchors, offset)
+    for (name, pattern), anchors, offset in zip(_SECRET_PATTERNS, _SECRET_ANCHORS, _SECRET_OFFSETS, strict=True)
 )
 
 
@@ -275,8 +280,14 @@ class SecretValueRule(RuleBase):
         # One field (a tool result): its own text, so the lower-cased copy and anchor answers other rules
         # computed for it are reused (`contains_any`), and 10 KB is not copied and re-hashed per result.
         low = lowered(values[0] if len(values) == 1 else " ".join(values))
-        for kind, regex, anchors in _SECRET_CHECKS:
+        for kind, regex, anchors, offset in _SECRET_CHECKS:
             if contains_any(low, anchors):
+                if offset is not None and len(values) == 1:
+                    # A tool result: the format is tried only where its prefix is (same matches as a scan).
+                    (key,) = item.fields
+                    found = anchored(regex, values[0], anchors, offset)
+                    yield from self._findings(item, kind, ((key, m.start(), m.end(), m) for m in found))
+                    continue
                 # Formats with a literal prefix scan fast; the keyword form is matched near its keywords only.
                 window = (anchors, 20, 240) if len(anchors) > 1 else (None, 0, 0)
                 yield from self._findings(item, kind, prose_matches(item, regex, *window, fields=all_fields))

@@ -1,4 +1,4 @@
-"""`security.anchors`: one automaton pass answers exactly what `str.find` answers, whatever was registered."""
+"""`security.anchors`: one set pass answers exactly what `str.find` answers, whatever was registered."""
 
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchyard.security.prefilter import Prefilter, ascii_copy
+from switchyard.security.prefilter import Prefilter
 from switchyard.security.rules import outputs
+from switchyard.security.text import ascii_copy
 
 _WORDS = [
     "you", "must", "should", "need", "to", "have", "are", "the", "assistant", "ai", "agent", "model", "bot",

@@ -2,19 +2,25 @@
 
 Rules look for a hundred or more short anchors ("assistant", "you", "sk-", "private key") in the same text
 before running their regexes near them (`rules.base.contains`, `anchor_spans`, `windowed`). One `str.find`
-per anchor reads the whole text each time an anchor is missing, which most are; an Aho-Corasick automaton
-(`pyahocorasick`, C) finds all of them, overlapping occurrences included, in one pass.
+per anchor reads the whole text each time an anchor is missing, which most are. An RE2 set (google-re2: one
+DFA over every anchor) tells in one pass, over the text's ASCII copy, which anchors occur at all; the
+occurrences of an anchor are then listed with `str.find` when a rule asks, which it does for few of them
+(a result of 10 KB holds 15-20 of about 120 anchors; the set costs about 20 µs there, an Aho-Corasick pass
+that lists every occurrence of every anchor about 120 µs).
 
-Which anchors exist is learned, not declared: an anchor asked of a text but not yet in the automaton is
-answered with `str.find` as before and recorded; the automaton is rebuilt with it before the next text
+Which anchors exist is learned, not declared: an anchor asked of a text but not yet in the set is
+answered with `str.find` as before and recorded; the set is rebuilt with it before the next text
 (`register` adds anchors up front). So any anchor works at any time, answers never depend on what was
-learned, and after the first few scans every rule's anchors are in one automaton.
+learned, and after the first few scans every rule's anchors are in one set. Anchors with a non-ASCII
+character or a `?` are never in the set (the ASCII copy turns every non-ASCII character into `?`, so only
+the other anchors occur in the copy exactly where they occur in the text); they are always answered with
+`str.find`.
 
-Owns: the anchor registry and its automaton, `TextAnchors` (the answers for one text) and `spaced` (an
+Owns: the anchor registry and its set, `TextAnchors` (the answers for one text) and `spaced` (an
 anchor's spaces match any whitespace run). Does not own: which anchors a rule uses, the regexes run near
 them, or when a scan starts and ends (the engine's per-item scratch `SCAN_MEMO` holds the `TextAnchors`).
 
-Thread-safe: the automaton is never changed once built (a rebuild makes a new one, swapped in under a
+Thread-safe: the set is never changed once built (a rebuild makes a new one, swapped in under a
 lock), and a `TextAnchors` belongs to the scan of one item on one thread.
 """
 
@@ -22,72 +28,91 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Protocol, cast
+from typing import Any
 
-import ahocorasick  # pyright: ignore[reportMissingTypeStubs]
+import re2  # pyright: ignore[reportMissingTypeStubs]
+
+from switchyard.security.text import ascii_copy
+
+_RE2: Any = re2  # untyped package
 
 __all__ = ["MIN_TEXT", "AnchorRegistry", "TextAnchors", "default_registry", "register", "spaced"]
 
 MIN_TEXT = 128
-"""Texts shorter than this are searched with `str.find` (an automaton pass costs as much as ~25 finds)."""
+"""Texts shorter than this are searched with `str.find` (a set pass costs as much as a few finds)."""
 
 _MAX_ANCHORS = 4096  # anchors past this many are always answered with str.find (a registry never grows unbounded)
 _MAX_ANCHOR_LEN = 256
 
 
-class _Automaton(Protocol):
-    def add_word(self, key: str, value: object, /) -> bool: ...
-    def make_automaton(self) -> None: ...
-    def iter(self, string: str, /) -> Iterator[tuple[int, str]]: ...
+class _AnchorSet:
+    """An RE2 set of literal anchors: which of them occur in a text, in one pass."""
+
+    __slots__ = ("_set", "words")
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words: tuple[str, ...] = tuple(words)
+        options: Any = _RE2.Options()
+        options.encoding = _RE2.Options.Encoding.LATIN1
+        self._set: Any = _RE2.Set.SearchSet(options)
+        for word in self.words:
+            self._set.Add("".join(f"\\x{ord(ch):02x}" for ch in word).encode("ascii"))
+        self._set.Compile()
+
+    def present(self, text: str) -> frozenset[str]:
+        """The anchors that occur in `text`."""
+        words = self.words
+        found: list[int] | None = self._set.Match(ascii_copy(text))  # None when none occurs
+        if not found:
+            return frozenset()
+        return frozenset(words[i] for i in found)
 
 
-def _build(words: Iterable[str]) -> _Automaton:
-    automaton = cast(_Automaton, ahocorasick.Automaton())  # pyright: ignore[reportUnknownMemberType]
-    for word in words:
-        automaton.add_word(word, word)
-    automaton.make_automaton()
-    return automaton
+def _indexable(anchor: str) -> bool:
+    return anchor.isascii() and "?" not in anchor
 
 
 class AnchorRegistry:
-    """The anchors known so far and one automaton over them (rebuilt, not changed, when anchors are added)."""
+    """The anchors known so far and one set over them (rebuilt, not changed, when anchors are added)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._state: tuple[_Automaton | None, frozenset[str]] = (None, frozenset())
+        self._state: tuple[_AnchorSet | None, frozenset[str]] = (None, frozenset())
         self._pending: set[str] = set()
 
     @property
     def anchors(self) -> frozenset[str]:
-        """The anchors in the current automaton (pending ones are added at the next `snapshot`)."""
+        """The anchors in the current set (pending ones are added at the next `snapshot`)."""
         return self._state[1]
 
     def learn(self, anchor: str) -> None:
-        """Remember `anchor` for the next automaton (ignored when empty, too long, or the registry is full)."""
+        """Remember `anchor` for the next set (ignored when empty, too long, not indexable, or the registry is
+        full)."""
         words = self._state[1]
         if (
             anchor
             and anchor not in words
+            and _indexable(anchor)
             and len(anchor) <= _MAX_ANCHOR_LEN
             and len(words) + len(self._pending) < _MAX_ANCHORS
         ):
             self._pending.add(anchor)
 
     def register(self, anchors: Iterable[str]) -> None:
-        """Add anchors up front (the next `snapshot` builds the automaton with them)."""
+        """Add anchors up front (the next `snapshot` builds the set with them)."""
         for anchor in anchors:
             self.learn(anchor)
 
-    def snapshot(self) -> tuple[_Automaton | None, frozenset[str]]:
-        """The current automaton and its anchors, rebuilt first if anchors were learned since."""
+    def snapshot(self) -> tuple[_AnchorSet | None, frozenset[str]]:
+        """The current set and its anchors, rebuilt first if anchors were learned since."""
         if self._pending:
             with self._lock:
                 if self._pending:
                     new = set(self._pending)  # one C call: atomic under the GIL, as is the update below
                     words = self._state[1] | new
-                    self._state = (_build(sorted(words)), words)
+                    self._state = (_AnchorSet(sorted(words)), words)
                     self._pending.difference_update(new)
         return self._state
 
@@ -117,29 +142,24 @@ Spans = tuple[tuple[int, int], ...]
 class TextAnchors:
     """Answers about anchors in one lower-cased text: `contains` and `spans`, exact whatever was registered.
 
-    Built on first use for a text: one automaton pass records where every registered anchor ends. An anchor
-    the automaton does not have is looked up with `str.find` (and learned for the next texts).
+    Built on first use for a text: one set pass tells which registered anchors occur. The occurrences of an
+    anchor that occurs are listed with `str.find` when asked (and remembered); an anchor the set does not
+    have is looked up with `str.find` (and learned for the next texts).
     """
 
-    __slots__ = ("_ends", "_found", "_registry", "_spans", "_words", "text")
+    __slots__ = ("_found", "_present", "_registry", "_spans", "_words", "text")
 
     def __init__(self, text: str, registry: AnchorRegistry | None = None) -> None:
         self.text = text
         self._registry = registry or _DEFAULT
         self._found: dict[str, bool] = {}
         self._spans: dict[str, Spans] = {}
-        self._ends: dict[str, list[int]] = {}
+        self._present: frozenset[str] = frozenset()
         self._words: frozenset[str] = frozenset()
         if len(text) >= MIN_TEXT:
-            automaton, words = self._registry.snapshot()
-            if automaton is not None:
-                ends = self._ends
-                for end, word in automaton.iter(text):
-                    at = ends.get(word)
-                    if at is None:
-                        ends[word] = [end]
-                    else:
-                        at.append(end)
+            anchor_set, words = self._registry.snapshot()
+            if anchor_set is not None:
+                self._present = anchor_set.present(text)
                 self._words = words
 
     def _miss(self, needle: str) -> bool:
@@ -153,13 +173,13 @@ class TextAnchors:
     def contains(self, needle: str) -> bool:
         """`needle in text` (a literal substring test: spaces are spaces here)."""
         if needle in self._words:
-            return needle in self._ends
+            return needle in self._present
         return self._miss(needle)
 
     def contains_any(self, needles: Iterable[str]) -> bool:
         """`any(needle in text for needle in needles)`."""
-        words, ends = self._words, self._ends
-        return any(needle in ends if needle in words else self._miss(needle) for needle in needles)
+        words, present = self._words, self._present
+        return any(needle in present if needle in words else self._miss(needle) for needle in needles)
 
     def spans(self, anchor: str) -> Spans:
         """Every `(start, end)` of `anchor` in the text, overlapping ones too, in order; a space in the anchor
@@ -173,17 +193,17 @@ class TextAnchors:
                 spans = tuple((m.start(), m.end()) for m in spaced(anchor).finditer(text))
             else:
                 spans = ()
-        elif anchor in self._words:
-            n = len(anchor)
-            spans = tuple((end - n + 1, end + 1) for end in self._ends.get(anchor, ()))
+        elif anchor in self._words and anchor not in self._present:
+            spans = ()
         else:
+            if anchor not in self._words and len(text) >= MIN_TEXT:
+                self._registry.learn(anchor)
             found: list[tuple[int, int]] = []
+            n = len(anchor)
             i = text.find(anchor)
             while i != -1:
-                found.append((i, i + len(anchor)))
+                found.append((i, i + n))
                 i = text.find(anchor, i + 1)
             spans = tuple(found)
-            if len(text) >= MIN_TEXT:
-                self._registry.learn(anchor)
         self._spans[anchor] = spans
         return spans

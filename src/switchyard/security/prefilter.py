@@ -26,14 +26,15 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
 from typing import Any
 
 import re2  # pyright: ignore[reportMissingTypeStubs]
 
+from switchyard.security.text import ascii_copy
+
 _RE2: Any = re2  # untyped package
 
-__all__ = ["WS", "Prefilter", "ascii_copy"]
+__all__ = ["WS", "Prefilter"]
 
 WS = r"[\t\n\x0b\x0c\r \x1c-\x1f?]"
 """What Python's `\\s` matches, in a candidate pattern: ASCII whitespace, the separators 0x1c-0x1f, and `?`
@@ -41,13 +42,6 @@ WS = r"[\t\n\x0b\x0c\r \x1c-\x1f?]"
 
 _OPTIONS: Any = _RE2.Options()
 _OPTIONS.encoding = _RE2.Options.Encoding.LATIN1  # bytes are characters: offsets are the str's offsets
-
-
-@lru_cache(maxsize=64)
-def ascii_copy(text: str) -> bytes:
-    """`text` with every non-ASCII character replaced by `?`: same length, same offsets (cached: several
-    rules scan the same lower-cased text)."""
-    return text.encode("ascii", "replace")
 
 
 class Prefilter:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any, cast
 
 from switchyard.security.model import Evidence, ItemKind, ScanItem
 
 __all__ = [
+    "ascii_copy",
     "evidence",
     "flatten_escapes",
     "is_invisible",
@@ -21,6 +23,13 @@ __all__ = [
     "make_visible",
     "name_words",
 ]
+
+@lru_cache(maxsize=64)
+def ascii_copy(text: str) -> bytes:
+    """`text` with every non-ASCII character replaced by `?`: same length, same offsets (for RE2, which reads
+    bytes; cached, since several rules scan the same lower-cased text)."""
+    return text.encode("ascii", "replace")
+
 
 # Zero-width, bidi controls, BOM, word joiner, soft hyphen, tag characters, variation selectors: characters a
 # reader does not see but a model does.

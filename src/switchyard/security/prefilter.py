@@ -92,7 +92,7 @@ class Prefilter:
         )
 
     def starts(self, text: str) -> list[int]:
-        """Every position of `text` where the Python pattern may start, sorted."""
+        """Every position of `text` (lower-cased) where the Python pattern may start, sorted."""
         data = ascii_copy(text)
         found: set[int] = set()
         for first_start, offsets in self._candidates:
@@ -102,9 +102,14 @@ class Prefilter:
                 start = first_start(data, start + 1)
         return sorted(found)
 
-    def finditer(self, text: str, windows: Sequence[tuple[int, int]] | None = None) -> Iterator[re.Match[str]]:
+    def finditer(
+        self, text: str, windows: Sequence[tuple[int, int]] | None = None, *, low: str | None = None
+    ) -> Iterator[re.Match[str]]:
         """The matches of `regex.finditer(text)` (or, with `windows`, of `regex.finditer(text, lo, hi)` for each
-        sorted, disjoint window, a match never starting before the previous one's end)."""
+        sorted, disjoint window, a match never starting before the previous one's end). RE2 reads `low`, the
+        lower-cased text (same length), when `text` is not lower-cased itself: the candidate patterns are
+        then written for `low` (a case-insensitive part of the Python pattern in lower case, with `[i?]`,
+        `[k?]` and `[s?]` for the letters IGNORECASE also matches as U+0130/U+0131, U+212A and U+017F)."""
         spans = ((0, len(text)),) if windows is None else windows
         last_end = -1
         if len(text) < self.min_length:
@@ -113,7 +118,9 @@ class Prefilter:
                     last_end = m.end()
                     yield m
             return
-        starts = self.starts(text)
+        if low is not None and len(low) != len(text):
+            raise ValueError("low must be text lower-cased with the same length")
+        starts = self.starts(text if low is None else low)
         match = self.regex.match
         for lo, hi in spans:
             for i in range(bisect_left(starts, max(lo, last_end)), bisect_left(starts, hi)):

@@ -16,6 +16,7 @@ from typing import Any
 from switchyard.security.anchors import MIN_TEXT, TextAnchors
 from switchyard.security.engine import SCAN_MEMO
 from switchyard.security.model import Finding, ItemKind, ScanItem, Severity
+from switchyard.security.prefilter import Prefilter
 from switchyard.security.text import evidence
 
 __all__ = [
@@ -210,13 +211,22 @@ def anchored(regex: re.Pattern[str], text: str, anchors: Iterable[str], offset: 
 
 
 def windowed(
-    regex: re.Pattern[str], text: str, anchors: tuple[str, ...], before: int, after: int, *, lower: bool = False
+    regex: re.Pattern[str],
+    text: str,
+    anchors: tuple[str, ...],
+    before: int,
+    after: int,
+    *,
+    lower: bool = False,
+    prefilter: Prefilter | None = None,
 ) -> Iterator[re.Match[str]]:
     """`regex.finditer(text)` restricted to windows around lower-case `anchors`, for speed on long results.
 
     Every match of `regex` must contain one of the anchors, start at most `before` characters before it and
     end at most `after` characters after it; then the matches are the same as a full scan. Results are
-    mostly free of anchors, so most of the text is never touched by the (slower) regex.
+    mostly free of anchors, so most of the text is never touched by the (slower) regex. With a `prefilter`
+    (whose `regex` is `regex`, or its lower-case twin when `lower`), the windows are searched only where
+    RE2 says a match can start (`security.prefilter`): the same matches again.
     """
     scan = finditer_lower if lower else _finditer
     if len(text) < 256:
@@ -238,6 +248,9 @@ def windowed(
             merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
         else:
             merged.append((lo, hi))
+    if prefilter is not None and len(low) == len(text):
+        yield from prefilter.finditer(low if lower else text, merged, low=low)
+        return
     last_end = -1
     for lo, hi in merged:
         for m in scan(regex, text, max(lo, last_end), hi):
@@ -276,10 +289,17 @@ def all_fields(item: ScanItem) -> Iterator[tuple[str, str]]:
 
 
 def _matches(
-    regex: re.Pattern[str], text: str, anchors: tuple[str, ...] | None, before: int, after: int, *, lower: bool
+    regex: re.Pattern[str],
+    text: str,
+    anchors: tuple[str, ...] | None,
+    before: int,
+    after: int,
+    *,
+    lower: bool,
+    prefilter: Prefilter | None,
 ) -> Iterator[re.Match[str]]:
     if anchors:
-        return windowed(regex, text, anchors, before, after, lower=lower)
+        return windowed(regex, text, anchors, before, after, lower=lower, prefilter=prefilter)
     return finditer_lower(regex, text) if lower else regex.finditer(text)
 
 
@@ -292,6 +312,7 @@ def prose_matches(
     *,
     fields: Callable[[ScanItem], Iterable[tuple[str, str]]] = prose_fields,
     lower: bool = False,
+    prefilter: Prefilter | None = None,
 ) -> Iterator[tuple[str, int, int, re.Match[str]]]:
     """Matches of `regex` in the item's prose fields as `(field, start, end, match)`, offsets in that field.
 
@@ -305,11 +326,11 @@ def prose_matches(
         return
     if len(pairs) == 1:
         key, text = pairs[0]
-        found = _matches(regex, text, anchors, before, after, lower=lower)
+        found = _matches(regex, text, anchors, before, after, lower=lower, prefilter=prefilter)
         for m in found:
             yield key, m.start(), m.end(), m
         return
-    found = _matches(regex, joined, anchors, before, after, lower=lower)
+    found = _matches(regex, joined, anchors, before, after, lower=lower, prefilter=prefilter)
     for m in found:
         i = bisect_right(starts, m.start()) - 1
         key, text = pairs[i]

@@ -27,7 +27,6 @@ from switchyard.security.prefilter import WS, Prefilter
 from switchyard.security.rules.base import (
     OUTPUT_KINDS,
     RuleBase,
-    anchor_spans,
     lower_twin,
     lowered,
     windowed,
@@ -120,28 +119,6 @@ _ADDRESSED = Prefilter(
         )
     ],
 )
-
-
-def _addressed_matches(text: str, low: str | None) -> Iterator[re.Match[str]]:
-    """`windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400, lower=True)`, with RE2 finding where to try
-    (`low`: the lower-cased text, None when lower-casing changed its length)."""
-    if low is None or len(text) < 256:  # a short text, or offsets would drift: the plain scan
-        yield from windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400, lower=True)
-        return
-    spans = sorted(
-        (max(0, start - 24), min(len(text), end + 400))
-        for anchor in _ADDRESSED_ANCHORS
-        for start, end in anchor_spans(low, anchor)
-    )
-    if not spans:
-        return
-    merged: list[tuple[int, int]] = [spans[0]]
-    for lo, hi in spans[1:]:
-        if lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    yield from _ADDRESSED.finditer(low, merged)
 
 
 # An imperative at the start of a sentence or line (after punctuation, a quote or a bullet), run on the
@@ -323,7 +300,7 @@ class EmbeddedDirectiveRule(RuleBase):
             plain = ((m, None) for m in itertools.chain((first,) if first else (), directives))
             addressed_matches = (
                 (m, _AGENT_NAMED_RE.search(text, m.start(), m.start("verb")) is not None)
-                for m in _addressed_matches(text, low if same_length else None)
+                for m in windowed(_ADDRESSED_RE, text, _ADDRESSED_ANCHORS, 24, 400, lower=True, prefilter=_ADDRESSED)
             )
             for m, addressed in itertools.chain(plain, addressed_matches):
                 cut = slice(m.start("rest"), min(m.end("rest"), m.start("rest") + 400))

@@ -98,3 +98,59 @@ def test_short_texts_take_the_plain_scan() -> None:
     prefilter = Prefilter(regex, [("zzzz", (0,))])
     assert _spans(prefilter.finditer("please send it")) == [(7, 11, "send")]
     assert _spans(prefilter.finditer("please send it " * 30)) == []  # long: only candidates are tried
+
+
+_VOCABULARY = [
+    *_WORDS,
+    "ignore", "previous", "instructions", "disregard", "new", "system", "turn", "off", "act", "as", "now", "a",
+    "replace", "prompt", "safety", "guardrails", "content", "filter",
+    "not", "don't", "never", "without", "telling", "keep", "it", "secret", "from", "silently", "secretly",
+    "is", "this", "your", "human", "customer", "does", "know", "necessary", "no", "do", "password", "passwd",
+    "api_key", "api-key", "access_token", "client_secret", "=", ":", "'hunter2hunter2x9'", "Abc123def456ghi",
+    "paſsword", "ſecret", "clıent_secret", "\u212aey", "PASSWORD", "Secret",
+]  # fmt: skip
+
+
+def _windowed_cases() -> list[tuple[str, re.Pattern[str], tuple[str, ...], int, int, bool, Prefilter]]:
+    from switchyard.security.rules import exfil, instructions  # noqa: PLC0415
+
+    keyword = exfil._KEYWORD_PREFILTER  # pyright: ignore[reportPrivateUsage]
+    sy102 = instructions._OVERRIDE_RE, instructions._OVERRIDE_ANCHORS, instructions._OVERRIDE_PREFILTER  # pyright: ignore[reportPrivateUsage]
+    sy103 = instructions._SECRECY_RE, instructions._SECRECY_ANCHORS, instructions._SECRECY_PREFILTER  # pyright: ignore[reportPrivateUsage]
+    return [
+        ("SY701 addressed", outputs._ADDRESSED_RE, outputs._ADDRESSED_ANCHORS, 24, 400, True, outputs._ADDRESSED),  # pyright: ignore[reportPrivateUsage]
+        ("SY102 override", sy102[0], sy102[1], 2, 160, True, sy102[2]),
+        ("SY103 secrecy", sy103[0], sy103[1], 60, 120, True, sy103[2]),
+        ("SY303 keyword", keyword.regex, ("pass", "pwd", "secret", "key", "token"), 20, 240, False, keyword),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", _windowed_cases(), ids=lambda case: case[0])
+@settings(max_examples=150, deadline=None)
+@given(words=st.lists(st.sampled_from(_VOCABULARY), min_size=130, max_size=400))
+def test_every_windowed_prefilter_finds_what_the_windowed_scan_finds(
+    case: tuple[str, re.Pattern[str], tuple[str, ...], int, int, bool, Prefilter], words: list[str]
+) -> None:
+    from switchyard.security.engine import SCAN_MEMO  # noqa: PLC0415
+    from switchyard.security.rules.base import windowed  # noqa: PLC0415
+
+    _, regex, anchors, before, after, lower, prefilter = case
+    text = " ".join(words)
+    SCAN_MEMO.value = None
+    plain = _spans(windowed(regex, text, anchors, before, after, lower=lower))
+    SCAN_MEMO.value = None
+    fast = _spans(windowed(regex, text, anchors, before, after, lower=lower, prefilter=prefilter))
+    SCAN_MEMO.value = None
+    assert fast == plain
+
+
+def test_the_keyword_prefilter_reads_letters_ignorecase_matches_outside_ascii() -> None:
+    from switchyard.security import scan_text  # noqa: PLC0415
+
+    # U+017F (long s) matches 's' under IGNORECASE and stays itself when lower-cased: RE2 sees '?'. (The
+    # plain "password" before it is the anchor that opens the window.)
+    text = ("Deployment notes follow. " * 12) + "password policy: none; paſsword = 'Zq9xLm2Pw7Rt4' done"
+    verdict = scan_text(text)
+    secrets = [f for f in verdict.findings if f.rule_id == "SY303"]
+    assert secrets, verdict.findings
+    assert text[secrets[0].evidence.start : secrets[0].evidence.end] == "paſsword = 'Zq9xLm2Pw7Rt4"

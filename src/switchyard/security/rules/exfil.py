@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import SECRET_TAG, ScanContext
 from switchyard.security.model import Evidence, Finding, ScanItem, Severity
+from switchyard.security.prefilter import Prefilter
 from switchyard.security.rules.base import (
     ALL_KINDS,
     DEFINITION_KINDS,
@@ -259,6 +260,16 @@ _SECRET_CHECKS: tuple[tuple[str, re.Pattern[str], tuple[str, ...], int | None], 
 )
 
 
+# Where the keyword form ("password=...") can start, for RE2 on the lower-cased text (see
+# `security.prefilter`): its keywords, with `[i?]`/`[s?]`/`[k?]` for the letters its `(?i:...)` also matches as
+# non-ASCII ones (U+0131, U+017F, U+212A), and without the leading `\b` (RE2 reads those letters as `?`).
+_KEYWORD_START = (
+    r"(?:pa[s?][s?]word|pa[s?][s?]wd|pwd|[s?]ecret|ap[i?][_-]?[k?]ey|acce[s?][s?][_-]?to[k?]en|auth[_-]?to[k?]en|"
+    r"cl[i?]ent[_-]?[s?]ecret)"
+)
+_KEYWORD_PREFILTER = Prefilter(_SECRET_CHECKS[-1][1], [(_KEYWORD_START, (0,))])
+
+
 class SecretValueRule(RuleBase):
     """Secret values in text (private keys, cloud and API keys, tokens), with spans for redaction."""
 
@@ -290,7 +301,9 @@ class SecretValueRule(RuleBase):
                     continue
                 # Formats with a literal prefix scan fast; the keyword form is matched near its keywords only.
                 window = (anchors, 20, 240) if len(anchors) > 1 else (None, 0, 0)
-                yield from self._findings(item, kind, prose_matches(item, regex, *window, fields=all_fields))
+                prefilter = _KEYWORD_PREFILTER if regex is _KEYWORD_PREFILTER.regex else None
+                matches = prose_matches(item, regex, *window, fields=all_fields, prefilter=prefilter)
+                yield from self._findings(item, kind, matches)
 
     def _findings(
         self, item: ScanItem, kind: str, matches: Iterator[tuple[str, int, int, re.Match[str]]]

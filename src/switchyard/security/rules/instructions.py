@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import ALL_KINDS, RuleBase, lowered, prose_matches
+from switchyard.security.prefilter import WS, Prefilter
+from switchyard.security.rules.base import ALL_KINDS, RuleBase, lower_twin, lowered, prose_matches
 
 __all__ = ["MODEL_WORDS", "InstructionOverrideRule", "PseudoTagRule", "SecrecyRule"]
 
@@ -25,6 +26,14 @@ MODEL_WORDS = (
     r"(?:ai|llm|model|assistant|agent|gpt(?:-?\d[\w.-]*)?|claude|gemini|chatgpt|copilot|language model|"
     r"llama[\w.-]*|mistral|mixtral|qwen[\w.-]*|deepseek|command[- ]r[\w+-]*|grok|phi-?\d|o\d(?:-mini)?)"
 )
+
+
+
+def _twin(regex: re.Pattern[str]) -> re.Pattern[str]:
+    twin = lower_twin(regex)
+    assert twin is not None, regex.pattern
+    return twin
+
 
 _STRONG_TAGS = (
     r"system|system[ _-]?(?:message|prompt|override|instructions?)|hidden(?:[ _-]instructions?)?|secret|admin|"
@@ -203,6 +212,20 @@ _OVERRIDE_ANCHORS = (
 _WEAKEN_ANCHORS = ("ignore", "skip", "bypass", "disable", "turn off", "without", "trust", "accept", "allow")
 
 
+# Where `_OVERRIDE_RE` and `_SECRECY_RE` can start, for RE2 on the lower-cased text (see `security.prefilter`):
+# each alternative's words up to the first whitespace run that must follow.
+_OVERRIDE_PREFILTER = Prefilter(
+    _twin(_OVERRIDE_RE),
+    [
+        (
+            rf"\b(?:ignore|disregard|forget|override|bypass|skip|replace|disable|new){WS}|\bturn{WS}+off{WS}"
+            rf"|\byou{WS}+are{WS}+now|\bact{WS}+as",
+            (0,),
+        )
+    ],
+)
+
+
 class InstructionOverrideRule(RuleBase):
     """Attempts to replace the model's instructions: "ignore previous instructions", "you are now ..."."""
 
@@ -221,7 +244,8 @@ class InstructionOverrideRule(RuleBase):
     fix = "Remove the text. If it arrived in a tool result, treat the result as untrusted data, not instructions."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, start, end, m in prose_matches(item, _OVERRIDE_RE, _OVERRIDE_ANCHORS, 2, 160, lower=True):
+        found = prose_matches(item, _OVERRIDE_RE, _OVERRIDE_ANCHORS, 2, 160, lower=True, prefilter=_OVERRIDE_PREFILTER)
+        for key, start, end, m in found:
             yield self.finding(item, key, start, end, f"override phrase {m.group(0)!r}")
         if item.kind == "tool_output":
             return  # results: only outright overrides; weakening words ("without", "allow") are everyday prose
@@ -272,6 +296,21 @@ _SECRECY_ANCHORS = (
 )
 
 
+_WHO = r"(?:user|human|person|customer|operator|client)"
+_SECRECY_PREFILTER = Prefilter(
+    _twin(_SECRECY_RE),
+    [
+        (
+            rf"\b(?:do{WS}+not|don'?t|never|must{WS}+not|should{WS}+not|shouldn'?t|no{WS}+need{WS}+to|"
+            rf"not{WS}+necessary{WS}+to){WS}|\bwithout{WS}|\b(?:(?:the|your|this){WS}+)?{_WHO}s?{WS}+"
+            rf"(?:must|should|need|does|do|will|would)|\b(?:this|it){WS}+is{WS}+a{WS}|\bkeep{WS}"
+            rf"|\b(?:silently|covertly|secretly|quietly){WS}",
+            (0,),
+        )
+    ],
+)
+
+
 _SECRECY_NAMED_RE = re.compile(
     r"\b(?:do\s+not|don'?t|never)\s+(?:tell|mention|inform|reveal|disclose|notify|alert)\w*\s+"
     r"(?:(?:this|that|it|anything)\s+)?(?:to\s+)?(?-i:[A-Z][a-z]+)\b",
@@ -298,7 +337,8 @@ class SecrecyRule(RuleBase):
     fix = "Remove the instruction; the tool's behaviour must be visible to the user."
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
-        for key, start, end, m in prose_matches(item, _SECRECY_RE, _SECRECY_ANCHORS, 60, 120, lower=True):
+        found = prose_matches(item, _SECRECY_RE, _SECRECY_ANCHORS, 60, 120, lower=True, prefilter=_SECRECY_PREFILTER)
+        for key, start, end, m in found:
             yield self.finding(item, key, start, end, f"secrecy demand {m.group(0)!r}")
         for key, start, end, m in prose_matches(item, _SECRECY_NAMED_RE, _SECRECY_NAMED_ANCHORS, 4, 60):
             # Keeping something from a named person is also ordinary ("don't tell Mom about the party").

@@ -1,8 +1,8 @@
 """RE2 prefilters: the same matches as a slow Python regex, found by trying it only where it can start.
 
-Owns: `Prefilter` (a Python pattern plus RE2 patterns that find every position where it can start) and the
-per-text ASCII copy RE2 scans. Does not own any rule's pattern (the rule modules write both patterns) nor
-where the anchors of a windowed scan are (`rules.base`).
+Owns: `Prefilter` (a Python pattern plus RE2 patterns that find every position where it can start) and `WS`.
+Does not own any rule's pattern (the rule modules write both patterns), where the anchors of a windowed scan
+are (`rules.base`), nor the ASCII copy RE2 reads (`security.text.ascii_copy`).
 
 Python's `re` engine tries a pattern at every position of the text; a rule pattern with several
 alternatives costs about 0.1-0.2 µs per position, which is most of a 10 KB tool result's scanning time.

@@ -24,6 +24,7 @@ __all__ = [
     "name_words",
 ]
 
+
 @lru_cache(maxsize=64)
 def ascii_copy(text: str) -> bytes:
     """`text` with every non-ASCII character replaced by `?`: same length, same offsets (for RE2, which reads

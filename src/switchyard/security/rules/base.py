@@ -35,6 +35,7 @@ __all__ = [
     "name_fields",
     "prose_fields",
     "prose_matches",
+    "twin_of",
     "windowed",
     "word_trie",
 ]
@@ -112,12 +113,20 @@ def lower_twin(regex: re.Pattern[str]) -> re.Pattern[str] | None:
     return re.compile(regex.pattern, regex.flags & ~re.IGNORECASE)
 
 
+def twin_of(regex: re.Pattern[str]) -> re.Pattern[str]:
+    """`lower_twin(regex)` for a pattern that must have one (a rule's pattern run on lower-cased text)."""
+    twin = lower_twin(regex)
+    if twin is None:
+        raise ValueError(f"no lower-case twin (case-sensitive parts?): {regex.pattern[:80]!r}")
+    return twin
+
+
 # `lower_twin` by the pattern's identity: hashing a compiled pattern (what lru_cache does) hashes its whole
 # compiled code, kilobytes for the big rule patterns, on every call. Holding the pattern keeps its id.
 _TWINS: dict[int, tuple[re.Pattern[str], re.Pattern[str] | None]] = {}
 
 
-def _twin(regex: re.Pattern[str]) -> re.Pattern[str] | None:
+def _cached_twin(regex: re.Pattern[str]) -> re.Pattern[str] | None:
     hit = _TWINS.get(id(regex))
     if hit is not None and hit[0] is regex:
         return hit[1]
@@ -138,7 +147,7 @@ def finditer_lower(
     case-sensitive.
     """
     end = len(text) if endpos is None else endpos
-    twin = _twin(regex)
+    twin = _cached_twin(regex)
     if twin is not None:
         low = lowered(text)
         if len(low) == len(text):
@@ -148,7 +157,7 @@ def finditer_lower(
 
 # Rules look for anchors in the same lower-cased text one after another (about a hundred and fifty
 # substrings for a tool result, many shared: "assistant", "you", "not "). `security.anchors` answers them all
-# from one automaton pass per text; the answers for the texts of the item being scanned are kept in the
+# from one RE2 set pass per text; the answers for the texts of the item being scanned are kept in the
 # engine's per-item, per-thread scratch (`SCAN_MEMO`, emptied after each item), keyed by the text's identity
 # (`lowered` returns the same object for the same text).
 _MAX_TEXTS = 16

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
 from switchyard.security.prefilter import WS, Prefilter
-from switchyard.security.rules.base import ALL_KINDS, RuleBase, lower_twin, lowered, prose_matches
+from switchyard.security.rules.base import ALL_KINDS, RuleBase, lowered, prose_matches, twin_of
 
 __all__ = ["MODEL_WORDS", "InstructionOverrideRule", "PseudoTagRule", "SecrecyRule"]
 
@@ -28,11 +28,6 @@ MODEL_WORDS = (
 )
 
 
-
-def _twin(regex: re.Pattern[str]) -> re.Pattern[str]:
-    twin = lower_twin(regex)
-    assert twin is not None, regex.pattern
-    return twin
 
 
 _STRONG_TAGS = (
@@ -215,7 +210,7 @@ _WEAKEN_ANCHORS = ("ignore", "skip", "bypass", "disable", "turn off", "without",
 # Where `_OVERRIDE_RE` and `_SECRECY_RE` can start, for RE2 on the lower-cased text (see `security.prefilter`):
 # each alternative's words up to the first whitespace run that must follow.
 _OVERRIDE_PREFILTER = Prefilter(
-    _twin(_OVERRIDE_RE),
+    twin_of(_OVERRIDE_RE),
     [
         (
             rf"\b(?:ignore|disregard|forget|override|bypass|skip|replace|disable|new){WS}|\bturn{WS}+off{WS}"
@@ -298,7 +293,7 @@ _SECRECY_ANCHORS = (
 
 _WHO = r"(?:user|human|person|customer|operator|client)"
 _SECRECY_PREFILTER = Prefilter(
-    _twin(_SECRECY_RE),
+    twin_of(_SECRECY_RE),
     [
         (
             rf"\b(?:do{WS}+not|don'?t|never|must{WS}+not|should{WS}+not|shouldn'?t|no{WS}+need{WS}+to|"

@@ -27,8 +27,8 @@ from switchyard.security.prefilter import WS, Prefilter
 from switchyard.security.rules.base import (
     OUTPUT_KINDS,
     RuleBase,
-    lower_twin,
     lowered,
+    twin_of,
     windowed,
     word_trie,
 )
@@ -109,7 +109,7 @@ _AGENT_WHOLE = (
 )
 _VOCATIVE_START = rf"[ \t]*(?:hey{WS}+|dear{WS}+)?{_AGENT_START}"
 _ADDRESSED = Prefilter(
-    re.compile(_ADDRESSED_RE.pattern),  # run on the lower-cased text
+    twin_of(_ADDRESSED_RE),  # run on the lower-cased text
     [
         (
             # The vocative's match starts after the punctuation (offset 1), the others where RE2's does (0).
@@ -186,14 +186,9 @@ _DESTRUCTIVE_RE = re.compile(r"^(?:delete|remove|erase|wipe|cancel|transfer|wire
 _HIJACK_TAIL_RE = re.compile(r"\binstead\s*[.!]?\s*$", _I)
 
 
-def _twin(regex: re.Pattern[str]) -> re.Pattern[str]:
-    twin = lower_twin(regex)
-    assert twin is not None, regex.pattern
-    return twin
-
 
 # The same searches on the lower-cased sentence (about 3x faster; see `rules.base.lower_twin`).
-_SENSITIVE_LOW_RE, _THIRD_PARTY_LOW_RE, _BULK_LOW_RE = (_twin(r) for r in (_SENSITIVE_RE, _THIRD_PARTY_RE, _BULK_RE))
+_SENSITIVE_LOW_RE, _THIRD_PARTY_LOW_RE, _BULK_LOW_RE = (twin_of(r) for r in (_SENSITIVE_RE, _THIRD_PARTY_RE, _BULK_RE))
 # `_ADDRESS_RE` one alternative at a time, each behind a substring every match of it contains: whether any
 # matches is whether one of them does, and most sentences contain none of '@', '://', 'www.' or a digit.
 _ADDRESS_PARTS = _ADDRESS_RE.pattern.split("|")

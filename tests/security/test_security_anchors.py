@@ -111,14 +111,14 @@ def test_threads_scanning_different_texts_get_their_own_answers() -> None:
 def test_scan_memo_is_per_thread() -> None:
     from switchyard.security.engine import SCAN_MEMO  # noqa: PLC0415
 
-    SCAN_MEMO[0] = "main"
+    SCAN_MEMO.value = "main"
     seen: list[object] = []
-    thread = threading.Thread(target=lambda: seen.append(SCAN_MEMO[0]))
+    thread = threading.Thread(target=lambda: seen.append(SCAN_MEMO.value))
     thread.start()
     thread.join()
     assert seen == [None]
-    assert SCAN_MEMO[0] == "main"
-    SCAN_MEMO[0] = None
+    assert SCAN_MEMO.value == "main"
+    SCAN_MEMO.value = None
 
 
 _PREFIXED = re.compile(r"\bsk-(?:ant-)?[A-Za-z0-9_-]{6,}\b")

@@ -46,19 +46,9 @@ DEFAULT_SEVERITY_WEIGHTS: Mapping[Severity, float] = {
 
 
 class _ScanMemo(threading.local):
-    """One slot per thread, read and written as `SCAN_MEMO[0]` (or `.value`)."""
+    """One slot per thread, `SCAN_MEMO.value`."""
 
     value: Any = None
-
-    def __getitem__(self, index: int) -> Any:
-        if index != 0:
-            raise IndexError(index)
-        return self.value
-
-    def __setitem__(self, index: int, value: Any) -> None:
-        if index != 0:
-            raise IndexError(index)
-        self.value = value
 
 
 SCAN_MEMO = _ScanMemo()

@@ -47,3 +47,28 @@ def test_twin_of_refuses_a_pattern_without_a_lower_case_twin() -> None:
     assert twin_of(re.compile(r"send\s+all", re.IGNORECASE)).flags & re.IGNORECASE == 0
     with pytest.raises(ValueError, match="no lower-case twin"):
         twin_of(re.compile(r"IBAN\s+\d+", re.IGNORECASE))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*_WORDS, "\t", "ſecret", "Afterward"]), min_size=0, max_size=80))
+def test_anchors_absent_only_when_a_full_scan_finds_nothing(words: list[str]) -> None:
+    from switchyard.security.rules.base import anchors_absent  # noqa: PLC0415
+
+    text = " ".join(words)
+    if anchors_absent(text, _ANCHORS):
+        assert list(_RE.finditer(text)) == []
+        assert list(windowed(_RE, text, _ANCHORS, 4, 100)) == []
+
+
+def test_anchors_absent_reads_spaces_as_whitespace_runs_and_never_vouches_for_short_non_ascii_text() -> None:
+    from switchyard.security.rules.base import anchors_absent  # noqa: PLC0415
+
+    assert anchors_absent("ping", _ANCHORS)
+    assert not anchors_absent("after\n\tyou do that", _ANCHORS)  # "after you" across a line break
+    assert anchors_absent("after the meeting, you decide", ("after you",))
+    # "ſ" (long s) is an "s" to IGNORECASE but not to lower(): a short text like this is never skipped.
+    assert _RE.search("ſecret plan")
+    assert not anchors_absent("ſecret plan", _ANCHORS)
+    # A long text is judged from its anchors, as `windowed` scans it.
+    assert anchors_absent("the plan " * 40, _ANCHORS)
+    assert not anchors_absent("the plan " * 40 + "After   you", _ANCHORS)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
-from switchyard.security.anchors import MIN_TEXT, TextAnchors
+from switchyard.security.anchors import MIN_TEXT, TextAnchors, spaced
 from switchyard.security.engine import SCAN_MEMO
 from switchyard.security.model import Finding, ItemKind, ScanItem, Severity
 from switchyard.security.prefilter import Prefilter
@@ -27,6 +27,7 @@ __all__ = [
     "all_fields",
     "anchor_spans",
     "anchored",
+    "anchors_absent",
     "contains",
     "contains_any",
     "finditer_lower",
@@ -161,6 +162,8 @@ def finditer_lower(
 # engine's per-item, per-thread scratch (`SCAN_MEMO`, emptied after each item), keyed by the text's identity
 # (`lowered` returns the same object for the same text).
 _MAX_TEXTS = 16
+_WHOLE_SCAN = 256
+"""`windowed` scans a text shorter than this whole: finding the windows would cost more than the scan."""
 
 
 def _memo(low: str) -> TextAnchors:
@@ -193,6 +196,30 @@ def anchor_spans(low: str, anchor: str) -> tuple[tuple[int, int], ...]:
     """Every `(start, end)` of `anchor` in `low` (overlapping ones too); a space in an anchor stands for any
     whitespace run (text wraps: "after\\n    you do that"). Answered from the item's anchor search (see `_memo`)."""
     return _memo(low).spans(anchor)
+
+
+def anchors_absent(text: str, anchors: Iterable[str]) -> bool:
+    """True when `windowed(regex, text, anchors, ...)` can yield nothing, whatever the (conforming) pattern: a
+    rule skips the work of a scan it knows is empty. Conservative: False unless it is sure.
+
+    A long text (`windowed` scans only around anchors): none of the anchors occurs, a space standing for any
+    whitespace run, as `windowed` finds them. A short ASCII text (which `windowed` scans whole): the same test,
+    exact by `windowed`'s contract that every match contains an anchor (on ASCII text lower-casing and
+    IGNORECASE agree letter for letter). A short text with other characters: False (IGNORECASE matches some
+    non-ASCII letters that `lower()` keeps, so the anchors cannot vouch for it).
+    """
+    if len(text) < _WHOLE_SCAN and not text.isascii():
+        return False
+    low = lowered(text)
+    for anchor in anchors:
+        if " " in anchor:
+            if all(contains(low, word) for word in anchor.split()) and (
+                anchor_spans(low, anchor) if len(low) >= MIN_TEXT else spaced(anchor).search(low)
+            ):
+                return False
+        elif contains(low, anchor):
+            return False
+    return True
 
 
 def anchored(regex: re.Pattern[str], text: str, anchors: Iterable[str], offset: int = 0) -> Iterator[re.Match[str]]:
@@ -238,7 +265,7 @@ def windowed(
     RE2 says a match can start (`security.prefilter`): the same matches again.
     """
     scan = finditer_lower if lower else _finditer
-    if len(text) < 256:
+    if len(text) < _WHOLE_SCAN:
         yield from scan(regex, text)
         return
     low = lowered(text)

@@ -254,6 +254,7 @@ _SECRET_ANCHORS: tuple[tuple[str, ...], ...] = (
 # (a literal prefix: `glpat-` at 0, `https://` before `hooks.slack`), so a tool result is tried only there
 # (`anchored`); None: the anchor is not at a fixed place (PEM keys), or the format is windowed.
 _SECRET_OFFSETS: tuple[int | None, ...] = (None, None, 0, None, 0, 0, 8, 0, 2, 0, 0, 0, 0, 0, 0, None)
+_ANY_SECRET_ANCHOR = tuple(dict.fromkeys(anchor for anchors in _SECRET_ANCHORS for anchor in anchors))
 _SECRET_CHECKS: tuple[tuple[str, re.Pattern[str], tuple[str, ...], int | None], ...] = tuple(
     (name, re.compile(pattern), anchors, offset)
     for (name, pattern), anchors, offset in zip(_SECRET_PATTERNS, _SECRET_ANCHORS, _SECRET_OFFSETS, strict=True)
@@ -291,6 +292,8 @@ class SecretValueRule(RuleBase):
         # One field (a tool result): its own text, so the lower-cased copy and anchor answers other rules
         # computed for it are reused (`contains_any`), and 10 KB is not copied and re-hashed per result.
         low = lowered(values[0] if len(values) == 1 else " ".join(values))
+        if not contains_any(low, _ANY_SECRET_ANCHOR):
+            return  # each format below is tried only where one of its own anchors occurs
         for kind, regex, anchors, offset in _SECRET_CHECKS:
             if contains_any(low, anchors):
                 if offset is not None and len(values) == 1:

@@ -13,7 +13,15 @@ from collections.abc import Iterator
 
 from switchyard.security.engine import ScanContext
 from switchyard.security.model import Finding, ScanItem, Severity
-from switchyard.security.rules.base import ALL_KINDS, RuleBase, contains, lowered, prose_fields, prose_matches
+from switchyard.security.rules.base import (
+    ALL_KINDS,
+    RuleBase,
+    anchors_absent,
+    contains,
+    lowered,
+    prose_fields,
+    prose_matches,
+)
 from switchyard.security.rules.instructions import MODEL_WORDS
 
 __all__ = ["HiddenPreconditionRule"]
@@ -90,6 +98,7 @@ _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
 # them skips the family: the windows around common anchors ("first", "message") are not scanned for nothing.
 _REQUIRED: tuple[tuple[str, ...], ...] = ((), (), (), ("you",), ("tool",), (), (), ("from", "you"), (), (), ("before",))
 assert len(_REQUIRED) == len(_PRECONDITIONS)
+_ANY_ANCHOR = tuple(dict.fromkeys(anchor for _, anchors in _PRECONDITIONS for anchor in anchors))
 
 # Indexes in _PRECONDITIONS of the families that name the model: "note to the AI:", "if you are an AI", and
 # "to you, <model>".
@@ -124,7 +133,10 @@ class HiddenPreconditionRule(RuleBase):
 
     def check(self, item: ScanItem, context: ScanContext) -> Iterator[Finding]:
         texts = [text for _, text in prose_fields(item)]
-        low = lowered(texts[0]) if len(texts) == 1 else None  # a tool result: one text
+        one = texts[0] if len(texts) == 1 else None  # a tool result: one text
+        if one is not None and anchors_absent(one, _ANY_ANCHOR):
+            return  # most results: no family can match (the test is one anchor lookup per word)
+        low = lowered(one) if one is not None else None
         for index, (regex, anchors) in enumerate(_PRECONDITIONS):
             if low is not None and not all(contains(low, word) for word in _REQUIRED[index]):
                 continue

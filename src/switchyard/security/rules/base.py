@@ -202,24 +202,24 @@ def anchors_absent(text: str, anchors: Iterable[str]) -> bool:
     """True when `windowed(regex, text, anchors, ...)` can yield nothing, whatever the (conforming) pattern: a
     rule skips the work of a scan it knows is empty. Conservative: False unless it is sure.
 
-    A long text (`windowed` scans only around anchors): none of the anchors occurs, a space standing for any
-    whitespace run, as `windowed` finds them. A short ASCII text (which `windowed` scans whole): the same test,
-    exact by `windowed`'s contract that every match contains an anchor (on ASCII text lower-casing and
+    A long text (`windowed` scans only around anchors): for each anchor, one of its words does not occur. A
+    short ASCII text (which `windowed` scans whole): no anchor occurs (a space standing for any whitespace
+    run), exact by `windowed`'s contract that every match contains an anchor (on ASCII text lower-casing and
     IGNORECASE agree letter for letter). A short text with other characters: False (IGNORECASE matches some
     non-ASCII letters that `lower()` keeps, so the anchors cannot vouch for it).
     """
-    if len(text) < _WHOLE_SCAN and not text.isascii():
-        return False
+    if len(text) < _WHOLE_SCAN:
+        return text.isascii() and _any_anchor(tuple(anchors)).search(lowered(text)) is None
     low = lowered(text)
-    for anchor in anchors:
-        if " " in anchor:
-            if all(contains(low, word) for word in anchor.split()) and (
-                anchor_spans(low, anchor) if len(low) >= MIN_TEXT else spaced(anchor).search(low)
-            ):
-                return False
-        elif contains(low, anchor):
-            return False
-    return True
+    # A long text's anchor search already knows which words occur: an anchor with a space counts as present
+    # when all its words are (cheap, and still never a wrong "absent").
+    return not any(all(contains(low, word) for word in anchor.split()) for anchor in anchors)
+
+
+@lru_cache(maxsize=256)
+def _any_anchor(anchors: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for "one of `anchors` occurs" (a space: any whitespace run): a single call on a short text."""
+    return re.compile("|".join(spaced(anchor).pattern for anchor in anchors) or "(?!)")
 
 
 def anchored(regex: re.Pattern[str], text: str, anchors: Iterable[str], offset: int = 0) -> Iterator[re.Match[str]]:
@@ -362,6 +362,8 @@ def prose_matches(
         return
     if len(pairs) == 1:
         key, text = pairs[0]
+        if anchors and len(text) < _WHOLE_SCAN and anchors_absent(text, anchors):
+            return  # a short result without the anchors: skip the whole scan `windowed` would run for nothing
         found = _matches(regex, text, anchors, before, after, lower=lower, prefilter=prefilter)
         for m in found:
             yield key, m.start(), m.end(), m

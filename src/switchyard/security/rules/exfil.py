@@ -12,6 +12,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 
+from switchyard.security.anchors import MIN_TEXT
 from switchyard.security.engine import SECRET_TAG, ScanContext
 from switchyard.security.model import Evidence, Finding, ScanItem, Severity
 from switchyard.security.prefilter import Prefilter
@@ -292,8 +293,8 @@ class SecretValueRule(RuleBase):
         # One field (a tool result): its own text, so the lower-cased copy and anchor answers other rules
         # computed for it are reused (`contains_any`), and 10 KB is not copied and re-hashed per result.
         low = lowered(values[0] if len(values) == 1 else " ".join(values))
-        if not contains_any(low, _ANY_SECRET_ANCHOR):
-            return  # each format below is tried only where one of its own anchors occurs
+        if len(low) < MIN_TEXT and not contains_any(low, _ANY_SECRET_ANCHOR):
+            return  # a short text: one pass for the formats below, each tried only where its anchors occur
         for kind, regex, anchors, offset in _SECRET_CHECKS:
             if contains_any(low, anchors):
                 if offset is not None and len(values) == 1:

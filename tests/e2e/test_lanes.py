@@ -89,6 +89,10 @@ MODERN_CONVERSATION: list[dict[str, Any]] = [
     _modern(7, "nope__tool", {}),
     _modern("eight", "legacy__add", {"a": 2, "b": 40}),  # a modern client, a legacy upstream
     _modern(9, "legacy__ask_name", {}),  # becomes input_required with a sealed state
+    # The same client without the elicitation capability (the lane keeps the last envelope's typed form: a
+    # changed envelope must be read anew), then with it again.
+    _call(10, "legacy__ask_name", {}, **{**ENVELOPE, "io.modelcontextprotocol/clientCapabilities": {}}),
+    _modern(11, "fast__echo", {"text": "back"}),
 ]
 
 
@@ -160,9 +164,8 @@ async def _converse(config: Path, conversation: list[dict[str, Any]], *, lanes: 
                         await wire.send({"jsonrpc": "2.0", "id": seen["id"], "result": ELICIT_ANSWER})
                     elif seen.get("id") == message["id"] and "method" not in seen:
                         break
-                if message["params"].get("name") == "legacy__ask_name" and MODERN in json.dumps(message):
-                    answer = transcript[-1]["result"]
-                    assert answer["resultType"] == "input_required", answer
+                answer = transcript[-1].get("result") or {}
+                if MODERN in json.dumps(message) and answer.get("resultType") == "input_required":
                     retry = json.loads(json.dumps(message))
                     retry["id"] = f"{message['id']}-retry"
                     retry["params"]["inputResponses"] = dict.fromkeys(answer["inputRequests"], ELICIT_ANSWER)
@@ -218,3 +221,6 @@ async def test_the_lanes_answer_every_message_exactly_as_the_sdk_path_does(
         assert _answer(lanes, 5)["error"]["code"] == -32602
         assert _answer(lanes, 6)["error"]["code"] == -32022
         assert "Ada" in json.dumps(_answer(lanes, "9-retry"))
+        # Without the capability the upstream's question cannot be put to the client: no input_required.
+        assert "cannot answer elicitation" in json.dumps(_answer(lanes, 10)), _answer(lanes, 10)
+        assert _answer(lanes, 11)["result"]["content"][0]["text"] == "back"

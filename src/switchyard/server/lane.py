@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 from collections.abc import Mapping
@@ -47,6 +48,7 @@ from mcp.shared.exceptions import MCPError, NoBackChannelError
 from mcp.shared.inbound import InboundLadderRejection, classify_inbound_request
 from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data
 from mcp.shared.transport_context import TransportContext
+from mcp_types import ClientCapabilities, InitializeRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
@@ -148,6 +150,8 @@ class FrontLane:
         self._in_flight: dict[types.RequestId, _InFlight] = {}
         self._outbound = NotifyOnlyOutbound(cast(Any, self))
         self._announced = False
+        self._envelope: tuple[str, Any, Any, InitializeRequestParams | None, ClientCapabilities | None] | None = None
+        """The last modern request's envelope: (version, raw client info, raw capabilities, and their typed forms)."""
         self.served = 0
         """Requests the lane answered (tests and benchmarks read it)."""
 
@@ -216,12 +220,31 @@ class FrontLane:
         route = classify_inbound_request({"method": method, "params": params})
         if isinstance(route, InboundLadderRejection):
             return False  # the SDK answers with the spec's error
-        connection = Connection.from_envelope(
-            route.protocol_version, route.client_info, route.client_capabilities, outbound=self._outbound
-        )
+        connection = self._envelope_connection(route.protocol_version, route.client_info, route.client_capabilities)
         dctx = _LaneContext(self, ident, _progress_token(params), None)
         self._start(dctx, self._modern(connection, dctx, params))
         return True
+
+    def _envelope_connection(self, version: str, client_info: Any, capabilities: Any) -> Connection:
+        """`Connection.from_envelope(...)` for this request. A client sends the same envelope with every call:
+        its typed client info and capabilities (two pydantic validations) are kept from the last request and
+        reused while the raw values are equal; each request still gets a connection of its own."""
+        last = self._envelope
+        if last is not None and last[0] == version and last[1] == client_info and last[2] == capabilities:
+            connection = Connection(self._outbound, protocol_version=version, client_params=last[3])
+            connection.client_capabilities = last[4]
+            connection.initialized.set()  # as `from_envelope` does: a modern request's connection is born ready
+            return connection
+        connection = Connection.from_envelope(version, client_info, capabilities, outbound=self._outbound)
+        # Copies: the raw values are the request's own dicts, which later stages may change.
+        self._envelope = (
+            version,
+            copy.deepcopy(client_info),
+            copy.deepcopy(capabilities),
+            connection.client_params,
+            connection.client_capabilities,
+        )
+        return connection
 
     def _cancel(self, params: Any) -> None:
         if not isinstance(params, Mapping):

@@ -134,7 +134,7 @@ class MiniLMEncoder:
         *,
         cache_dir: Path | None = None,
         max_tokens: int = 128,
-        batch_size: int = 16,
+        batch_size: int = 8,
         bulk_threads: int = 2,
         model_dir: Path | None = None,
     ) -> None:

@@ -21,11 +21,11 @@ import argparse
 import json
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from revision import revision_src
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "security"
@@ -70,20 +70,15 @@ def scan_all(data_dir: Path) -> tuple[list[Any], float]:
 
 
 def _base_run(base: str, data_dir: Path) -> tuple[list[Any], float]:
-    with tempfile.TemporaryDirectory(prefix="sy-equiv-") as tmp:
-        archive = Path(tmp) / "src.tar"
-        subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), base, "src"], check=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
+    with revision_src(base) as src:
         code = (
             "import json, sys; sys.path.insert(0, sys.argv[1]); "
             "from guard_equivalence import scan_all; from pathlib import Path; "
             "print(json.dumps(scan_all(Path(sys.argv[2]))))"
         )
-        env_path = f"{tmp}/src"
         done = subprocess.run(
             [sys.executable, "-c", code, str(Path(__file__).parent), str(data_dir)],
-            env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+            env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"},
             capture_output=True,
             text=True,
             check=True,

@@ -25,9 +25,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
+
+from revision import revision_src
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "security"
@@ -106,12 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="sy-icount-") as tmp:
-        archive = Path(tmp) / "src.tar"
-        subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), args.base, "src"], check=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
-        base = per_call(Path(tmp) / "src", args.data_dir, args.calls)
+    with revision_src(args.base) as src:
+        base = per_call(src, args.data_dir, args.calls)
     tree = per_call(ROOT / "src", args.data_dir, args.calls)
     print("| workload | " + args.base + " (k instr./call) | working tree | change |\n|---|---:|---:|---:|")
     for workload in WORKLOADS:

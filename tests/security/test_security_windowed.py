@@ -69,6 +69,5 @@ def test_anchors_absent_reads_spaces_as_whitespace_runs_and_never_vouches_for_sh
     # "ſ" (long s) is an "s" to IGNORECASE but not to lower(): a short text like this is never skipped.
     assert _RE.search("ſecret plan")
     assert not anchors_absent("ſecret plan", _ANCHORS)
-    # A long text is judged from its anchors, as `windowed` scans it.
-    assert anchors_absent("the plan " * 40, _ANCHORS)
-    assert not anchors_absent("the plan " * 40 + "After   you", _ANCHORS)
+    # A long text is never judged: `windowed` already scans only around its anchors.
+    assert not anchors_absent("the plan " * 40, _ANCHORS)

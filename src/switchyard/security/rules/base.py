@@ -199,21 +199,17 @@ def anchor_spans(low: str, anchor: str) -> tuple[tuple[int, int], ...]:
 
 
 def anchors_absent(text: str, anchors: Iterable[str]) -> bool:
-    """True when `windowed(regex, text, anchors, ...)` can yield nothing, whatever the (conforming) pattern: a
-    rule skips the work of a scan it knows is empty. Conservative: False unless it is sure.
+    """True when a short text is sure to hold no match of a pattern whose every match contains one of the
+    lower-case `anchors` (`windowed`'s contract): a rule skips the scan `windowed` would run on it whole.
 
-    A long text (`windowed` scans only around anchors): for each anchor, one of its words does not occur. A
-    short ASCII text (which `windowed` scans whole): no anchor occurs (a space standing for any whitespace
-    run), exact by `windowed`'s contract that every match contains an anchor (on ASCII text lower-casing and
-    IGNORECASE agree letter for letter). A short text with other characters: False (IGNORECASE matches some
-    non-ASCII letters that `lower()` keeps, so the anchors cannot vouch for it).
+    Only a text shorter than `windowed`'s whole-scan limit is judged (a long one is windowed, which already
+    touches nothing without anchors), and only an ASCII one, where lower-casing and IGNORECASE agree letter for
+    letter (IGNORECASE matches `ſ`, `ı` and the Kelvin sign as `s`, `i`, `k`, which `lower()` keeps). A space
+    in an anchor stands for any whitespace run, as in `windowed`. Conservative: False unless it is sure.
     """
-    if len(text) < _WHOLE_SCAN:
-        return text.isascii() and _any_anchor(tuple(anchors)).search(lowered(text)) is None
-    low = lowered(text)
-    # A long text's anchor search already knows which words occur: an anchor with a space counts as present
-    # when all its words are (cheap, and still never a wrong "absent").
-    return not any(all(contains(low, word) for word in anchor.split()) for anchor in anchors)
+    if len(text) >= _WHOLE_SCAN or not text.isascii():
+        return False
+    return _any_anchor(tuple(anchors)).search(lowered(text)) is None
 
 
 @lru_cache(maxsize=256)
@@ -362,7 +358,7 @@ def prose_matches(
         return
     if len(pairs) == 1:
         key, text = pairs[0]
-        if anchors and len(text) < _WHOLE_SCAN and anchors_absent(text, anchors):
+        if anchors and anchors_absent(text, anchors):
             return  # a short result without the anchors: skip the whole scan `windowed` would run for nothing
         found = _matches(regex, text, anchors, before, after, lower=lower, prefilter=prefilter)
         for m in found:

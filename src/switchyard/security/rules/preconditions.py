@@ -135,7 +135,7 @@ class HiddenPreconditionRule(RuleBase):
         texts = [text for _, text in prose_fields(item)]
         one = texts[0] if len(texts) == 1 else None  # a tool result: one text
         if one is not None and anchors_absent(one, _ANY_ANCHOR):
-            return  # most results: no family can match (the test is one anchor lookup per word)
+            return  # a short result with none of the eleven families' anchors: one search instead of eleven scans
         low = lowered(one) if one is not None else None
         for index, (regex, anchors) in enumerate(_PRECONDITIONS):
             if low is not None and not all(contains(low, word) for word in _REQUIRED[index]):

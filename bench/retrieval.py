@@ -2,8 +2,9 @@
 
     python bench/retrieval.py quality --data ../shared/data/retrieval --retriever all [--cache F] [--json]
         the same as `switchyard bench retrieval ...` (metrics, build time, query p50/p95, tool-list tokens)
-    python bench/retrieval.py speed --data ../shared/data/retrieval/mcp_haystack [--json]
-        cold build vs the compute floor, warm start from the SQLite cache, index memory, query latency
+    python bench/retrieval.py speed --data ../shared/data/retrieval/mcp_haystack [--runtime R] [--json]
+        cold build vs the compute floor, warm start from the SQLite cache, index memory, query latency;
+        R = auto (default, what the gateway picks), onnxruntime or openvino
 
 `speed` runs each phase in a fresh subprocess so "cold" and "warm" mean what they say (a new process, an
 empty or a filled cache) and memory is that process's own resident-set growth.
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import psutil
@@ -27,13 +29,14 @@ import psutil
 from switchyard.cli.bench_retrieval import register
 from switchyard.retrieval import MiniLMEncoder, SqliteVectorCache, ToolIndex
 from switchyard.retrieval.bench import load_queries, load_tools
+from switchyard.retrieval.runtime import RuntimeChoice, openvino_bf16_native, openvino_installed
 from switchyard.retrieval.text import dense_text
 
 
-def _phase(name: str, data: Path, cache: Path) -> dict[str, float]:
+def _phase(name: str, data: Path, cache: Path, runtime: str) -> dict[str, Any]:
     """Run one phase in a child process; it prints one JSON line."""
     out = subprocess.run(
-        [sys.executable, __file__, "_phase", name, str(data), str(cache)],
+        [sys.executable, __file__, "_phase", name, str(data), str(cache), runtime],
         check=True,
         capture_output=True,
         text=True,
@@ -44,10 +47,10 @@ def _phase(name: str, data: Path, cache: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _child(name: str, data: Path, cache: Path) -> None:
+def _child(name: str, data: Path, cache: Path, runtime: RuntimeChoice) -> None:
     proc = psutil.Process()
     docs = load_tools(data)
-    result: dict[str, float] = {"tools": len(docs)}
+    result: dict[str, Any] = {"tools": len(docs)}
     if name == "floor":
         encoder = MiniLMEncoder()
         result["tokens"] = encoder.count_tokens([dense_text(d) for d in docs])
@@ -56,18 +59,24 @@ def _child(name: str, data: Path, cache: Path) -> None:
         best = min(_timed(lambda: a @ a) for _ in range(5))
         result["numpy_sgemm_gflops"] = 2 * 2048**3 / best / 1e9
         result["ort_matmul_gflops"] = _ort_matmul_gflops()
+        if openvino_installed():
+            result["openvino_matmul_gflops_f32"] = _openvino_matmul_gflops("f32")
+            if openvino_bf16_native():
+                result["openvino_matmul_gflops_bf16"] = _openvino_matmul_gflops("bf16")
         print(json.dumps(result))
         return
     rss0 = proc.memory_info().rss
     cpu0 = time.process_time()
     start = time.perf_counter()
-    index = ToolIndex(MiniLMEncoder(), cache=SqliteVectorCache(cache / "vectors.sqlite"))
+    encoder = MiniLMEncoder(runtime=runtime)
+    index = ToolIndex(encoder, cache=SqliteVectorCache(cache / "vectors.sqlite"))
     index.build(docs)
     result["lexical_ready_s"] = time.perf_counter() - start
     index.wait_dense()
     result["dense_ready_s"] = time.perf_counter() - start
     result["dense_ready_cpu_s"] = time.process_time() - cpu0
     result["index_rss_mb"] = (proc.memory_info().rss - rss0) / 2**20
+    result["runtime"] = encoder.runtime_label
     if name == "warm":
         queries = [q.query for q in load_queries(data)]
         index.search("warm up")
@@ -86,9 +95,8 @@ def _child(name: str, data: Path, cache: Path) -> None:
     print(json.dumps(result))
 
 
-def _ort_matmul_gflops() -> float:
-    """Best speed of onnxruntime's MatMul on 2 threads at the model's shapes (4096 tokens x 384 -> 1536)."""
-    import onnxruntime as ort  # noqa: PLC0415
+def _matmul_model() -> Any:
+    """One MatMul at the model's widest shape (4096 tokens x 384 -> 1536), as an ONNX model."""
     from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415
 
     rng = np.random.default_rng(0)
@@ -102,6 +110,15 @@ def _ort_matmul_gflops() -> float:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    return model
+
+
+def _ort_matmul_gflops() -> float:
+    """Best speed of onnxruntime's fp32 MatMul on 2 threads at the model's widest shape."""
+    import onnxruntime as ort  # noqa: PLC0415
+
+    model = _matmul_model()
+    rng = np.random.default_rng(1)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -111,27 +128,51 @@ def _ort_matmul_gflops() -> float:
     return 2 * 4096 * 384 * 1536 / best / 1e9
 
 
+def _openvino_matmul_gflops(precision: str) -> float:
+    """Best speed of OpenVINO's MatMul on 2 threads, same shape, computing in `precision` (f32 or bf16)."""
+    import openvino as ov  # noqa: PLC0415
+
+    path = Path(tempfile.mkdtemp(prefix="sy-mm-")) / "mm.onnx"
+    path.write_bytes(_matmul_model().SerializeToString())
+    compiled = ov.Core().compile_model(
+        str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision, "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": "2"}
+    )
+    request = compiled.create_infer_request()
+    x = np.random.default_rng(1).standard_normal((4096, 384), dtype=np.float32)
+    request.infer({"x": x})
+    best = min(_timed(lambda: request.infer({"x": x})) for _ in range(20))
+    return 2 * 4096 * 384 * 1536 / best / 1e9
+
+
 def _timed(fn: object) -> float:
     t = time.perf_counter()
     fn()  # type: ignore[operator]
     return time.perf_counter() - t
 
 
-def _speed(data: Path, as_json: bool) -> None:
+def _speed(data: Path, runtime: str, as_json: bool) -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="sy-speed-") as tmp:
         cache = Path(tmp)
-        floor = _phase("floor", data, cache)
-        cold = _phase("cold", data, cache)
-        warm = _phase("warm", data, cache)
+        floor = _phase("floor", data, cache, runtime)
+        cold = _phase("cold", data, cache, runtime)
+        warm = _phase("warm", data, cache, runtime)
     flops = floor["tokens"] * 21.2e6
-    report = {
+    report: dict[str, Any] = {
+        "runtime": cold["runtime"],
         "tools": cold["tools"],
         "doc_tokens": floor["tokens"],
         "numpy_sgemm_gflops": floor["numpy_sgemm_gflops"],
         "ort_matmul_gflops": floor["ort_matmul_gflops"],
         "floor_s_at_measured_ort_peak": flops / (floor["ort_matmul_gflops"] * 1e9),
         "floor_s_at_notes_peak_156": flops / 156e9,
+        **{
+            f"floor_s_at_openvino_{p}_peak": flops / (floor[f"openvino_matmul_gflops_{p}"] * 1e9)
+            for p in ("f32", "bf16")
+            if f"openvino_matmul_gflops_{p}" in floor
+        },
+        **{k: v for k, v in floor.items() if k.startswith("openvino_matmul")},
+        "cold_over_floor_at_measured_ort_peak": cold["dense_ready_s"] / (flops / (floor["ort_matmul_gflops"] * 1e9)),
         "cold_lexical_ready_s": cold["lexical_ready_s"],
         "cold_dense_ready_s": cold["dense_ready_s"],
         "cold_over_floor_156": cold["dense_ready_s"] / (flops / 156e9),
@@ -149,15 +190,16 @@ def _speed(data: Path, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{'load average (1 min) at start':32} {load_before:10.2f}")
-        print(f"{'load average (1 min) at end':32} {os.getloadavg()[0]:10.2f}")
+        print(f"{'load average (1 min) at start':36} {load_before:10.2f}")
+        print(f"{'load average (1 min) at end':36} {os.getloadavg()[0]:10.2f}")
         for key, value in report.items():
-            print(f"{key:32} {value:10.2f}")
+            shown = f"{value:10.2f}" if isinstance(value, float | int) else f"{value:>10}"
+            print(f"{key:36} {shown}")
 
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_phase":
-        _child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+        _child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), cast(RuntimeChoice, sys.argv[5]))
         return 0
     if len(sys.argv) > 1 and sys.argv[1] == "quality":
         quality = argparse.ArgumentParser(prog="bench/retrieval.py quality")
@@ -169,9 +211,10 @@ def main() -> int:
     )
     parser.add_argument("mode", choices=["quality", "speed"])
     parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--runtime", choices=["auto", "onnxruntime", "openvino"], default="auto")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    _speed(args.data, args.json)
+    _speed(args.data, args.runtime, args.json)
     return 0
 
 

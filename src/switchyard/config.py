@@ -212,6 +212,8 @@ class RetrievalSettings(_Model):
 
     retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
     encoder: Literal["minilm", "openai"] = "minilm"
+    #: what runs the bundled MiniLM: `auto` = OpenVINO where installed and the CPU has native bf16, else onnxruntime
+    runtime: Literal["auto", "onnxruntime", "openvino"] = "auto"
     openai: OpenAIEncoderSettings | None = None
     default_k: Annotated[int, Field(ge=1, le=50)] = 10
 

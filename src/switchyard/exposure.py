@@ -48,7 +48,7 @@ def make_encoder(config: GatewayConfig) -> Encoder:
     if settings.encoder == "openai" and settings.openai is not None:
         o = settings.openai
         return OpenAIEncoder(o.base_url, o.model, dim=o.dim, api_key_env=o.api_key_env)
-    return MiniLMEncoder()
+    return MiniLMEncoder(runtime=settings.runtime)
 
 
 def make_cache(config: GatewayConfig) -> VectorCache:

@@ -128,3 +128,22 @@ def test_empty_query_empty_index_and_zero_k_are_harmless() -> None:
     index.build(small_catalog())
     assert index.search("send an email", k=0) == []
     assert len(index.search("", k=3)) == 3
+
+
+def test_a_bulk_build_hands_back_the_encoders_batch_memory_once_and_small_updates_do_not() -> None:
+    class ReleasingEncoder(CountingEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.releases = 0
+
+        def release(self) -> None:
+            self.releases += 1
+
+    encoder = ReleasingEncoder()
+    index = ToolIndex(encoder, background=False)
+    many = [tool("bulk", f"tool_{i}", f"does thing number {i}") for i in range(600)]
+    index.build(many)
+    assert index.dense_ready
+    assert encoder.releases == 1  # after the whole job, not after each 256-text chunk
+    index.build([*many, tool("bulk", "one_more", "a new tool")])
+    assert encoder.releases == 1  # one new text: nothing big was held

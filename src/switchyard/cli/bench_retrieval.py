@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--data", type=Path, required=True, help="a set folder, or a folder of set folders")
     parser.add_argument("--retriever", choices=[*get_args(Retriever), "all"], default="hybrid")
     parser.add_argument("--cache", type=Path, default=None, help="SQLite vector cache (default: in memory)")
+    parser.add_argument(
+        "--runtime",
+        choices=["auto", "onnxruntime", "openvino"],
+        default="auto",
+        help="what runs the MiniLM encoder (default: auto, as the gateway)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.set_defaults(func=run)
 
@@ -73,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     retrievers: list[Retriever] = list(RETRIEVERS) if args.retriever == "all" else [args.retriever]
     cache: VectorCache = SqliteVectorCache(args.cache) if args.cache else MemoryVectorCache()
-    encoder = MiniLMEncoder() if any(r != "bm25" for r in retrievers) else None
+    encoder = MiniLMEncoder(runtime=args.runtime) if any(r != "bm25" for r in retrievers) else None
     results: list[BenchResult] = []
     tokens: dict[str, dict[str, int] | None] = {}
     for folder in sets:
@@ -84,15 +90,17 @@ def run(args: argparse.Namespace) -> int:
 
             results.append(run_benchmark(folder, make, retriever))
         tokens[folder.name] = _token_costs(folder)
+    runtime = encoder.runtime_label if encoder is not None else "none"
     if args.json:
-        print(json.dumps({"results": [asdict(r) for r in results], "tool_list_tokens": tokens}, indent=2))
+        report = {"encoder_runtime": runtime, "results": [asdict(r) for r in results], "tool_list_tokens": tokens}
+        print(json.dumps(report, indent=2))
     else:
-        _print_tables(results, tokens)
+        _print_tables(results, tokens, runtime)
     return 0
 
 
-def _print_tables(results: list[BenchResult], tokens: dict[str, dict[str, int] | None]) -> None:
-    table = Table(title="Tool retrieval")
+def _print_tables(results: list[BenchResult], tokens: dict[str, dict[str, int] | None], runtime: str) -> None:
+    table = Table(title=f"Tool retrieval (encoder runtime: {runtime})")
     for col in ("set", "retriever", "tools", "queries", *_METRICS, "build s", "dense s", "p50 ms", "p95 ms"):
         table.add_column(col, justify="left" if col in ("set", "retriever") else "right")
     for r in results:

@@ -1,7 +1,7 @@
 """Tool retrieval: find the right tools among thousands for a natural-language request.
 
 Owns the public retrieval API the gateway uses: `ToolIndex` (hybrid BM25 + dense search with background dense
-build), `ToolDoc` / `Hit`, the encoders (`MiniLMEncoder` offline on onnxruntime, `OpenAIEncoder` for an
+build), `ToolDoc` / `Hit`, the encoders (`MiniLMEncoder` offline on onnxruntime or OpenVINO, `OpenAIEncoder` for an
 OpenAI-compatible endpoint), vector caches, the `search` mode meta-tool definitions and the benchmark metrics.
 Does not own: MCP wiring (catalog / server) or the CLI (`switchyard.cli.bench_retrieval`).
 """

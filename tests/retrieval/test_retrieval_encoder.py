@@ -200,3 +200,21 @@ def test_release_gives_back_batch_memory_and_encoding_carries_on_identically(min
     minilm.release()  # twice is harmless
     after = minilm.encode(texts)
     assert np.allclose(before, after, atol=1e-6)
+
+
+def test_queries_and_a_bulk_job_at_once_get_the_same_vectors_as_alone(minilm: MiniLMEncoder) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    bulk = [f"tool {i}: " + "lists the rows of a table " * (i % 9) for i in range(48)]
+    queries = ["send an email", "weather in Paris tomorrow", "create a github issue"]
+    alone_bulk = minilm.encode(bulk)
+    alone_queries = [minilm.encode([q])[0] for q in queries]
+    with ThreadPoolExecutor(3) as pool:
+        bulk_job = pool.submit(minilm.encode, bulk)
+        query_jobs = [pool.submit(minilm.encode, [q]) for q in queries * 4]
+        released = pool.submit(minilm.release)  # a release racing the calls must not break them
+        together = [job.result(timeout=60)[0] for job in query_jobs]
+        released.result(timeout=60)
+        assert np.allclose(bulk_job.result(timeout=60), alone_bulk, atol=1e-5)
+    for i, vector in enumerate(together):
+        assert np.allclose(vector, alone_queries[i % len(queries)], atol=1e-5)

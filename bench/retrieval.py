@@ -137,11 +137,11 @@ def _openvino_matmul_gflops(precision: str) -> float:
     """Best speed of OpenVINO's MatMul on 2 threads, same shape, computing in `precision` (f32 or bf16)."""
     import openvino as ov  # noqa: PLC0415
 
-    path = Path(tempfile.mkdtemp(prefix="sy-mm-")) / "mm.onnx"
-    path.write_bytes(_matmul_model().SerializeToString())
-    compiled = ov.Core().compile_model(
-        str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision, "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": "2"}
-    )
+    with tempfile.TemporaryDirectory(prefix="sy-mm-") as tmp:
+        path = Path(tmp) / "mm.onnx"
+        path.write_bytes(_matmul_model().SerializeToString())
+        config = {"INFERENCE_PRECISION_HINT": precision, "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": "2"}
+        compiled = ov.Core().compile_model(str(path), "CPU", config)
     request = compiled.create_infer_request()
     x = np.random.default_rng(1).standard_normal((4096, 384), dtype=np.float32)
     request.infer({"x": x})

@@ -7,7 +7,8 @@ choice between runtimes (`resolve_runtime`).
 - `onnxruntime`: the fused fp32 graph (attention, skip-layer-norm, GELU fused by onnxruntime's optimiser), one
   session with one intra-op thread; concurrent callers share it.
 - `openvino` (`pip install 'mcp-switchyard[openvino]'`): the plain fp32 graph compiled by OpenVINO's CPU plugin
-  with `bulk_threads` streams of one thread each, so concurrent batches run side by side. On a CPU with native
+  twice: for batches with `bulk_threads` streams of one thread each (concurrent batches run side by side), for
+  single texts with one stream of `bulk_threads` threads (a query's latency). On a CPU with native
   bf16 arithmetic (AVX512-BF16 or AMX) the plugin computes in bf16 (`precision="auto"`), which halves the
   arithmetic of the matrix products; the result still agrees with the fp32 reference (cosine >= 0.9999, tested).
   The graph is cached as OpenVINO IR (`minilm-<weights hash>-ov-<precision>.xml/.bin`).
@@ -53,7 +54,7 @@ class RuntimeUnavailable(SwitchyardError):
 class GraphRunner(Protocol):
     """Runs the BERT graph; `hidden` may be called from several threads at once."""
 
-    #: what runs the graph, e.g. `onnxruntime-f32` or `openvino-bf16` (reported by benches and `check`)
+    #: what runs the graph, e.g. `onnxruntime-f32` or `openvino-bf16` (logged at load, printed by the benches)
     label: str
 
     def hidden(self, input_ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:

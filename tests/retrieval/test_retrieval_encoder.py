@@ -151,6 +151,11 @@ def test_auto_falls_back_to_onnxruntime_when_openvino_fails_to_load(
     assert auto.runtime_label == "onnxruntime-f32"
     with pytest.raises(RuntimeError, match="unsupported instruction set"):
         MiniLMEncoder(cache_dir=tmp_path, runtime="openvino").load()
+    # The capability probe itself failing (OpenVINO cannot even ask the CPU) falls back the same way.
+    monkeypatch.setattr(runtime_module, "openvino_bf16_native", refuse)
+    probed = MiniLMEncoder(cache_dir=tmp_path)
+    probed.load()
+    assert probed.runtime_label == "onnxruntime-f32"
 
 
 def test_configured_runtime_reaches_the_encoder() -> None:

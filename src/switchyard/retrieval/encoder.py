@@ -182,19 +182,17 @@ class MiniLMEncoder:
             # The shipped tokenizer pads everything to 128: we pad per batch ourselves.
             tokenizer.no_padding()
             tokenizer.enable_truncation(max_length=self._max_tokens)
+            runtime: str | None = None
             try:
                 runtime = resolve_runtime(self._runtime)
-                try:
-                    runner = self._open(runtime, model_dir, self._precision)
-                except RuntimeUnavailable:
-                    raise
-                except Exception as exc:  # OpenVINO refusing this machine: `auto` falls back, an explicit choice fails
-                    if self._runtime != "auto" or runtime != "openvino":
-                        raise
-                    logger.warning("OpenVINO failed to load the encoder (%s); using onnxruntime", exc)
-                    runner = self._open("onnxruntime", model_dir, "auto")
+                runner = self._open(runtime, model_dir, self._precision)
             except RuntimeUnavailable as exc:
                 raise EncoderUnavailable(str(exc)) from exc
+            except Exception as exc:  # OpenVINO refusing this machine: `auto` falls back, an explicit choice fails
+                if self._runtime != "auto" or runtime == "onnxruntime":
+                    raise
+                logger.warning("OpenVINO failed to load the encoder (%s); using onnxruntime", exc)
+                runner = self._open("onnxruntime", model_dir, "auto")
             self._tokenizer = tokenizer
             self._runner = runner
             logger.info("dense encoder %s runs on %s", self.name, runner.label)

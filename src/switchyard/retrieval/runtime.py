@@ -23,6 +23,7 @@ import importlib.util
 import os
 import threading
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -99,11 +100,13 @@ def openvino_bf16_native() -> bool:
     return "BF16" in _openvino_capabilities()
 
 
-def _openvino_capabilities() -> list[str]:
+@lru_cache(maxsize=1)
+def _openvino_capabilities() -> frozenset[str]:
+    """The CPU plugin's `OPTIMIZATION_CAPABILITIES` (asked once per process: the CPU does not change)."""
     import openvino  # noqa: PLC0415
 
     core: Any = openvino.Core()
-    return [str(c) for c in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
+    return frozenset(str(c) for c in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def resolve_runtime(choice: RuntimeChoice) -> Literal["onnxruntime", "openvino"]:
@@ -250,7 +253,7 @@ class _OpenVinoRunner:
         import openvino  # noqa: PLC0415
 
         core: Any = openvino.Core()
-        capabilities = [str(c) for c in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
+        capabilities = _openvino_capabilities()
         if precision == "bf16" and "BF16" not in capabilities:
             raise RuntimeUnavailable("this CPU has no native bf16 arithmetic: use precision 'f32' or 'auto'")
         chosen = "bf16" if precision == "bf16" or (precision == "auto" and "BF16" in capabilities) else "f32"

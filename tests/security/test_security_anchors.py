@@ -8,7 +8,7 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchyard.security.anchors import MIN_TEXT, AnchorRegistry, TextAnchors, spaced
+from switchyard.security.anchors import EAGER_AFTER, MIN_TEXT, AnchorRegistry, TextAnchors, spaced
 from switchyard.security.rules.base import anchored
 
 
@@ -70,6 +70,7 @@ def test_unknown_anchors_are_answered_then_learned() -> None:
     assert first.spans("gamma") == _find_all(text, "gamma")
     assert "beta" not in registry.anchors  # learned for the next text, not this one
     second = TextAnchors(text, registry)
+    registry.snapshot()  # what the next set pass does first
     assert {"alpha", "beta", "delta", "gamma"} <= registry.anchors
     assert second.contains("beta")
     assert not second.contains("delta")
@@ -133,3 +134,17 @@ def test_anchored_equals_a_full_scan(parts: list[str]) -> None:
     for regex, anchors, offset in ((_PREFIXED, ("sk-",), 0), (_OFFSET, ("_live_",), 2)):
         full = [(m.start(), m.end()) for m in regex.finditer(text)]
         assert [(m.start(), m.end()) for m in anchored(regex, text, anchors, offset)] == full
+
+
+def test_the_set_pass_waits_for_enough_questions_and_answers_the_same() -> None:
+    words = [f"w{i:02d}x" for i in range(40)]
+    registry = _registry(*words)
+    text = " ".join(words[::2]) * 3
+    anchors = TextAnchors(text, registry)
+    for word in words[:EAGER_AFTER]:
+        assert anchors.contains(word) == (word in text)
+    assert not anchors._present  # pyright: ignore[reportPrivateUsage]  # still answered by str.find
+    for word in words[EAGER_AFTER:]:
+        assert anchors.contains(word) == (word in text)
+        assert anchors.spans(word) == _find_all(text, word)
+    assert anchors._present  # pyright: ignore[reportPrivateUsage]  # the set pass ran

@@ -38,10 +38,14 @@ from switchyard.security.text import ascii_copy
 
 _RE2: Any = re2  # untyped package
 
-__all__ = ["MIN_TEXT", "AnchorRegistry", "TextAnchors", "default_registry", "register", "spaced"]
+__all__ = ["EAGER_AFTER", "MIN_TEXT", "AnchorRegistry", "TextAnchors", "default_registry", "register", "spaced"]
 
 MIN_TEXT = 128
 """Texts shorter than this are searched with `str.find` (a set pass costs as much as a few finds)."""
+EAGER_AFTER = 6
+"""Anchors of one text looked up with `str.find` before the set pass is made for the rest: a pass over 10 KB
+costs about four finds with warm caches and twenty with cold ones (its DFA's tables are what the rest of
+the process evicts between two results)."""
 
 _MAX_ANCHORS = 4096  # anchors past this many are always answered with str.find (a registry never grows unbounded)
 _MAX_ANCHOR_LEN = 256
@@ -142,12 +146,14 @@ Spans = tuple[tuple[int, int], ...]
 class TextAnchors:
     """Answers about anchors in one lower-cased text: `contains` and `spans`, exact whatever was registered.
 
-    Built on first use for a text: one set pass tells which registered anchors occur. The occurrences of an
-    anchor that occurs are listed with `str.find` when asked (and remembered); an anchor the set does not
-    have is looked up with `str.find` (and learned for the next texts).
+    The first few anchors asked of a text are looked up with `str.find`; past `EAGER_AFTER` of them, one set
+    pass tells which registered anchors occur (the rules' pattern gate, `security.gate`, rules most scans out
+    of a clean text before they ask for anchors, so a clean result often needs only a handful). The
+    occurrences of an anchor that occurs are listed with `str.find` when asked (and remembered); an anchor the
+    set does not have is looked up with `str.find` (and learned for the next texts).
     """
 
-    __slots__ = ("_found", "_present", "_registry", "_spans", "_words", "text")
+    __slots__ = ("_finds", "_found", "_present", "_registry", "_spans", "_words", "text")
 
     def __init__(self, text: str, registry: AnchorRegistry | None = None) -> None:
         self.text = text
@@ -156,11 +162,23 @@ class TextAnchors:
         self._spans: dict[str, Spans] = {}
         self._present: frozenset[str] = frozenset()
         self._words: frozenset[str] = frozenset()
-        if len(text) >= MIN_TEXT:
+        # Lookups left before the set pass; a short text never makes one (a pass costs as much as a few finds).
+        self._finds = EAGER_AFTER if len(text) >= MIN_TEXT else -1
+
+    def _set_knows(self, needle: str) -> bool:
+        """Whether the set answers for `needle`, making the set pass first once `str.find` has been used enough."""
+        if needle in self._words:
+            return True
+        if self._finds == 0:
+            self._finds = -1
             anchor_set, words = self._registry.snapshot()
             if anchor_set is not None:
-                self._present = anchor_set.present(text)
+                self._present = anchor_set.present(self.text)
                 self._words = words
+                return needle in words
+        elif self._finds > 0:
+            self._finds -= 1
+        return False
 
     def _miss(self, needle: str) -> bool:
         hit = self._found.get(needle)
@@ -172,14 +190,15 @@ class TextAnchors:
 
     def contains(self, needle: str) -> bool:
         """`needle in text` (a literal substring test: spaces are spaces here)."""
-        if needle in self._words:
+        if needle in self._found:
+            return self._found[needle]
+        if self._set_knows(needle):
             return needle in self._present
         return self._miss(needle)
 
     def contains_any(self, needles: Iterable[str]) -> bool:
         """`any(needle in text for needle in needles)`."""
-        words, present = self._words, self._present
-        return any(needle in present if needle in words else self._miss(needle) for needle in needles)
+        return any(self.contains(needle) for needle in needles)
 
     def spans(self, anchor: str) -> Spans:
         """Every `(start, end)` of `anchor` in the text, overlapping ones too, in order; a space in the anchor
@@ -193,7 +212,7 @@ class TextAnchors:
                 spans = tuple((m.start(), m.end()) for m in spaced(anchor).finditer(text))
             else:
                 spans = ()
-        elif anchor in self._words and anchor not in self._present:
+        elif self._set_knows(anchor) and anchor not in self._present:
             spans = ()
         else:
             if anchor not in self._words and len(text) >= MIN_TEXT:
@@ -205,5 +224,6 @@ class TextAnchors:
                 found.append((i, i + n))
                 i = text.find(anchor, i + 1)
             spans = tuple(found)
+            self._found[anchor] = bool(found)
         self._spans[anchor] = spans
         return spans

@@ -213,6 +213,10 @@ class OutputGuardStage:
 
     def __init__(self, settings: GuardSettings, scanner: Scanner | None = None) -> None:
         self.guard = OutputGuard(settings, scanner)
+        try:
+            self.guard.scanner.warm_up()  # at start-up, not during the first calls
+        except Exception:  # a broken scanner fails each call closed (below); it does not stop the gateway
+            logger.exception("output guard: the scanner failed its warm-up scan")
         self.offload_chars = settings.offload_chars
 
     async def __call__(self, ctx: CallContext, call_next: Handler) -> JsonObject:

@@ -15,6 +15,7 @@ from typing import Any
 
 from switchyard.security.anchors import MIN_TEXT, TextAnchors, spaced
 from switchyard.security.engine import SCAN_MEMO
+from switchyard.security.gate import TextGate
 from switchyard.security.model import Finding, ItemKind, ScanItem, Severity
 from switchyard.security.prefilter import Prefilter
 from switchyard.security.text import evidence
@@ -33,6 +34,7 @@ __all__ = [
     "finditer_lower",
     "lower_twin",
     "lowered",
+    "may_match",
     "name_fields",
     "prose_fields",
     "prose_matches",
@@ -178,6 +180,23 @@ def _memo(low: str) -> TextAnchors:
     return memo
 
 
+def may_match(regex: re.Pattern[str], text: str) -> bool:
+    """False when `regex` is sure to have no match in `text` (`security.gate`: one RE2 set pass per text, kept
+    in the item's scratch like the anchors). A text shorter than `windowed`'s whole-scan limit is not asked
+    about (True): a set pass would cost what the scan does."""
+    if len(text) < _WHOLE_SCAN:
+        return True
+    gates: dict[int, TextGate] | None = SCAN_MEMO.gates
+    if gates is None:
+        gates = SCAN_MEMO.gates = {}
+    gate = gates.get(id(text))
+    if gate is None or gate.text is not text:
+        if len(gates) >= _MAX_TEXTS:
+            gates.clear()
+        gate = gates[id(text)] = TextGate(text)
+    return gate.may_match(regex)
+
+
 def contains(low: str, needle: str) -> bool:
     """`needle in low`, answered from the item's anchor search (see `_memo`); asked directly of a short text."""
     if len(low) < MIN_TEXT:
@@ -264,6 +283,8 @@ def windowed(
     if len(text) < _WHOLE_SCAN:
         yield from scan(regex, text)
         return
+    if not may_match(regex, text):
+        return  # no match anywhere in the text, so none in its windows
     low = lowered(text)
     spans: list[tuple[int, int]] = []
     memo = _memo(low)
@@ -332,6 +353,8 @@ def _matches(
 ) -> Iterator[re.Match[str]]:
     if anchors:
         return windowed(regex, text, anchors, before, after, lower=lower, prefilter=prefilter)
+    if not may_match(regex, text):
+        return iter(())
     return finditer_lower(regex, text) if lower else regex.finditer(text)
 
 

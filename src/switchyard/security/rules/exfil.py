@@ -24,6 +24,7 @@ from switchyard.security.rules.base import (
     anchored,
     contains_any,
     lowered,
+    may_match,
     prose_matches,
 )
 
@@ -295,7 +296,10 @@ class SecretValueRule(RuleBase):
         low = lowered(values[0] if len(values) == 1 else " ".join(values))
         if len(low) < MIN_TEXT and not contains_any(low, _ANY_SECRET_ANCHOR):
             return  # a short text: one pass for the formats below, each tried only where its anchors occur
+        one = values[0] if len(values) == 1 else None
         for kind, regex, anchors, offset in _SECRET_CHECKS:
+            if one is not None and not may_match(regex, one):
+                continue  # ruled out for the whole text (`security.gate`), before any anchor is looked up
             if contains_any(low, anchors):
                 if offset is not None and len(values) == 1:
                     # A tool result: the format is tried only where its prefix is (same matches as a scan).

@@ -19,6 +19,7 @@ from switchyard.security.rules.base import (
     anchors_absent,
     contains,
     lowered,
+    may_match,
     prose_fields,
     prose_matches,
 )
@@ -138,6 +139,8 @@ class HiddenPreconditionRule(RuleBase):
             return  # a short result with none of the eleven families' anchors: one search instead of eleven scans
         low = lowered(one) if one is not None else None
         for index, (regex, anchors) in enumerate(_PRECONDITIONS):
+            if one is not None and not may_match(regex, one):
+                continue  # ruled out for the whole text (`security.gate`), before any anchor is looked up
             if low is not None and not all(contains(low, word) for word in _REQUIRED[index]):
                 continue
             # Data that names the model ("to you, Claude", "if you are an AI") is addressed to it: in a tool

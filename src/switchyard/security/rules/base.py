@@ -92,10 +92,23 @@ def word_trie(words: Iterable[str]) -> str:
     return build(trie)
 
 
+# The only non-ASCII characters IGNORECASE matches as ASCII letters: U+0130 (the one character whose
+# `lower()` is two characters long), U+0131, U+017F and U+212A.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
 @lru_cache(maxsize=256)
 def lowered(text: str) -> str:
-    """`text.lower()`, cached: several rules look for anchors in the same text (str hashes are cached too)."""
-    return text.lower()
+    """`text.lower()` after folding the four non-ASCII letters IGNORECASE reads as `i`, `s` or `k` into those
+    letters, cached (several rules look for anchors in the same text; str hashes are cached too).
+
+    Always the length of `text`, so offsets found in it are offsets in `text` (a plain `lower()` turns U+0130
+    into two characters: a run of them shifted every window away from its anchor). And a lower-case twin run on
+    it matches wherever the IGNORECASE pattern matches `text`: `ſystem`, `ıgnore` and `\u212aey` read as
+    `system`, `ignore` and `key`, as IGNORECASE and a model read them."""
+    if text.isascii():
+        return text.lower()
+    return text.translate(_FOLD).lower()
 
 
 def _finditer(regex: re.Pattern[str], text: str, pos: int = 0, endpos: int | None = None) -> Iterator[re.Match[str]]:
@@ -145,9 +158,8 @@ def finditer_lower(
 ) -> Iterator[re.Match[str]]:
     """`regex.finditer` over `text`, run on its lower-cased copy when the pattern allows it.
 
-    Offsets are the same (only when lower-casing keeps the length, which it does but for a few letters);
-    matched strings come out lower-cased, so callers use offsets into `text`, not `group()`, for anything
-    case-sensitive.
+    Offsets are the same (`lowered` keeps the length); matched strings come out lower-cased, so callers use
+    offsets into `text`, not `group()`, for anything case-sensitive.
     """
     end = len(text) if endpos is None else endpos
     twin = _cached_twin(regex)

@@ -74,10 +74,16 @@ _ADDRESSED_RE = re.compile(
     _I,
 )
 _AGENT_NAMED_RE = re.compile(rf"\b{_AGENT_WORDS}", _I)
+# Every agent word of `_AGENT_WORDS` (or a part of it), and "you ...": every match contains one. "ai" and "bot"
+# occur inside common words too; the pattern gate (`security.gate`) rules the scan out of most clean results.
 _ADDRESSED_ANCHORS = (
     "assistant",
-    "ai,",
-    "ai:",
+    "ai",
+    "bot",
+    "mixtral",
+    "command",
+    "phi",
+    *(f"o{digit}" for digit in range(10)),
     "agent",
     "model",
     "llm",

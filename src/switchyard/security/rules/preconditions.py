@@ -46,8 +46,20 @@ _AI_ANCHORS = (
     "mixtral",
     "qwen",
     "deepseek",
-    "command-r",
+    "command",
     "grok",
+    "phi",
+    *(f"o{digit}" for digit in range(10)),
+    # "ai" alone is in too many words: its vocative forms, and the words that open the other three forms.
+    "ai ,",
+    "note",
+    "message",
+    "reminder",
+    "instruction",
+    "attention",
+    "notice",
+    "dear",
+    "hey",
 )
 # Each phrase family with the anchor words every one of its matches contains (see `windowed`).
 _PRECONDITIONS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(

@@ -18,7 +18,8 @@ the other anchors occur in the copy exactly where they occur in the text); they 
 
 Owns: the anchor registry and its set, `TextAnchors` (the answers for one text) and `spaced` (an
 anchor's spaces match any whitespace run). Does not own: which anchors a rule uses, the regexes run near
-them, or when a scan starts and ends (the engine's per-item scratch `SCAN_MEMO` holds the `TextAnchors`).
+them, or when a scan starts and ends (the engine's per-item scratch `SCAN_MEMO` holds the `TextAnchors`, and the
+`TextGate`s of `security.gate`).
 
 Thread-safe: the set is never changed once built (a rebuild makes a new one, swapped in under a
 lock), and a `TextAnchors` belongs to the scan of one item on one thread.

@@ -49,7 +49,6 @@ class _ScanMemo(threading.local):
     """One slot per thread, `SCAN_MEMO.value`."""
 
     value: Any = None
-    gates: Any = None
 
 
 SCAN_MEMO = _ScanMemo()
@@ -182,7 +181,7 @@ class Scanner:
             for rule in self._rules_for(item.kind):
                 findings.extend(self._score(f) for f in rule.check(view, ctx))
         finally:
-            SCAN_MEMO.value = SCAN_MEMO.gates = None
+            SCAN_MEMO.value = None
         best: dict[str, float] = {}
         for f in findings:
             best[f.rule_id] = max(best.get(f.rule_id, 0.0), f.score)

@@ -351,8 +351,7 @@ class TextGate:
         """False only when `regex` is sure to have no match in the text (`regex.search(text) is None`)."""
         index = self._index.get(id(regex))
         if index is None:
-            if not self._registry.knows(regex):
-                self._registry.learn(regex)
+            self._registry.learn(regex)  # a no-op for a pattern offered before
             return True
         matching = self._matching
         return matching is None or index in matching

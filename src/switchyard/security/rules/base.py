@@ -11,7 +11,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from switchyard.security.anchors import MIN_TEXT, TextAnchors, spaced
 from switchyard.security.engine import SCAN_MEMO
@@ -175,21 +175,31 @@ def finditer_lower(
 # from one RE2 set pass per text; the answers for the texts of the item being scanned are kept in the
 # engine's per-item, per-thread scratch (`SCAN_MEMO`, emptied after each item), keyed by the text's identity
 # (`lowered` returns the same object for the same text).
-_MAX_TEXTS = 16
+_MAX_TEXTS = 32  # texts' answers of both kinds
 _WHOLE_SCAN = 256
 """`windowed` scans a text shorter than this whole: finding the windows would cost more than the scan."""
 
 
+_PerText = TypeVar("_PerText", TextAnchors, TextGate)
+
+
+def _per_text(kind: type[_PerText], text: str) -> _PerText:
+    """The item's `kind` answers for `text` (`TextAnchors` of a lower-cased text, `TextGate` of a text), built on
+    first use and kept in the engine's per-item scratch (`SCAN_MEMO`) by the text's identity."""
+    memos: dict[tuple[type[Any], int], Any] | None = SCAN_MEMO.value
+    if memos is None:
+        memos = SCAN_MEMO.value = {}
+    key = (kind, id(text))
+    memo = memos.get(key)
+    if memo is None or memo.text is not text:
+        if len(memos) >= _MAX_TEXTS:
+            memos.clear()
+        memo = memos[key] = kind(text)
+    return cast(_PerText, memo)
+
+
 def _memo(low: str) -> TextAnchors:
-    texts: dict[int, TextAnchors] | None = SCAN_MEMO.value
-    if texts is None:
-        texts = SCAN_MEMO.value = {}
-    memo = texts.get(id(low))
-    if memo is None or memo.text is not low:
-        if len(texts) >= _MAX_TEXTS:
-            texts.clear()
-        memo = texts[id(low)] = TextAnchors(low)
-    return memo
+    return _per_text(TextAnchors, low)
 
 
 def may_match(regex: re.Pattern[str], text: str) -> bool:
@@ -198,15 +208,7 @@ def may_match(regex: re.Pattern[str], text: str) -> bool:
     about (True): a set pass would cost what the scan does."""
     if len(text) < _WHOLE_SCAN:
         return True
-    gates: dict[int, TextGate] | None = SCAN_MEMO.gates
-    if gates is None:
-        gates = SCAN_MEMO.gates = {}
-    gate = gates.get(id(text))
-    if gate is None or gate.text is not text:
-        if len(gates) >= _MAX_TEXTS:
-            gates.clear()
-        gate = gates[id(text)] = TextGate(text)
-    return gate.may_match(regex)
+    return _per_text(TextGate, text).may_match(regex)
 
 
 def contains(low: str, needle: str) -> bool:

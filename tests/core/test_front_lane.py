@@ -1,12 +1,19 @@
-"""`FrontLane`'s per-request connection for a modern call is the one the SDK's `from_envelope` builds."""
+"""`FrontLane`: its per-request connection for a modern call is the one the SDK's `from_envelope` builds, and
+the params it runs without the kernel's validation are ones that validation accepts unchanged."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+import mcp_types as types
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mcp.server.connection import Connection
+from mcp_types import methods as _methods
 
-from switchyard.server.lane import FrontLane
+from switchyard.server.lane import FrontLane, plain_call_params
+from switchyard.upstream.lane import tracing_active
 
 _VERSION = "2026-07-28"
 _INFO = {"name": "client", "version": "1.0"}
@@ -51,3 +58,82 @@ def test_a_changed_request_dict_does_not_change_the_kept_envelope() -> None:
     edited: dict[str, Any] = {"elicitation": {}, "sampling": {}}
     got = lane._envelope_connection(_VERSION, _INFO, edited)  # pyright: ignore[reportPrivateUsage]
     assert _view(got) == _view(Connection.from_envelope(_VERSION, _INFO, edited))
+
+
+# --- plain params: the shapes the lane may run without the kernel's validation ---------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+_ENVELOPE = {
+    types.PROTOCOL_VERSION_META_KEY: _VERSION,
+    types.CLIENT_INFO_META_KEY: _INFO,
+    types.CLIENT_CAPABILITIES_META_KEY: _CAPS,
+}
+_META_KEY = st.sampled_from(["progressToken", "traceparent", "io.modelcontextprotocol/logLevel", "x"]) | st.text(
+    max_size=6
+)
+
+
+@st.composite
+def _params(draw: st.DrawFn, modern: bool) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if draw(st.integers(0, 9)):  # mostly named
+        params["name"] = draw(st.text(max_size=10) | _JSON)
+    if draw(st.booleans()):
+        params["arguments"] = draw(st.dictionaries(st.text(max_size=6), _JSON, max_size=3) | _JSON)
+    if draw(st.booleans()):
+        meta: Any = draw(st.dictionaries(_META_KEY, _JSON | st.integers() | st.text(max_size=5), max_size=2) | _JSON)
+        if modern and isinstance(meta, dict):
+            meta = {**cast(dict[str, Any], meta), **_ENVELOPE}
+        params["_meta"] = meta
+    elif modern:
+        params["_meta"] = dict(_ENVELOPE)
+    if draw(st.booleans()):
+        params[draw(st.sampled_from(["task", "inputResponses", "requestState", "extra"]))] = draw(_JSON)
+    return params
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), modern=st.booleans())
+def test_plain_params_are_ones_the_sdk_validation_accepts_unchanged(data: st.DataObject, modern: bool) -> None:
+    params = data.draw(_params(modern))
+    if not plain_call_params(params, modern=modern):
+        return
+    version = _VERSION if modern else "2025-11-25"
+    _methods.validate_client_request("tools/call", version, params)  # raises if the SDK would reject them
+    typed = types.CallToolRequestParams.model_validate(params, by_name=False)
+    assert typed.name == params["name"]
+    assert typed.arguments == params.get("arguments")
+
+
+def test_plain_params_turn_back_what_the_kernel_must_see() -> None:
+    base: dict[str, Any] = {"name": "t", "arguments": {"a": 1}}
+    assert plain_call_params(base, modern=False)
+    assert plain_call_params({"name": "t"}, modern=False)
+    assert plain_call_params({**base, "_meta": {"progressToken": 3, **_ENVELOPE}}, modern=True)
+    refused: list[tuple[dict[str, Any], bool]] = [
+        ({"arguments": {}}, False),  # no name
+        ({"name": 5}, False),
+        ({**base, "arguments": ["x"]}, False),
+        ({**base, "_meta": {"progressToken": True}}, False),  # a bool is not a token
+        ({**base, "_meta": {"progressToken": 1.5}}, False),
+        ({**base, "_meta": {"traceparent": "00-x"}}, False),  # trace context: the span must see it
+        ({**base, "_meta": _ENVELOPE}, False),  # an envelope on a handshake connection
+        ({**base, "_meta": {**_ENVELOPE, "io.modelcontextprotocol/logLevel": "debug"}}, True),
+        ({**base, "task": {"ttl": 5}}, False),
+        ({**base, "requestState": "s"}, True),
+        ({**base, "_meta": "not an object"}, False),
+    ]
+    for params, modern in refused:
+        assert not plain_call_params(params, modern=modern), params
+
+
+def test_tracing_active_follows_the_global_tracer_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    import switchyard.upstream.lane as lane_module  # noqa: PLC0415
+
+    assert not tracing_active()  # no provider configured in the test process
+    monkeypatch.setattr(lane_module, "get_tracer_provider", object)  # any other provider
+    assert tracing_active()

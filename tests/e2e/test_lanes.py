@@ -30,6 +30,7 @@ ENVELOPE = {
     "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
     "io.modelcontextprotocol/clientInfo": {"name": "lane-test", "version": "1.0"},
 }
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 ELICIT_ANSWER = {"action": "accept", "content": {"name": "Ada"}}
 
 
@@ -68,6 +69,12 @@ LEGACY_CONVERSATION: list[dict[str, Any]] = [
     {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"arguments": {}}},  # no name: SDK's error
     _modern(9, "fast__echo", {"text": "enveloped"}),  # an envelope on a handshake connection: refused
     _call(10, "fast__echo", {"text": "x" * 20000}),
+    # Params the lane's plain check turns back to the SDK's whole kernel (validation, span): same answers.
+    _call(11, "fast__echo", {"text": "traced"}, traceparent=TRACEPARENT),
+    {"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": {"name": "fast__echo", "arguments": ["x"]}},
+    {"jsonrpc": "2.0", "id": 13, "method": "tools/call", "params": {"name": 5, "arguments": {}}},
+    _call(14, "fast__echo", {"text": "flag"}, progressToken=True),
+    {"jsonrpc": "2.0", "id": 15, "method": "tools/call", "params": {"name": "fast__echo", "task": {"ttl": 5}}},
 ]
 
 MODERN_CONVERSATION: list[dict[str, Any]] = [
@@ -93,6 +100,10 @@ MODERN_CONVERSATION: list[dict[str, Any]] = [
     # changed envelope must be read anew), then with it again.
     _call(10, "legacy__ask_name", {}, **{**ENVELOPE, "io.modelcontextprotocol/clientCapabilities": {}}),
     _modern(11, "fast__echo", {"text": "back"}),
+    _modern(12, "fast__echo", {"text": "traced"}, traceparent=TRACEPARENT),
+    _modern(13, "fast__echo", ["x"]),  # type: ignore[arg-type] - arguments that are not an object
+    _modern(14, "fast__echo", {"text": "flag"}, progressToken=True),
+    _modern(15, "fast__echo", {"text": "log"}, **{"io.modelcontextprotocol/logLevel": "debug"}),
 ]
 
 
@@ -210,6 +221,7 @@ async def test_the_lanes_answer_every_message_exactly_as_the_sdk_path_does(
     # ...and the lanes served them: the SDK-path run never mentions a lane.
     lane_log = (tmp_path / "lanes.log").read_text(encoding="utf-8")
     assert "stdio lane: serving tools/call" in lane_log
+    assert "stdio lane: plain tools/call params skip the kernel's validation and span" in lane_log
     assert "server fast: forwarded requests take the stdio lane" in lane_log
     assert "lane" not in (tmp_path / "sdk.log").read_text(encoding="utf-8")
     if era == "legacy":
@@ -217,6 +229,8 @@ async def test_the_lanes_answer_every_message_exactly_as_the_sdk_path_does(
         assert "nope__tool" in _answer(lanes, 4)["error"]["message"]
         assert _answer(lanes, 8)["error"]["code"] == -32602
         assert len(_answer(lanes, 10)["result"]["content"][0]["text"]) == 20000
+        assert _answer(lanes, 11)["result"]["content"][0]["text"] == "traced"
+        assert _answer(lanes, 12)["error"]["code"] == -32602
     else:
         assert _answer(lanes, 5)["error"]["code"] == -32602
         assert _answer(lanes, 6)["error"]["code"] == -32022
@@ -224,3 +238,5 @@ async def test_the_lanes_answer_every_message_exactly_as_the_sdk_path_does(
         # Without the capability the upstream's question cannot be put to the client: no input_required.
         assert "cannot answer elicitation" in json.dumps(_answer(lanes, 10)), _answer(lanes, 10)
         assert _answer(lanes, 11)["result"]["content"][0]["text"] == "back"
+        assert _answer(lanes, 12)["result"]["content"][0]["text"] == "traced"
+        assert _answer(lanes, 13)["error"]["code"] == -32602

@@ -179,9 +179,12 @@ class Scanner:
         findings: list[Finding] = []
         try:
             for rule in self._rules_for(item.kind):
-                findings.extend(self._score(f) for f in rule.check(view, ctx))
+                for f in rule.check(view, ctx):
+                    findings.append(self._score(f))
         finally:
             SCAN_MEMO.value = None
+        if not findings:  # the common case: a clean item
+            return ItemVerdict(item=item, score=0.0, malicious=self.policy.threshold <= 0.0, findings=())
         best: dict[str, float] = {}
         for f in findings:
             best[f.rule_id] = max(best.get(f.rule_id, 0.0), f.score)

@@ -19,6 +19,14 @@ Cancellation is honoured for lane requests (`notifications/cancelled` interrupts
 answer; the notification still reaches the SDK). Requests a handshake-era call pushes to the client
 (elicitation, sampling, roots) ride the connection's own dispatcher, so their answers are matched there.
 `SWITCHYARD_LANES=off` turns the lane off. Does not own the streams (stdio.py) or the handlers (mcp.py).
+
+The kernel's two request validations and its OpenTelemetry span are the one part the lane may leave out, for
+a `tools/call` whose params are *plain* (`name` a string, `arguments` an object, `_meta` holding only the
+modern envelope and a progress token; nothing else) while no tracer provider is configured. Plain params are
+the ones the SDK's validation accepts as they are (checked against it in tests/core/test_front_lane.py), and
+without a provider the span records nothing and carries no context the call could propagate. Every other
+request, and every request while tracing is configured, runs the whole kernel. The handler, the front's own
+middleware, result shaping (`_serialize`) and error mapping are the kernel's in both cases.
 """
 
 from __future__ import annotations
@@ -28,18 +36,24 @@ import contextlib
 import copy
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import anyio
 import anyio.abc
 import mcp_types as types
+from mcp.server._otel import OpenTelemetryMiddleware  # pyright: ignore[reportPrivateUsage] - the SDK's span
 from mcp.server.connection import Connection, NotifyOnlyOutbound
+from mcp.server.context import HandlerResult, ServerRequestContext
 from mcp.server.runner import (
     ServerRunner,
+    _dump_result,  # pyright: ignore[reportPrivateUsage]
+    _extract_meta,  # pyright: ignore[reportPrivateUsage] - the SDK's own reading of `_meta`, reused exactly
     _has_modern_envelope,  # pyright: ignore[reportPrivateUsage] - the SDK's own era rule, reused exactly
     _NoServerRequestsDispatchContext,  # pyright: ignore[reportPrivateUsage]
+    aclose_shielded,
     modern_error_data,
     serve_one,
 )
@@ -52,6 +66,8 @@ from mcp_types import ClientCapabilities, InitializeRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
+from switchyard.upstream.lane import tracing_active
+
 __all__ = ["FrontLane"]
 
 logger = logging.getLogger("switchyard.front")
@@ -62,6 +78,40 @@ _SHUTDOWN_WRITE_TIMEOUT = 2.0
 _TRANSPORT = TransportContext(kind="jsonrpc", can_send_request=True)
 _GONE = (ConnectionError, OSError, RuntimeError)
 """What writing to a client that went away raises (a closed pipe, a closed transport)."""
+
+
+_ENVELOPE_KEYS = frozenset(
+    {types.PROTOCOL_VERSION_META_KEY, types.CLIENT_INFO_META_KEY, types.CLIENT_CAPABILITIES_META_KEY}
+)
+"""The modern envelope's `_meta` keys: the SDK's inbound ladder and `Connection.from_envelope` vetted them."""
+_PLAIN_KEYS = frozenset({"name", "arguments", "_meta"})
+
+Call = Callable[[ServerRequestContext[Any, Any]], Awaitable[HandlerResult]]
+
+
+def plain_call_params(params: Mapping[str, Any], *, modern: bool) -> bool:
+    """True when `tools/call` params hold nothing the SDK's request validation could reject or change: a string
+    `name`, an object `arguments` (optional), and a `_meta` object (optional) with only a string or integer
+    `progressToken` and, on a modern request, the envelope keys the inbound ladder already checked."""
+    if not isinstance(params.get("name"), str) or not _PLAIN_KEYS.issuperset(params):
+        return False
+    arguments: Any = params.get("arguments", {})
+    if not isinstance(arguments, dict):
+        return False
+    meta: Any = params.get("_meta", {})
+    if not isinstance(meta, dict):
+        return False
+    for key, value in cast(dict[str, Any], meta).items():
+        if key == "progressToken":
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                return False
+        elif not (modern and key in _ENVELOPE_KEYS):
+            return False
+    return True
+
+
+async def _step(middleware: Any, call_next: Call, ctx: ServerRequestContext[Any, Any]) -> HandlerResult:
+    return await middleware(ctx, call_next)
 
 
 def _dumps(message: Mapping[str, Any]) -> bytes:
@@ -150,6 +200,7 @@ class FrontLane:
         self._in_flight: dict[types.RequestId, _InFlight] = {}
         self._outbound = NotifyOnlyOutbound(cast(Any, self))
         self._announced = False
+        self._plain_seen = False
         self._envelope: tuple[str, Any, Any, InitializeRequestParams | None, ClientCapabilities | None] | None = None
         """The last modern request's envelope: (version, raw client info, raw capabilities, and their typed forms)."""
         self.served = 0
@@ -263,10 +314,38 @@ class FrontLane:
         self._in_flight[dctx.request_id] = _InFlight(scope, dctx)
         self._tg.start_soon(self._handle, dctx, scope, work)
 
+    async def _kernel(self, runner: ServerRunner[Any], dctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """`runner.on_request(dctx, "tools/call", params)` for plain params while tracing is off, without the
+        validations plain params pass anyway and the span that would record nothing (module docstring)."""
+        version = runner.connection.protocol_version
+        entry = self._server.get_request_handler("tools/call")
+        if entry is None or not plain_call_params(params, modern=version in MODERN_PROTOCOL_VERSIONS):
+            return await runner.on_request(dctx, "tools/call", params)
+        middleware = [m for m in self._server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
+        if tracing_active():
+            return await runner.on_request(dctx, "tools/call", params)
+        if not self._plain_seen:
+            self._plain_seen = True
+            logger.debug("stdio lane: plain tools/call params skip the kernel's validation and span")
+        meta = _extract_meta(params)
+        typed = types.CallToolRequestParams.model_construct(name=params["name"], arguments=params.get("arguments"))
+
+        async def inner(ctx: ServerRequestContext[Any, Any]) -> HandlerResult:
+            result = await entry.handler(ctx, typed)
+            if isinstance(result, types.ErrorData):
+                raise MCPError.from_error_data(result)
+            return runner._serialize(ctx.method, version, result)  # pyright: ignore[reportPrivateUsage]
+
+        call: Call = inner
+        for step in reversed(middleware):
+            call = partial(_step, step, call)
+        ctx = runner._make_context(dctx, "tools/call", params, meta, version)  # pyright: ignore[reportPrivateUsage]
+        return _dump_result(await call(ctx))
+
     async def _legacy(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
         runner = ServerRunner(self._server, connection, self._lifespan)
         try:
-            return await runner.on_request(dctx, "tools/call", params)
+            return await self._kernel(runner, dctx, params)
         except Exception as exc:
             error = handler_exception_to_error_data(exc)
             if error is None:
@@ -276,14 +355,20 @@ class FrontLane:
 
     async def _modern(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            return await serve_one(
-                self._server,
-                _NoServerRequestsDispatchContext(dctx),
-                "tools/call",
-                params,
-                connection=connection,
-                lifespan_state=self._lifespan,
-            )
+            if tracing_active() or not plain_call_params(params, modern=True):
+                return await serve_one(
+                    self._server,
+                    _NoServerRequestsDispatchContext(dctx),
+                    "tools/call",
+                    params,
+                    connection=connection,
+                    lifespan_state=self._lifespan,
+                )
+            runner = ServerRunner(self._server, connection, self._lifespan)
+            try:
+                return await self._kernel(runner, _NoServerRequestsDispatchContext(dctx), params)
+            finally:
+                await aclose_shielded(connection)  # as `serve_one` does
         except (MCPError, ValidationError):
             raise
         except Exception as exc:

@@ -88,6 +88,11 @@ def classify(exc: BaseException | None) -> tuple[str, str]:
     return "error", "cancelled"
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+"""`json.dumps(..., ensure_ascii=False, separators=(",", ":"), default=str)`, built once (dumps builds one per call)."""
+_CLIENT = json.JSONEncoder(ensure_ascii=False)
+
+
 class AuditEvent:
     """A request's outcome, captured cheaply on the call path; `to_row` does the rest on the writer thread."""
 
@@ -124,12 +129,12 @@ class AuditEvent:
         size: int | None = None
         is_error: bool | None = None
         if self.result is not None:
-            size = len(json.dumps(self.result, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+            size = len(_COMPACT.encode(self.result).encode())
             is_error = bool(self.result.get("isError", False))
         client = None
         if ctx.client_info:
             info: Mapping[str, Any] = ctx.client_info
-            client = json.dumps({k: info[k] for k in ("name", "version") if k in info}, ensure_ascii=False)
+            client = _CLIENT.encode({k: info[k] for k in ("name", "version") if k in info})
         return AuditRow(
             event=self.event,
             time=self.when,

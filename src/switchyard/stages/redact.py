@@ -16,6 +16,8 @@ __all__ = ["REDACTED", "SECRET_VALUE_PATTERNS", "Redactor"]
 
 REDACTED = "[REDACTED]"
 _LEAVES: frozenset[type] = frozenset({int, float, bool})
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+"""What `serialize` writes: compact JSON, non-ASCII kept, anything else as its `str` (built once)."""
 
 SECRET_VALUE_PATTERNS: tuple[str, ...] = (
     r"(?i:\bbearer\s+[A-Za-z0-9._~+/=-]{8,})",
@@ -66,7 +68,7 @@ class Redactor:
 
     def serialize(self, value: Any) -> str:
         """Redacted JSON text of at most about `max_bytes`; a larger value becomes a truncated preview object."""
-        text = json.dumps(self.redact(value), ensure_ascii=False, separators=(",", ":"), default=str)
+        text = _COMPACT.encode(self.redact(value))
         size = len(text.encode("utf-8"))
         if size <= self.max_bytes:
             return text

@@ -37,7 +37,7 @@ from switchyard.upstream.base import (
 )
 from switchyard.upstream.bridge import InFlight
 from switchyard.upstream.capabilities import FRONT_CAPABILITIES, install_capability_override
-from switchyard.upstream.lane import UpstreamLane
+from switchyard.upstream.lane import UpstreamLane, tracing_active
 from switchyard.upstream.watch import ClosedWatch
 
 __all__ = ["ClientUpstream", "RawRequest"]
@@ -146,7 +146,7 @@ class ClientUpstream:
         call = self.inflight.enter()
         lane = self.lane
         try:
-            if lane is not None and lane.open:
+            if lane is not None and lane.open and not tracing_active():
                 session = client.session
                 return await lane.request(
                     method,

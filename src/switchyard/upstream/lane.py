@@ -39,10 +39,11 @@ from mcp.client.session import (
 )
 from mcp.shared.exceptions import MCPError
 from mcp_types import methods as _methods
+from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, get_tracer_provider
 
 from switchyard.upstream.base import JsonObject, ProgressCallback
 
-__all__ = ["LANE_ID_PREFIX", "UpstreamLane", "lanes_enabled"]
+__all__ = ["LANE_ID_PREFIX", "UpstreamLane", "lanes_enabled", "tracing_active"]
 
 logger = logging.getLogger("switchyard.upstream")
 
@@ -57,6 +58,13 @@ def lanes_enabled() -> bool:
     """False when `SWITCHYARD_LANES=off`: every request takes the SDK's own path (an escape hatch, and the
     baseline `bench/overhead.py --compare no-lanes` measures against)."""
     return os.environ.get("SWITCHYARD_LANES", "").lower() not in ("off", "0", "false", "no")
+
+
+def tracing_active() -> bool:
+    """True once an OpenTelemetry tracer provider is configured. The SDK's paths open a span per request and
+    propagate its trace context (the client's `_meta.traceparent`); the lanes do neither, so while tracing is
+    on every request takes the SDK's path. Read per request: a provider may be set after start-up."""
+    return not isinstance(get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider)
 
 
 Stamp = Callable[[dict[str, Any], Any], None]

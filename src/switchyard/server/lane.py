@@ -8,7 +8,7 @@ kernel the dispatcher would have called (`ServerRunner.on_request` for a handsha
 with a per-request `Connection` for a 2026-07-28 one, exactly as `mcp.server.runner` does), with a small
 dispatch context of its own, then writes the answer line itself. So validation, middleware, the front's
 handler, result shaping and error mapping are the SDK's and the front's own code; only the transport plumbing
-is skipped.
+is skipped (and, for plain params, the two checks and the span named in the last paragraph).
 
 What the lane leaves to the SDK (the line goes on to the dispatcher unchanged): every other method, any
 request before the connection's era is settled, and the request that settles it (the SDK's dispatcher picks

@@ -16,6 +16,8 @@ The result is checked as the session checks it (`validate_server_result` for the
 `ttlMs` clamped, a later revision's fields dropped), errors are the SDK's (`MCPError` with the server's code,
 message and data; `REQUEST_TIMEOUT` "timed out"; `CONNECTION_CLOSED`), and a call abandoned by timeout or
 cancellation is cancelled upstream with `notifications/cancelled`, as the SDK does.
+While an OpenTelemetry tracer provider is configured the lane steps aside (`tracing_active`): the SDK's
+dispatcher opens a client span per request and injects its trace context into `_meta`, which the lane does not.
 Does not own the process or framing (`pipes.py`) or error translation (`client.py`).
 """
 

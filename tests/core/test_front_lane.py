@@ -132,8 +132,17 @@ def test_plain_params_turn_back_what_the_kernel_must_see() -> None:
 
 
 def test_tracing_active_follows_the_global_tracer_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    import opentelemetry.trace as otel  # noqa: PLC0415
+
     import switchyard.upstream.lane as lane_module  # noqa: PLC0415
 
     assert not tracing_active()  # no provider configured in the test process
-    monkeypatch.setattr(lane_module, "get_tracer_provider", object)  # any other provider
+    monkeypatch.setattr(otel, "_TRACER_PROVIDER", otel.NoOpTracerProvider())
+    assert not tracing_active()  # a no-op provider records nothing either
+    monkeypatch.setattr(otel, "_TRACER_PROVIDER", object())  # any real provider
+    assert tracing_active()
+    # Not set yet, but named by OTEL_PYTHON_TRACER_PROVIDER: OpenTelemetry loads it on first use.
+    monkeypatch.setattr(otel, "_TRACER_PROVIDER", None)
+    monkeypatch.setattr(lane_module, "_PROVIDER_FROM_ENV", True)
+    monkeypatch.setattr(lane_module, "get_tracer_provider", object)
     assert tracing_active()

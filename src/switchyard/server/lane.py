@@ -314,21 +314,30 @@ class FrontLane:
         self._in_flight[dctx.request_id] = _InFlight(scope, dctx)
         self._tg.start_soon(self._handle, dctx, scope, work)
 
+    def _plain(self, params: dict[str, Any], *, modern: bool) -> bool:
+        """Whether this request may skip the kernel's validations and span (module docstring)."""
+        return (
+            self._server.get_request_handler("tools/call") is not None
+            and plain_call_params(params, modern=modern)
+            and not tracing_active()
+        )
+
     async def _kernel(self, runner: ServerRunner[Any], dctx: Any, params: dict[str, Any]) -> dict[str, Any]:
-        """`runner.on_request(dctx, "tools/call", params)` for plain params while tracing is off, without the
-        validations plain params pass anyway and the span that would record nothing (module docstring)."""
-        version = runner.connection.protocol_version
+        """`runner.on_request(dctx, "tools/call", params)` for params `_plain` accepted, without the validations
+        they pass anyway and the span that would record nothing."""
         entry = self._server.get_request_handler("tools/call")
-        if entry is None or not plain_call_params(params, modern=version in MODERN_PROTOCOL_VERSIONS):
-            return await runner.on_request(dctx, "tools/call", params)
-        middleware = [m for m in self._server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
-        if tracing_active():
-            return await runner.on_request(dctx, "tools/call", params)
+        assert entry is not None  # `_plain` checked
         if not self._plain_seen:
             self._plain_seen = True
             logger.debug("stdio lane: plain tools/call params skip the kernel's validation and span")
+        version = runner.connection.protocol_version
+        middleware = [m for m in self._server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
         meta = _extract_meta(params)
-        typed = types.CallToolRequestParams.model_construct(name=params["name"], arguments=params.get("arguments"))
+        # The handler's typed params (the front reads `ctx.params`); pydantic-core builds them faster than
+        # `model_construct`.
+        typed = types.CallToolRequestParams.model_validate(
+            {"name": params["name"], "arguments": params.get("arguments")}
+        )
 
         async def inner(ctx: ServerRequestContext[Any, Any]) -> HandlerResult:
             result = await entry.handler(ctx, typed)
@@ -345,6 +354,8 @@ class FrontLane:
     async def _legacy(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
         runner = ServerRunner(self._server, connection, self._lifespan)
         try:
+            if not self._plain(params, modern=False):
+                return await runner.on_request(dctx, "tools/call", params)
             return await self._kernel(runner, dctx, params)
         except Exception as exc:
             error = handler_exception_to_error_data(exc)
@@ -355,7 +366,7 @@ class FrontLane:
 
     async def _modern(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            if tracing_active() or not plain_call_params(params, modern=True):
+            if not self._plain(params, modern=True):
                 return await serve_one(
                     self._server,
                     _NoServerRequestsDispatchContext(dctx),

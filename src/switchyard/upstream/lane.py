@@ -41,6 +41,8 @@ from mcp.client.session import (
 )
 from mcp.shared.exceptions import MCPError
 from mcp_types import methods as _methods
+from opentelemetry import trace as _otel_trace
+from opentelemetry.environment_variables import OTEL_PYTHON_TRACER_PROVIDER
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, get_tracer_provider
 
 from switchyard.upstream.base import JsonObject, ProgressCallback
@@ -62,11 +64,21 @@ def lanes_enabled() -> bool:
     return os.environ.get("SWITCHYARD_LANES", "").lower() not in ("off", "0", "false", "no")
 
 
+_PROVIDER_FROM_ENV = OTEL_PYTHON_TRACER_PROVIDER in os.environ
+"""OpenTelemetry loads a provider named by this variable on the first `get_tracer_provider()` call."""
+
+
 def tracing_active() -> bool:
     """True once an OpenTelemetry tracer provider is configured. The SDK's paths open a span per request and
     propagate its trace context (the client's `_meta.traceparent`); the lanes do neither, so while tracing is
-    on every request takes the SDK's path. Read per request: a provider may be set after start-up."""
-    return not isinstance(get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider)
+    on every request takes the SDK's path. Read per request (a provider may be set after start-up) from the
+    global `set_tracer_provider` fills: `get_tracer_provider()` reads the environment on every call."""
+    provider: object = _otel_trace._TRACER_PROVIDER  # pyright: ignore[reportPrivateUsage]
+    if provider is None:
+        if not _PROVIDER_FROM_ENV:
+            return False
+        provider = get_tracer_provider()
+    return not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider)
 
 
 Stamp = Callable[[dict[str, Any], Any], None]

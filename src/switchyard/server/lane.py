@@ -379,7 +379,10 @@ class FrontLane:
             try:
                 return await self._kernel(runner, _NoServerRequestsDispatchContext(dctx), params)
             finally:
-                await aclose_shielded(connection)  # as `serve_one` does
+                # As `serve_one` does; a per-request connection's exit stack is almost always empty, and the
+                # shielded, bounded scope around closing it costs more than the call's own bookkeeping.
+                if getattr(connection.exit_stack, "_exit_callbacks", True):
+                    await aclose_shielded(connection)
         except (MCPError, ValidationError):
             raise
         except Exception as exc:

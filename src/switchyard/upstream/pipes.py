@@ -14,8 +14,9 @@ stderr (the caller passes a file for it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TextIO
@@ -59,6 +60,28 @@ def _parse(line: bytes, server: str) -> SessionMessage | Exception:
             preview = line[:120].decode("utf-8", errors="replace")
             logger.warning("server %s: skipped a line on stdout that is not JSON-RPC: %r", server, preview)
             return exc
+
+
+def _lane_send(stdin: anyio.abc.ByteSendStream) -> Callable[[bytes], Awaitable[None]]:
+    """What the lane writes its request lines with: the pipe's asyncio writer itself when anyio's wrapper holds
+    one. anyio's `send` follows every write with a cancel-shielded `sleep(0)`, a whole event-loop turn per
+    call; the lane waits for the answer right after, which is a checkpoint anyway. A closed pipe raises as
+    anyio's would (`BrokenResourceError`, or the `OSError` itself), and a full one waits in `drain`."""
+    writer: object = getattr(stdin, "_stream", None)
+    if not isinstance(writer, asyncio.StreamWriter):
+        return stdin.send
+    stream = writer
+
+    async def send(data: bytes) -> None:
+        try:
+            stream.write(data)
+            await stream.drain()
+        except (ConnectionResetError, BrokenPipeError, RuntimeError) as exc:
+            if stream.is_closing():
+                raise anyio.BrokenResourceError from exc
+            raise
+
+    return send
 
 
 async def _exited(process: anyio.abc.Process, timeout: float) -> bool:
@@ -170,7 +193,7 @@ async def open_stdio(
         tg.start_soon(read_stdout)
         tg.start_soon(write_stdin)
         if lane is not None:
-            lane.attach(stdin.send, tg)
+            lane.attach(_lane_send(stdin), tg)
         try:
             yield read_stream, write_stream
         finally:

@@ -4,6 +4,7 @@ timeout, cancellation, a closed connection). The lane against real servers is te
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import anyio
@@ -36,7 +37,8 @@ class Server:
         self.lines: list[dict[str, Any]] = []
         self.written = anyio.Event()
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes, deadline: float) -> None:
+        assert deadline > 0
         assert data.endswith(b"\n")
         assert data.count(b"\n") == 1
         self.lines.append(json.loads(data))
@@ -192,3 +194,24 @@ def test_lanes_can_be_turned_off_with_the_environment(monkeypatch: pytest.Monkey
     assert lanes_enabled()
     monkeypatch.setenv("SWITCHYARD_LANES", "off")
     assert not lanes_enabled()
+
+
+async def test_a_write_the_server_does_not_read_ends_at_the_calls_deadline() -> None:
+    """The lane's pipe writer (`pipes._lane_send`) on a real process that never reads its stdin: a write the
+    pipe cannot take waits for the reader only until the deadline."""
+    from switchyard.upstream.pipes import _lane_send  # pyright: ignore[reportPrivateUsage]  # noqa: PLC0415
+
+    process = await anyio.open_process([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert process.stdin is not None
+        send = _lane_send(process.stdin)
+        await send(b'{"small": true}\n', anyio.current_time() + 5)  # the pipe takes it at once
+        start = anyio.current_time()
+        with pytest.raises(TimeoutError):
+            with anyio.fail_after(10):  # the test's own bound
+                await send(b"x" * (4 << 20) + b"\n", anyio.current_time() + 0.3)
+        assert 0.25 <= anyio.current_time() - start < 5
+    finally:
+        process.kill()
+        with anyio.move_on_after(5):
+            await process.wait()

@@ -23,10 +23,12 @@ Does not own the process or framing (`pipes.py`) or error translation (`client.p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -83,7 +85,11 @@ def tracing_active() -> bool:
 
 Stamp = Callable[[dict[str, Any], Any], None]
 """The session's per-request stamp: `stamp(request_dict, options)` fills the modern `_meta` envelope."""
-Send = Callable[[bytes], Awaitable[None]]
+Send = Callable[[bytes, float], Awaitable[None]]
+"""Writes one line; `send(data, deadline)` waits (for a full pipe) at most until `deadline` (anyio's clock),
+then raises `TimeoutError`."""
+_EXPIRED = types.ErrorData(code=types.REQUEST_TIMEOUT, message="timed out")
+"""The outcome the deadline timer leaves on a call that got no answer in time."""
 
 
 @dataclass(eq=False)
@@ -91,6 +97,12 @@ class _Pending:
     done: anyio.Event = field(default_factory=anyio.Event)
     outcome: JsonObject | types.ErrorData | None = None
     on_progress: ProgressCallback | None = None
+
+    def expire(self) -> None:
+        """The deadline passed without an answer (a loop timer's callback)."""
+        if not self.done.is_set():
+            self.outcome = _EXPIRED
+            self.done.set()
 
 
 def _dumps(message: Mapping[str, Any]) -> bytes:
@@ -201,11 +213,17 @@ class UpstreamLane:
         pending = _Pending(on_progress=on_progress)
         self._pending[ident] = pending
         written = False
+        # The deadline is a loop timer that ends the wait, not a cancel scope around it: a scope costs about
+        # as much as the rest of the lane's work per call. The write is bounded by the same deadline.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        timer = loop.call_at(deadline, pending.expire)
         try:
-            with anyio.fail_after(timeout):
-                written = True
-                await send(_dumps(message))
-                await pending.done.wait()
+            written = True
+            await send(_dumps(message), deadline)
+            await pending.done.wait()
+            if pending.outcome is _EXPIRED:
+                raise TimeoutError
         except TimeoutError:
             await self._cancel(ident, f"timed out after {timeout}s", shield=False)
             raise MCPError(code=types.REQUEST_TIMEOUT, message=f"Request {method!r} timed out") from None
@@ -216,6 +234,7 @@ class UpstreamLane:
                 await self._cancel(ident, "caller cancelled", shield=True)
             raise
         finally:
+            timer.cancel()
             self._pending.pop(ident, None)
         outcome = pending.outcome
         if not isinstance(outcome, dict):
@@ -236,7 +255,7 @@ class UpstreamLane:
         )
         with anyio.move_on_after(_CANCEL_WRITE_TIMEOUT, shield=shield):
             try:
-                await send(line)
+                await send(line, math.inf)  # bounded by the scope
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 logger.debug("server %s: cancel for %s not delivered", self._server, ident)
 

@@ -62,20 +62,31 @@ def _parse(line: bytes, server: str) -> SessionMessage | Exception:
             return exc
 
 
-def _lane_send(stdin: anyio.abc.ByteSendStream) -> Callable[[bytes], Awaitable[None]]:
-    """What the lane writes its request lines with: the pipe's asyncio writer itself when anyio's wrapper holds
-    one. anyio's `send` follows every write with a cancel-shielded `sleep(0)`, a whole event-loop turn per
-    call; the lane waits for the answer right after, which is a checkpoint anyway. A closed pipe raises as
-    anyio's would (`BrokenResourceError`, or the `OSError` itself), and a full one waits in `drain`."""
+def _lane_send(stdin: anyio.abc.ByteSendStream) -> Callable[[bytes, float], Awaitable[None]]:
+    """What the lane writes its request lines with (`send(data, deadline)`): the pipe's asyncio writer itself
+    when anyio's wrapper holds one. anyio's `send` follows every write with a cancel-shielded `sleep(0)`, a
+    whole event-loop turn per call; the lane waits for the answer right after, which is a checkpoint anyway.
+    A closed pipe raises as anyio's would (`BrokenResourceError`, or the `OSError` itself). Only a write the
+    pipe could not take at once can wait (in `drain`, for the server to read), and that wait ends at
+    `deadline` with `TimeoutError`."""
     writer: object = getattr(stdin, "_stream", None)
     if not isinstance(writer, asyncio.StreamWriter):
-        return stdin.send
+
+        async def wrapped(data: bytes, deadline: float) -> None:
+            with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                await stdin.send(data)
+
+        return wrapped
     stream = writer
 
-    async def send(data: bytes) -> None:
+    async def send(data: bytes, deadline: float) -> None:
         try:
             stream.write(data)
-            await stream.drain()
+            if stream.transport.get_write_buffer_size():  # the pipe is full: drain may wait for the reader
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    await stream.drain()
+            else:
+                await stream.drain()  # returns at once; raises on a lost connection
         except (ConnectionResetError, BrokenPipeError, RuntimeError) as exc:
             if stream.is_closing():
                 raise anyio.BrokenResourceError from exc

@@ -176,7 +176,8 @@ class _LaneContext:
 
 @dataclass(eq=False)
 class _InFlight:
-    scope: anyio.CancelScope
+    task: anyio.TaskHandle[None]
+    """Cancelled by the client's `notifications/cancelled` (each anyio task runs in a cancel scope of its own)."""
     dctx: _LaneContext
 
 
@@ -304,15 +305,14 @@ class FrontLane:
         entry = self._in_flight.get(rid) if isinstance(rid, str | int) and not isinstance(rid, bool) else None
         if entry is not None:
             entry.dctx.cancel_requested.set()
-            entry.scope.cancel()
+            entry.task.cancel()
 
     def _start(self, dctx: _LaneContext, work: Any) -> None:
         if not self._announced:
             self._announced = True
             logger.debug("stdio lane: serving tools/call")
-        scope = anyio.CancelScope()
-        self._in_flight[dctx.request_id] = _InFlight(scope, dctx)
-        self._tg.start_soon(self._handle, dctx, scope, work)
+        task = self._tg.start_soon(self._handle, dctx, work)
+        self._in_flight[dctx.request_id] = _InFlight(task, dctx)
 
     def _plain(self, params: dict[str, Any], *, modern: bool) -> bool:
         """Whether this request may skip the kernel's validations and span (module docstring)."""
@@ -389,22 +389,22 @@ class FrontLane:
             error = modern_error_data(exc)
             raise MCPError(code=error.code, message=error.message, data=error.data) from exc
 
-    async def _handle(self, dctx: _LaneContext, scope: anyio.CancelScope, work: Any) -> None:
-        """Run one request and write its answer, as the SDK dispatcher's `_handle_request` does."""
+    async def _handle(self, dctx: _LaneContext, work: Any) -> None:
+        """Run one request and write its answer, as the SDK dispatcher's `_handle_request` does. A client's
+        cancellation cancels this task (its own scope ends it quietly); the gateway's shutdown answers first."""
         answered = False
         try:
-            with scope:
-                try:
-                    result = await work
-                finally:
-                    dctx.closed = True
-                    entry = self._in_flight.get(dctx.request_id)
-                    if entry is not None and entry.dctx is dctx:
-                        del self._in_flight[dctx.request_id]
-                if not dctx.cancel_requested.is_set():
-                    answered = True
-                    self.served += 1
-                    await self.write({"jsonrpc": "2.0", "id": dctx.request_id, "result": result})
+            try:
+                result = await work
+            finally:
+                dctx.closed = True
+                entry = self._in_flight.get(dctx.request_id)
+                if entry is not None and entry.dctx is dctx:
+                    del self._in_flight[dctx.request_id]
+            if not dctx.cancel_requested.is_set():
+                answered = True
+                self.served += 1
+                await self.write({"jsonrpc": "2.0", "id": dctx.request_id, "result": result})
         except anyio.get_cancelled_exc_class():
             if not answered and not dctx.cancel_requested.is_set():
                 # Shutting down: answer so the client is not left waiting (shielded, bounded).

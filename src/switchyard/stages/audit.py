@@ -96,7 +96,7 @@ _CLIENT = json.JSONEncoder(ensure_ascii=False)
 class AuditEvent:
     """A request's outcome, captured cheaply on the call path; `to_row` does the rest on the writer thread."""
 
-    __slots__ = ("committed", "ctx", "decision", "event", "latency", "reason", "redactor", "result", "when")
+    __slots__ = ("committed", "ctx", "decision", "latency", "reason", "redactor", "result", "when")
 
     def __init__(
         self,
@@ -109,7 +109,6 @@ class AuditEvent:
         when: float,
         redactor: Redactor,
     ) -> None:
-        self.event = uuid.uuid4().hex
         self.ctx = ctx
         self.result = result
         self.decision = decision
@@ -136,7 +135,7 @@ class AuditEvent:
             info: Mapping[str, Any] = ctx.client_info
             client = _CLIENT.encode({k: info[k] for k in ("name", "version") if k in info})
         return AuditRow(
-            event=self.event,
+            event=uuid.uuid4().hex,  # made here, on the writer thread: os.urandom is a system call
             time=self.when,
             principal=ctx.principal.id,
             principal_kind=ctx.principal.kind,

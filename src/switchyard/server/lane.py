@@ -47,8 +47,10 @@ import mcp_types as types
 from mcp.server._otel import OpenTelemetryMiddleware  # pyright: ignore[reportPrivateUsage] - the SDK's span
 from mcp.server.connection import Connection, NotifyOnlyOutbound
 from mcp.server.context import HandlerResult, ServerRequestContext
+from mcp.server.lowlevel.server import HandlerEntry
 from mcp.server.runner import (
     ServerRunner,
+    _apply_middleware,  # pyright: ignore[reportPrivateUsage] - the SDK's own chain step
     _dump_result,  # pyright: ignore[reportPrivateUsage]
     _extract_meta,  # pyright: ignore[reportPrivateUsage] - the SDK's own reading of `_meta`, reused exactly
     _has_modern_envelope,  # pyright: ignore[reportPrivateUsage] - the SDK's own era rule, reused exactly
@@ -108,10 +110,6 @@ def plain_call_params(params: Mapping[str, Any], *, modern: bool) -> bool:
         elif not (modern and key in _ENVELOPE_KEYS):
             return False
     return True
-
-
-async def _step(middleware: Any, call_next: Call, ctx: ServerRequestContext[Any, Any]) -> HandlerResult:
-    return await middleware(ctx, call_next)
 
 
 def _dumps(message: Mapping[str, Any]) -> bytes:
@@ -314,19 +312,18 @@ class FrontLane:
         task = self._tg.start_soon(self._handle, dctx, work)
         self._in_flight[dctx.request_id] = _InFlight(task, dctx)
 
-    def _plain(self, params: dict[str, Any], *, modern: bool) -> bool:
-        """Whether this request may skip the kernel's validations and span (module docstring)."""
-        return (
-            self._server.get_request_handler("tools/call") is not None
-            and plain_call_params(params, modern=modern)
-            and not tracing_active()
-        )
+    def _plain(self, params: dict[str, Any], *, modern: bool) -> HandlerEntry[Any] | None:
+        """The `tools/call` handler when this request may skip the kernel's validations and span (module
+        docstring), else None."""
+        if not plain_call_params(params, modern=modern) or tracing_active():
+            return None
+        return self._server.get_request_handler("tools/call")
 
-    async def _kernel(self, runner: ServerRunner[Any], dctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+    async def _kernel(
+        self, runner: ServerRunner[Any], dctx: Any, params: dict[str, Any], entry: HandlerEntry[Any]
+    ) -> dict[str, Any]:
         """`runner.on_request(dctx, "tools/call", params)` for params `_plain` accepted, without the validations
         they pass anyway and the span that would record nothing."""
-        entry = self._server.get_request_handler("tools/call")
-        assert entry is not None  # `_plain` checked
         if not self._plain_seen:
             self._plain_seen = True
             logger.debug("stdio lane: plain tools/call params skip the kernel's validation and span")
@@ -347,16 +344,17 @@ class FrontLane:
 
         call: Call = inner
         for step in reversed(middleware):
-            call = partial(_step, step, call)
+            call = partial(_apply_middleware, step, call)
         ctx = runner._make_context(dctx, "tools/call", params, meta, version)  # pyright: ignore[reportPrivateUsage]
         return _dump_result(await call(ctx))
 
     async def _legacy(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
         runner = ServerRunner(self._server, connection, self._lifespan)
         try:
-            if not self._plain(params, modern=False):
+            entry = self._plain(params, modern=False)
+            if entry is None:
                 return await runner.on_request(dctx, "tools/call", params)
-            return await self._kernel(runner, dctx, params)
+            return await self._kernel(runner, dctx, params, entry)
         except Exception as exc:
             error = handler_exception_to_error_data(exc)
             if error is None:
@@ -366,7 +364,8 @@ class FrontLane:
 
     async def _modern(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            if not self._plain(params, modern=True):
+            entry = self._plain(params, modern=True)
+            if entry is None:
                 return await serve_one(
                     self._server,
                     _NoServerRequestsDispatchContext(dctx),
@@ -377,7 +376,7 @@ class FrontLane:
                 )
             runner = ServerRunner(self._server, connection, self._lifespan)
             try:
-                return await self._kernel(runner, _NoServerRequestsDispatchContext(dctx), params)
+                return await self._kernel(runner, _NoServerRequestsDispatchContext(dctx), params, entry)
             finally:
                 # As `serve_one` does; a per-request connection's exit stack is almost always empty, and the
                 # shielded, bounded scope around closing it costs more than the call's own bookkeeping.

@@ -29,7 +29,7 @@ from switchyard.errors import Hidden, NotFound, PolicyDenied, Quarantined, RateL
 from switchyard.identity import Principal
 from switchyard.pipeline.chain import Handler
 from switchyard.pipeline.context import CallContext
-from switchyard.stages.redact import Redactor
+from switchyard.stages.redact import COMPACT_JSON, Redactor
 from switchyard.store.audit import AuditRow, PendingRow
 from switchyard.upstream.base import JsonObject
 
@@ -88,8 +88,6 @@ def classify(exc: BaseException | None) -> tuple[str, str]:
     return "error", "cancelled"
 
 
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-"""`json.dumps(..., ensure_ascii=False, separators=(",", ":"), default=str)`, built once (dumps builds one per call)."""
 _CLIENT = json.JSONEncoder(ensure_ascii=False)
 
 
@@ -128,7 +126,7 @@ class AuditEvent:
         size: int | None = None
         is_error: bool | None = None
         if self.result is not None:
-            size = len(_COMPACT.encode(self.result).encode())
+            size = len(COMPACT_JSON.encode(self.result).encode())
             is_error = bool(self.result.get("isError", False))
         client = None
         if ctx.client_info:

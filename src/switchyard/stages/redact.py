@@ -12,12 +12,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-__all__ = ["REDACTED", "SECRET_VALUE_PATTERNS", "Redactor"]
+__all__ = ["COMPACT_JSON", "REDACTED", "SECRET_VALUE_PATTERNS", "Redactor"]
 
 REDACTED = "[REDACTED]"
 _LEAVES: frozenset[type] = frozenset({int, float, bool})
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-"""What `serialize` writes: compact JSON, non-ASCII kept, anything else as its `str` (built once)."""
+COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+"""Compact JSON, non-ASCII kept, anything else as its `str`: what `serialize` and audit rows write (built once:
+`json.dumps` with these options builds an encoder per call)."""
 
 SECRET_VALUE_PATTERNS: tuple[str, ...] = (
     r"(?i:\bbearer\s+[A-Za-z0-9._~+/=-]{8,})",
@@ -68,7 +69,7 @@ class Redactor:
 
     def serialize(self, value: Any) -> str:
         """Redacted JSON text of at most about `max_bytes`; a larger value becomes a truncated preview object."""
-        text = _COMPACT.encode(self.redact(value))
+        text = COMPACT_JSON.encode(self.redact(value))
         size = len(text.encode("utf-8"))
         if size <= self.max_bytes:
             return text

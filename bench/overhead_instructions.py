@@ -1,6 +1,7 @@
 """Instructions the gateway process executes per forwarded call, counted by valgrind (issue 2's CPU cost).
 
     python bench/overhead_instructions.py [--base HEAD] [--calls 400] [--modes auto legacy] [--text-bytes N]
+                                          [--front stdio|http]
 
 The overhead benchmark's wall and CPU times move by 2x within minutes on this VM, so a 5-10% change in the
 gateway's cost per call cannot be seen in them. This script runs `switchyard serve -c CFG` under
@@ -10,6 +11,10 @@ on with `callgrind_control` only after `--warmup` calls, and off after `--calls`
 gateway's own work per call on the call path and off it (audit writer thread included), in every thread,
 with `PYTHONHASHSEED=0` (string hashing changes dict layouts, and so the count). It depends only on the code
 and its input; two runs of the same code differ by well under 1%.
+
+`--front http` counts issue 3's path instead: `switchyard serve --http` with the `fast` fixture on Streamable
+HTTP behind it (`{"url": ...}`, not under valgrind), driven over HTTP by the same client (`auto` negotiates
+2026-07-28; `legacy` a 2025-11-25 session), with `auth.mode: none` as in `bench/head_to_head.py`.
 
 For each side (the working tree, and `--base`, a git revision extracted with `git archive`) and each client
 mode, one gateway process: about 25-40 s each. Prints thousands of instructions per call and the change.
@@ -33,16 +38,20 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
+import httpx2 as httpx
 import psutil
+from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 from overhead import connect, gateway_params, write_config
 from revision import revision_src
 
-from switchyard.testing.peers import fixture_server
+from switchyard.testing.peers import fixture_server, free_port, http_fixture_server
 
 ROOT = Path(__file__).resolve().parents[1]
 _CONTROL_TIMEOUT = 60.0
 _DUMP_WAIT = 120.0
+_READY_WAIT = 180.0
 
 
 def _valgrind(params: StdioServerParameters, out: Path, src: Path) -> StdioServerParameters:
@@ -85,6 +94,65 @@ async def drive(src: Path, work: Path, *, mode: str, calls: int, warmup: int, te
     return out  # the client's exit closed the gateway's stdin: callgrind writes its file(s) as it ends
 
 
+def _http_config(path: Path, upstream: str) -> Path:
+    settings = {
+        "log_level": "warning",
+        "auth": {"mode": "none"},
+        "scan": {"on_start": False},
+        "timeouts": {"startup": 60, "connect": 60},
+        "store": {"path": str(path.with_suffix(".db"))},
+    }
+    path.write_text(json.dumps({"mcpServers": {"fast": {"url": upstream}}, "switchyard": settings}), encoding="utf-8")
+    return path
+
+
+def _start(argv: list[str], env: dict[str, str] | None, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+
+
+def _wait_ready(url: str, popen: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + _READY_WAIT
+    while time.monotonic() < deadline and popen.poll() is None:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the gateway under valgrind was not ready at {url} within {_READY_WAIT:.0f} s")
+
+
+async def drive_http(src: Path, work: Path, *, mode: str, calls: int, warmup: int, text: str) -> Path:
+    """`drive` for the HTTP front, with the `fast` fixture on Streamable HTTP behind the gateway."""
+    out = work / "callgrind.out"
+    with http_fixture_server("fast") as upstream:
+        config = _http_config(work / "one.json", upstream)
+        port = free_port()
+        params = _valgrind(gateway_params(config), out, src)
+        argv = [params.command, *params.args, "--http", f"127.0.0.1:{port}"]
+        popen = _start(argv, params.env, work / "gateway.log")
+        try:
+            _wait_ready(f"http://127.0.0.1:{port}/readyz", popen)
+            http = create_mcp_http_client()
+            target = streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)
+            async with http, Client(target, mode=mode if mode == "legacy" else "auto", cache=None) as client:  # type: ignore[arg-type]
+                for _ in range(warmup):
+                    await client.call_tool("fast__echo", {"text": text})
+                _control(popen.pid, "-i", "on")
+                for _ in range(calls):
+                    await client.call_tool("fast__echo", {"text": text})
+                _control(popen.pid, "-i", "off")
+        finally:
+            popen.terminate()  # the gateway ends on SIGTERM; callgrind writes its file(s) as it does
+            try:
+                popen.wait(_DUMP_WAIT)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait()
+    return out
+
+
 def _totals(out: Path) -> int:
     """The instructions counted in every thread's output file, once callgrind has written them."""
     deadline = time.monotonic() + _DUMP_WAIT
@@ -102,10 +170,13 @@ def _totals(out: Path) -> int:
     return total
 
 
-def count(src: Path, mode: str, calls: int, warmup: int, text: str) -> float:
+def count(src: Path, mode: str, calls: int, warmup: int, text: str, *, front: str = "stdio") -> float:
     """Instructions per call of one gateway process running `src`, over `calls` calls after `warmup`."""
     with tempfile.TemporaryDirectory(prefix="sy-instr-") as tmp, open(os.devnull, "w") as errlog:
-        run = partial(drive, src, Path(tmp), mode=mode, calls=calls, warmup=warmup, text=text, errlog=errlog)
+        if front == "http":
+            run = partial(drive_http, src, Path(tmp), mode=mode, calls=calls, warmup=warmup, text=text)
+        else:
+            run = partial(drive, src, Path(tmp), mode=mode, calls=calls, warmup=warmup, text=text, errlog=errlog)
         out = anyio.run(run)
         return _totals(out) / calls
 
@@ -118,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=150, help="calls before counting starts")
     parser.add_argument("--modes", nargs="+", choices=("auto", "legacy"), default=["auto", "legacy"])
     parser.add_argument("--text-bytes", type=int, default=0, help="echo this many bytes of text, not 'ping'")
+    parser.add_argument("--front", choices=("stdio", "http"), default="stdio", help="the gateway's front")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args(argv)
     for tool in ("valgrind", "callgrind_control"):
@@ -129,10 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     with revision_src(args.base) as base_src:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(base_src)], check=True)
         for mode in args.modes:
-            results["base"][mode] = count(base_src, mode, args.calls, args.warmup, text)
-            results["tree"][mode] = count(ROOT / "src", mode, args.calls, args.warmup, text)
+            results["base"][mode] = count(base_src, mode, args.calls, args.warmup, text, front=args.front)
+            results["tree"][mode] = count(ROOT / "src", mode, args.calls, args.warmup, text, front=args.front)
     if args.json:
-        print(json.dumps({"base": args.base, "calls": args.calls, "text_bytes": len(text), **results}))
+        report = {"base": args.base, "front": args.front, "calls": args.calls, "text_bytes": len(text), **results}
+        print(json.dumps(report))
         return 0
     print(f"| mode | {args.base} (k instr./call) | working tree | change |\n|---|---:|---:|---:|")
     for mode in args.modes:

@@ -12,6 +12,7 @@ would fail here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -107,12 +108,14 @@ MODERN_CONVERSATION: list[dict[str, Any]] = [
 ]
 
 
-def _config(tmp: Path, peers: Any) -> Path:
-    servers = {
+def _config(tmp: Path, peers: Any, http: dict[str, str] | None = None) -> Path:
+    """`fast` and `progress` on stdio, or at the Streamable HTTP URLs in `http`; `legacy` always on stdio."""
+    servers: dict[str, Any] = {
         "fast": peers.server_entry(peers.fixture_server("fast")),
         "progress": peers.server_entry(peers.fixture_server("progress")),
         "legacy": peers.server_entry(peers.legacy_server("legacy_basic")),
     }
+    servers.update({name: {"url": url} for name, url in (http or {}).items()})
     settings = {
         "log_level": "debug",
         "timeouts": {"connect": 30, "startup": 30},
@@ -200,15 +203,26 @@ def _answer(transcript: list[Any], ident: int | str) -> dict[str, Any]:
     return next(m for m in transcript if m.get("id") == ident and "method" not in m)
 
 
+@pytest.mark.parametrize("upstreams", ["stdio", "http"])
 @pytest.mark.parametrize(
     ("era", "conversation"),
     [("legacy", LEGACY_CONVERSATION), ("modern", MODERN_CONVERSATION)],
     ids=["legacy", "modern"],
 )
 async def test_the_lanes_answer_every_message_exactly_as_the_sdk_path_does(
-    peers: Any, tmp_path: Path, era: str, conversation: list[dict[str, Any]]
+    peers: Any, tmp_path: Path, era: str, conversation: list[dict[str, Any]], upstreams: str
 ) -> None:
-    config = _config(tmp_path, peers)
+    with contextlib.ExitStack() as stack:
+        http = None
+        if upstreams == "http":  # `fast` and `progress` on Streamable HTTP: the HTTP lane (http_lane.py)
+            http = {name: stack.enter_context(peers.http_fixture_server(name)) for name in ("fast", "progress")}
+        config = _config(tmp_path, peers, http)
+        await _check_conversation(tmp_path, config, era, conversation, upstreams)
+
+
+async def _check_conversation(
+    tmp_path: Path, config: Path, era: str, conversation: list[dict[str, Any]], upstreams: str
+) -> None:
     sdk = await _converse(config, conversation, lanes=False, log=tmp_path / "sdk.log")
     lanes = await _converse(config, conversation, lanes=True, log=tmp_path / "lanes.log")
 
@@ -222,7 +236,7 @@ async def test_the_lanes_answer_every_message_exactly_as_the_sdk_path_does(
     lane_log = (tmp_path / "lanes.log").read_text(encoding="utf-8")
     assert "stdio lane: serving tools/call" in lane_log
     assert "stdio lane: plain tools/call params skip the kernel's validation and span" in lane_log
-    assert "server fast: forwarded requests take the stdio lane" in lane_log
+    assert f"server fast: forwarded requests take the {upstreams} lane".replace("http", "HTTP") in lane_log
     assert "lane" not in (tmp_path / "sdk.log").read_text(encoding="utf-8")
     if era == "legacy":
         assert "Ada" in json.dumps(_answer(lanes, 7)["result"])

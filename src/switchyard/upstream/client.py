@@ -37,7 +37,7 @@ from switchyard.upstream.base import (
 )
 from switchyard.upstream.bridge import InFlight
 from switchyard.upstream.capabilities import FRONT_CAPABILITIES, install_capability_override
-from switchyard.upstream.lane import UpstreamLane, tracing_active
+from switchyard.upstream.lane import ForwardLane, LaneDeclined, tracing_active
 from switchyard.upstream.watch import ClosedWatch
 
 __all__ = ["ClientUpstream", "RawRequest"]
@@ -98,8 +98,8 @@ class ClientUpstream:
         self.inflight = InFlight()
         self._refresh_send, self._refresh_recv = anyio.create_memory_object_stream[str](16)
         self.attempts = 0
-        self.lane: UpstreamLane | None = None
-        """The transport's fast path for forwarded requests, when it has one (stdio; see `lane.py`)."""
+        self.lane: ForwardLane | None = None
+        """The transport's fast path for forwarded requests, when it has one (`lane.py`, `http_lane.py`)."""
 
     # --- Upstream protocol -------------------------------------------------------------------------------------
 
@@ -148,14 +148,15 @@ class ClientUpstream:
         try:
             if lane is not None and lane.open and not tracing_active():
                 session = client.session
-                return await lane.request(
-                    method,
-                    params,
-                    stamp=session._stamp,  # pyright: ignore[reportPrivateUsage] - the session's envelope, exactly
-                    version=session.protocol_version or "2025-11-25",  # the session's own fallback
-                    timeout=timeout,
-                    on_progress=on_progress,
-                )
+                with suppress(LaneDeclined):
+                    return await lane.request(
+                        method,
+                        params,
+                        stamp=session._stamp,  # pyright: ignore[reportPrivateUsage] - the session's envelope
+                        version=session.protocol_version or "2025-11-25",  # the session's own fallback
+                        timeout=timeout,
+                        on_progress=on_progress,
+                    )
             request = RawRequest(method=method, params=RawParams.model_validate(params) if params is not None else None)
             result: JsonObject = await client.session.send_request(
                 request,
@@ -175,6 +176,10 @@ class ClientUpstream:
     def _target(self, stack: AsyncExitStack) -> Any:
         """What `mcp.Client` connects to: a transport, a URL, or an in-process server. Subclasses implement."""
         raise NotImplementedError
+
+    def _connected(self, client: Client, watch: ClosedWatch, stack: AsyncExitStack) -> None:
+        """The session is up (era known, before the listings): a transport may attach its lane for this
+        connection, closing it on `stack` and ending the connection with `watch.close(reason)`."""
 
     def _describe_failure(self, exc: BaseException) -> str:
         """One line saying why a connection failed; subclasses may add context (stderr tail)."""
@@ -253,6 +258,7 @@ class ClientUpstream:
                 self._discover = client.session.discover_result
                 install_capability_override(client.session)
                 self._client = client
+                self._connected(client, watch, stack)
                 self._snapshot = await self._list_all(client)
                 scope.deadline = math.inf
                 await self._serve(client, watch)

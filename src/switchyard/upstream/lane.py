@@ -32,7 +32,7 @@ import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import anyio
 import anyio.abc
@@ -49,7 +49,17 @@ from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, get_tra
 
 from switchyard.upstream.base import JsonObject, ProgressCallback
 
-__all__ = ["LANE_ID_PREFIX", "UpstreamLane", "lanes_enabled", "tracing_active"]
+__all__ = [
+    "LANE_ID_PREFIX",
+    "ForwardLane",
+    "LaneDeclined",
+    "UpstreamLane",
+    "checked_result",
+    "error_of",
+    "lanes_enabled",
+    "number",
+    "tracing_active",
+]
 
 logger = logging.getLogger("switchyard.upstream")
 
@@ -84,10 +94,40 @@ def tracing_active() -> bool:
 
 
 Stamp = Callable[[dict[str, Any], Any], None]
-"""The session's per-request stamp: `stamp(request_dict, options)` fills the modern `_meta` envelope."""
+"""The session's per-request stamp: `stamp(request_dict, options)` fills the modern `_meta` envelope and, in
+`options["headers"]`, the HTTP headers of the request."""
 Send = Callable[[bytes, float], Awaitable[None]]
 """Writes one line; `send(data, deadline)` waits (for a full pipe) at most until `deadline` (anyio's clock),
 then raises `TimeoutError`."""
+
+
+class LaneDeclined(Exception):
+    """Raised by a lane, before anything reached the server's tools, for a request the SDK's path must make
+    instead (an HTTP redirect: the SDK transport owns the rule for following one)."""
+
+
+class ForwardLane(Protocol):
+    """A transport's fast path for forwarded requests (this module's stdio lane, `http_lane.HttpLane`)."""
+
+    @property
+    def open(self) -> bool:
+        """Whether the lane can take a request now."""
+        ...
+
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        *,
+        stamp: Stamp,
+        version: str,
+        timeout: float,
+        on_progress: ProgressCallback | None = None,
+    ) -> JsonObject:
+        """Send one request with the session's `stamp` and return its result (`MCPError` as the SDK raises)."""
+        ...
+
+
 _EXPIRED = types.ErrorData(code=types.REQUEST_TIMEOUT, message="timed out")
 """The outcome the deadline timer leaves on a call that got no answer in time."""
 
@@ -157,7 +197,7 @@ class UpstreamLane:
             if "result" in msg and isinstance(msg["result"], dict):
                 pending.outcome = cast(JsonObject, msg["result"])
             else:
-                pending.outcome = _error_of(msg.get("error"))
+                pending.outcome = error_of(msg.get("error"))
             pending.done.set()
             return True
         if msg.get("method") == "notifications/progress":
@@ -172,11 +212,11 @@ class UpstreamLane:
         pending = self._pending.get(token) if isinstance(token, str) else None
         if pending is None:
             return False
-        value = _number(progress)
+        value = number(progress)
         if pending.on_progress is not None and self._tg is not None and value is not None:
             message = p.get("message")
             text = message if isinstance(message, str) else None
-            self._tg.start_soon(_shielded, pending.on_progress, value, _number(p.get("total")), text)
+            self._tg.start_soon(_shielded, pending.on_progress, value, number(p.get("total")), text)
         return True
 
     async def request(
@@ -239,7 +279,7 @@ class UpstreamLane:
         outcome = pending.outcome
         if not isinstance(outcome, dict):
             raise MCPError.from_error_data(outcome or _CLOSED)
-        return _checked(method, version, outcome)
+        return checked_result(method, version, outcome)
 
     async def _cancel(self, ident: str, reason: str, *, shield: bool) -> None:
         """The courtesy `notifications/cancelled` for an abandoned call (bounded; a dead pipe is ignored)."""
@@ -260,7 +300,7 @@ class UpstreamLane:
                 logger.debug("server %s: cancel for %s not delivered", self._server, ident)
 
 
-def _checked(method: str, version: str, raw: JsonObject) -> JsonObject:
+def checked_result(method: str, version: str, raw: JsonObject) -> JsonObject:
     """The result as the SDK session would return it (its own checks, in its order)."""
     _clamp_inbound_ttl(raw)
     with contextlib.suppress(KeyError):  # a method the version does not define: nothing to check
@@ -270,7 +310,7 @@ def _checked(method: str, version: str, raw: JsonObject) -> JsonObject:
     return raw
 
 
-def _error_of(error: Any) -> types.ErrorData:
+def error_of(error: Any) -> types.ErrorData:
     if isinstance(error, dict):
         try:
             return types.ErrorData.model_validate(error, by_name=False)
@@ -279,7 +319,7 @@ def _error_of(error: Any) -> types.ErrorData:
     return types.ErrorData(code=types.INTERNAL_ERROR, message="the server sent a malformed response")
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 

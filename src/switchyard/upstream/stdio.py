@@ -64,7 +64,8 @@ class StdioUpstream(ClientUpstream):
         self.config = config
         self._grace = shutdown_grace
         self._relay: _StderrRelay | None = None
-        self.lane = UpstreamLane(name) if lanes_enabled() else None
+        self._stdio_lane = UpstreamLane(name) if lanes_enabled() else None
+        self.lane = self._stdio_lane
 
     def parameters(self) -> StdioServerParameters:
         """The guarded command line for this server."""
@@ -96,7 +97,7 @@ class StdioUpstream(ClientUpstream):
                 cwd=params.cwd,
                 errlog=relay.writer,
                 server=self.name,
-                lane=self.lane,
+                lane=self._stdio_lane,
                 exit_grace=self._grace,
             ) as streams:
                 relay.close_writer()  # the child holds its own copy of the stderr pipe now

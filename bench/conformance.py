@@ -1,12 +1,14 @@
 """Conformance parity (issue 3): the official suite's server scenarios, directly and through Switchyard.
 
-    python bench/conformance.py [--json] [--legs 0.1 0.2-legacy 0.2-modern] [--timeout 300]
+    python bench/conformance.py [--json] [--legs 0.1 0.2-legacy 0.2-modern] [--timeout 300] [--upstream http]
 
 The suite (`@modelcontextprotocol/conformance`, run on Node 22 from `.cache/`) ships no server: its server
 scenarios call fixed names (`test_simple_text`, `test://static-text`, ...) that each SDK's "everything server"
 implements. Ours is `tests/fixtures/conformance/server.py` (both eras). For every leg the same scenarios run
 against (a) that server directly over Streamable HTTP and (b) `switchyard serve --http` with that server behind
 it on stdio and naming prefix off (`"switchyard": {"naming": {"prefix": false}}`), so names are unchanged.
+With `--upstream http` Switchyard reaches a second instance of that server over Streamable HTTP instead (on
+2026-07-28, so forwarded calls take the HTTP lane, `upstream/http_lane.py`).
 
 Legs:
 - `0.1`: conformance 0.1.16, default suite (2025-06-18 and 2025-11-25 scenarios, handshake era);
@@ -35,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from switchyard.testing.peers import conformance_cli, free_port, repo_root, running_http_server, venv_python
 
@@ -78,10 +81,14 @@ def fixture_script() -> Path:
     return repo_root() / "tests" / "fixtures" / "conformance" / "server.py"
 
 
-def gateway_config(path: Path) -> Path:
-    """Write a Switchyard configuration with the conformance server behind it (stdio, prefix off)."""
+def gateway_config(path: Path, upstream_url: str | None = None) -> Path:
+    """Write a Switchyard configuration with the conformance server behind it (prefix off): spawned on stdio, or
+    the instance at `upstream_url`."""
+    entry: dict[str, Any] = {"command": str(venv_python()), "args": ["-W", "ignore", str(fixture_script())]}
+    if upstream_url is not None:
+        entry = {"url": upstream_url}
     config = {
-        "mcpServers": {"conformance": {"command": str(venv_python()), "args": ["-W", "ignore", str(fixture_script())]}},
+        "mcpServers": {"conformance": entry},
         "switchyard": {
             "naming": {"prefix": False},
             "log_level": "warning",
@@ -105,10 +112,10 @@ def direct_server() -> Iterator[str]:
 
 
 @contextmanager
-def switchyard_server(workdir: Path) -> Iterator[str]:
+def switchyard_server(workdir: Path, upstream_url: str | None = None) -> Iterator[str]:
     """`switchyard serve --http` with the conformance server behind it; yields its URL once /readyz says 200."""
     port = free_port()
-    config = gateway_config(workdir / "switchyard.json")
+    config = gateway_config(workdir / "switchyard.json", upstream_url)
     argv = [str(venv_python()), "-m", "switchyard.cli.main", "serve", "-c", str(config), "--http", f"127.0.0.1:{port}"]
     with running_http_server(argv, port) as url:
         _wait_ready(f"http://127.0.0.1:{port}/readyz", 30.0)
@@ -189,14 +196,18 @@ def run_leg(leg: str, direct_url: str, through_url: str, timeout: float) -> LegR
     return result
 
 
-def run_matrix(legs: Sequence[str] = tuple(LEGS), timeout: float = 300.0) -> list[LegResult]:
-    """Start both targets, run every leg against each, stop everything."""
+def run_matrix(legs: Sequence[str] = tuple(LEGS), timeout: float = 300.0, upstream: str = "stdio") -> list[LegResult]:
+    """Start both targets, run every leg against each, stop everything. `upstream`: how Switchyard reaches its
+    own instance of the conformance server (`stdio` or `http`)."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="switchyard-conformance-")))
         # Fresh servers per leg: scenarios mutate the server (test_trigger_tool_change adds tools).
         results: list[LegResult] = []
         for leg in legs:
-            with direct_server() as direct_url, switchyard_server(workdir) as through_url:
+            with ExitStack() as servers:
+                direct_url = servers.enter_context(direct_server())
+                behind = servers.enter_context(direct_server()) if upstream == "http" else None
+                through_url = servers.enter_context(switchyard_server(workdir, behind))
                 results.append(run_leg(leg, direct_url, through_url, timeout))
         return results
 
@@ -239,10 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--legs", nargs="+", choices=sorted(LEGS), default=list(LEGS))
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per suite run")
+    parser.add_argument("--upstream", choices=("stdio", "http"), default="stdio", help="how Switchyard reaches it")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    results = run_matrix(args.legs, args.timeout)
+    results = run_matrix(args.legs, args.timeout, args.upstream)
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
     else:

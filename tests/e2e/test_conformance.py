@@ -2,7 +2,8 @@
 
 Runs `bench/conformance.py`'s matrix: the suite (0.1.16, and 0.2.0-alpha.12 in both eras) against the
 conformance test server (`tests/fixtures/conformance/server.py`) directly over Streamable HTTP, and against
-`switchyard serve --http` with the same server behind it and naming prefix off. About a minute on two cores.
+`switchyard serve --http` with the same server behind it (spawned on stdio, or a second instance on Streamable
+HTTP, where forwarded calls take the HTTP lane) and naming prefix off. About a minute on two cores.
 
 `KNOWN_GAPS` lists the scenarios that pass directly but not yet through Switchyard, each with its cause; they are
 reported, not failed. Anything else that passes directly and fails through is a regression.
@@ -33,13 +34,14 @@ def _bench_module(repo_root: Path) -> ModuleType:
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("upstream", ["stdio", "http"])
 def test_every_scenario_that_passes_directly_also_passes_through_switchyard(
-    peers: Any, repo_root: Path, capsys: pytest.CaptureFixture[str]
+    peers: Any, repo_root: Path, capsys: pytest.CaptureFixture[str], upstream: str
 ) -> None:
     peers.conformance_cli("0.1")  # skip (or fail in CI) when the suite or Node 22 is missing
     peers.conformance_cli("0.2")
     bench = _bench_module(repo_root)
-    results = bench.run_matrix(timeout=240.0)
+    results = bench.run_matrix(timeout=240.0, upstream=upstream)
     with capsys.disabled():
         print("\n" + bench.table(results))
 

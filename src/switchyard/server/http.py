@@ -47,6 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from switchyard.config import HttpFrontSettings
 from switchyard.gateway import Gateway
 from switchyard.server.auth import is_loopback, protect
+from switchyard.server.http_lane import BODY_SCOPE_KEY, QuietLane
 from switchyard.server.mcp import FrontServer
 from switchyard.server.signals import stop_on_signal
 from switchyard.upstream.base import UpstreamState
@@ -274,7 +275,7 @@ class _BodyChecks:
         async def replayed() -> Message:
             return replay.pop(0) if replay else await receive()
 
-        await self.app(scope, replayed, send)
+        await self.app({**scope, BODY_SCOPE_KEY: bytes(body)}, replayed, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"Request body too large (limit {self.max_body} bytes)"
@@ -434,7 +435,8 @@ class HttpFront:
             max_sessions=settings.max_sessions,
             event_store=MemoryEventStore(),
         )
-        mcp_endpoint = _BodyChecks(_SupportedVersions(StreamableHTTPASGIApp(self.manager)), settings.max_body_bytes)
+        sdk_endpoint = QuietLane(StreamableHTTPASGIApp(self.manager), self.manager)
+        mcp_endpoint = _BodyChecks(_SupportedVersions(sdk_endpoint), settings.max_body_bytes)
         starlette = Starlette(
             routes=[
                 Route(MCP_PATH, endpoint=mcp_endpoint),

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp.server import MCPServer
 from mcp.server import _streamable_http_modern as modern
 from mcp.server.mcpserver import Context
@@ -29,6 +25,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 
 from switchyard.server.http import _BodyChecks  # pyright: ignore[reportPrivateUsage] - the layer in front of the lane
 from switchyard.server.http_lane import QuietLane, quiet
+from switchyard.testing.peers import serving_asgi
 
 pytestmark = pytest.mark.anyio
 
@@ -96,22 +93,8 @@ class App:
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, App]]:
     app = App()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
+    with serving_asgi(app, lifespan="on") as port:
         yield f"http://127.0.0.1:{port}/mcp", app
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def _post(name: str, arguments: dict[str, Any], **meta: Any) -> tuple[dict[str, str], bytes]:

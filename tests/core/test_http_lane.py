@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from functools import partial
 from pathlib import Path
@@ -25,12 +23,12 @@ from typing import Annotated, Any
 import anyio
 import mcp_types as types
 import pytest
-import uvicorn
 from mcp.server import MCPServer
 from mcp.shared.exceptions import MCPError
 from pydantic import Field
 
 from switchyard.config import HttpServerConfig
+from switchyard.testing.peers import serving_asgi
 from switchyard.upstream.base import Upstream
 from switchyard.upstream.bridge import INPUT_BRIDGE
 from switchyard.upstream.http import HttpUpstream
@@ -141,22 +139,8 @@ class Recorder:
 @pytest.fixture(scope="module")
 def crafted_url() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(recorder, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        assert time.monotonic() < deadline, "the crafted server did not start"
-        time.sleep(0.05)
-    try:
+    with serving_asgi(recorder, lifespan="on") as port:
         yield f"http://127.0.0.1:{port}/mcp", recorder
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 class Bridge:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,7 +21,6 @@ import anyio
 import httpx2
 import jsonschema
 import pytest
-import uvicorn
 from pydantic import ValidationError
 from security_helpers import SCANNER, tool
 from starlette.applications import Starlette
@@ -41,6 +39,7 @@ from switchyard.security.judge import (
     parse_verdict,
 )
 from switchyard.security.reports import to_sarif_dict
+from switchyard.testing.peers import serving_asgi
 
 MALICIOUS_MARKER = "QX-PLUM-7"  # the fake endpoint answers "malicious, 0.93" when it sees this
 UNSURE_MARKER = "QX-FIG-3"  # ... "malicious, 0.5" wrapped in a code fence with prose around it
@@ -103,23 +102,10 @@ def _fake_app(state: FakeEndpoint) -> Starlette:
 
 @pytest.fixture
 def endpoint() -> Iterator[FakeEndpoint]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # a free port, held until uvicorn takes the socket over
-    port = sock.getsockname()[1]
-    state = FakeEndpoint(base_url=f"http://127.0.0.1:{port}/v1")
-    server = uvicorn.Server(uvicorn.Config(_fake_app(state), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "fake endpoint did not start"
-        time.sleep(0.01)
-    try:
+    state = FakeEndpoint(base_url="")
+    with serving_asgi(_fake_app(state)) as port:
+        state.base_url = f"http://127.0.0.1:{port}/v1"
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def _items() -> list[Any]:

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import uvicorn
 from mcp.client.stdio import StdioServerParameters
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "repo_root",
     "running_http_server",
     "server_entry",
+    "serving_asgi",
     "time_server",
     "venv_python",
 ]
@@ -281,6 +284,30 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving_asgi(
+    app: Any, *, lifespan: Literal["on", "off"] = "off", ready: float = 15.0
+) -> Generator[int, None, None]:
+    """Serve an in-process ASGI `app` with uvicorn on 127.0.0.1 in a daemon thread; yield its port, then stop it
+    (bounded waits). For tests that need a real HTTP peer whose answers they choose."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # a free port, held until uvicorn takes the socket over
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + ready
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-process HTTP server did not start")
+            time.sleep(0.01)
+        yield int(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 def _port_open(port: int) -> bool:

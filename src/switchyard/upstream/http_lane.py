@@ -49,7 +49,15 @@ from httpx2._sse import _SSEParser  # pyright: ignore[reportPrivateUsage] - the 
 from mcp.shared.exceptions import MCPError
 
 from switchyard.upstream.base import JsonObject, ProgressCallback
-from switchyard.upstream.lane import LANE_ID_PREFIX, LaneDeclined, Stamp, checked_result, error_of, number
+from switchyard.upstream.lane import (
+    LANE_ID_PREFIX,
+    LaneDeclined,
+    Stamp,
+    checked_result,
+    error_of,
+    number,
+    stamped_request,
+)
 
 __all__ = ["HttpLane", "proxied"]
 
@@ -131,15 +139,7 @@ class HttpLane:
         if number_ == 1:
             logger.debug("server %s: forwarded requests take the HTTP lane", self._server)
         ident = f"{LANE_ID_PREFIX}{number_}"
-        data: dict[str, Any] = {"method": method, "params": dict(params) if params is not None else {}}
-        opts: dict[str, Any] = {}
-        stamp(data, opts)
-        out_params: dict[str, Any] = data["params"]
-        if on_progress is not None:
-            out_params["_meta"] = {**cast(Mapping[str, Any], out_params.get("_meta") or {}), "progressToken": ident}
-        message: JsonObject = {"jsonrpc": "2.0", "id": ident, "method": method}
-        if out_params:
-            message["params"] = out_params
+        message, opts = stamped_request(ident, method, params, stamp, progress=on_progress is not None)
         headers = {**_BASE_HEADERS, **cast(Mapping[str, str], opts.get("headers") or {})}
         body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", errors="replace")
         outcome: JsonObject | types.ErrorData | None = None

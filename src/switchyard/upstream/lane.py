@@ -58,6 +58,7 @@ __all__ = [
     "error_of",
     "lanes_enabled",
     "number",
+    "stamped_request",
     "tracing_active",
 ]
 
@@ -242,14 +243,7 @@ class UpstreamLane:
         if number == 1:
             logger.debug("server %s: forwarded requests take the stdio lane", self._server)
         ident = f"{LANE_ID_PREFIX}{number}"
-        data: dict[str, Any] = {"method": method, "params": dict(params) if params is not None else {}}
-        stamp(data, {})
-        out_params: dict[str, Any] = data["params"]
-        if on_progress is not None:
-            out_params["_meta"] = {**cast(Mapping[str, Any], out_params.get("_meta") or {}), "progressToken": ident}
-        message: JsonObject = {"jsonrpc": "2.0", "id": ident, "method": method}
-        if out_params:
-            message["params"] = out_params
+        message, _ = stamped_request(ident, method, params, stamp, progress=on_progress is not None)
         pending = _Pending(on_progress=on_progress)
         self._pending[ident] = pending
         written = False
@@ -298,6 +292,23 @@ class UpstreamLane:
                 await send(line, math.inf)  # bounded by the scope
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 logger.debug("server %s: cancel for %s not delivered", self._server, ident)
+
+
+def stamped_request(
+    ident: str, method: str, params: Mapping[str, Any] | None, stamp: Stamp, *, progress: bool
+) -> tuple[JsonObject, dict[str, Any]]:
+    """The JSON-RPC request a lane sends, stamped by the session, and the stamp's options (HTTP headers);
+    with `progress`, the request's own id is its progress token."""
+    data: dict[str, Any] = {"method": method, "params": dict(params) if params is not None else {}}
+    opts: dict[str, Any] = {}
+    stamp(data, opts)
+    out_params: dict[str, Any] = data["params"]
+    if progress:
+        out_params["_meta"] = {**cast(Mapping[str, Any], out_params.get("_meta") or {}), "progressToken": ident}
+    message: JsonObject = {"jsonrpc": "2.0", "id": ident, "method": method}
+    if out_params:
+        message["params"] = out_params
+    return message, opts
 
 
 def checked_result(method: str, version: str, raw: JsonObject) -> JsonObject:

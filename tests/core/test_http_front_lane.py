@@ -190,5 +190,9 @@ def test_only_requests_that_can_get_nothing_but_their_answer_are_quiet(message: 
     assert quiet(json.dumps(message).encode()) is expected
 
 
-def test_an_unreadable_body_is_not_quiet() -> None:
+def test_an_unreadable_or_large_body_is_not_quiet() -> None:
     assert quiet(b"{nope") is False
+    small = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x", "arguments": {"t": "a"}}}
+    large = {**small, "params": {"name": "x", "arguments": {"t": "a" * 70_000}}}
+    assert quiet(json.dumps(small).encode()) is True
+    assert quiet(json.dumps(large).encode()) is False

@@ -270,12 +270,13 @@ class _BodyChecks:
             )
             await response(scope, receive, send)
             return
-        replay: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}, *trailing]
+        data = bytes(body)
+        replay: list[Message] = [{"type": "http.request", "body": data, "more_body": False}, *trailing]
 
         async def replayed() -> Message:
             return replay.pop(0) if replay else await receive()
 
-        await self.app({**scope, BODY_SCOPE_KEY: bytes(body)}, replayed, send)
+        await self.app({**scope, BODY_SCOPE_KEY: data}, replayed, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"Request body too large (limit {self.max_body} bytes)"

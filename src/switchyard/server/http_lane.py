@@ -42,11 +42,15 @@ BODY_SCOPE_KEY = "switchyard.body"
 _VERSION_HEADER = b"mcp-protocol-version"
 _PING = b": ping\r\n\r\n"
 _DISCONNECT: Message = {"type": "http.disconnect"}
+_QUIET_MAX = 64 * 1024
 
 
 def quiet(body: bytes) -> bool:
     """Whether the request in `body` can get nothing but its answer: a JSON-RPC request (not
-    `subscriptions/listen`) whose `_meta` asks for no progress and opts in to no log messages."""
+    `subscriptions/listen`) whose `_meta` asks for no progress and opts in to no log messages. A body over
+    `_QUIET_MAX` is not read a second time here: it takes the SDK's branch."""
+    if len(body) > _QUIET_MAX:
+        return False
     try:
         message: Any = json.loads(body)
     except (ValueError, RecursionError):

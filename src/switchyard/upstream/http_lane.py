@@ -54,8 +54,8 @@ from switchyard.upstream.lane import (
     LaneDeclined,
     Stamp,
     checked_result,
+    deliver_progress,
     error_of,
-    number,
     stamped_request,
 )
 
@@ -228,7 +228,7 @@ class HttpLane:
         raw_params = msg.get("params")
         params = cast(JsonObject, raw_params) if isinstance(raw_params, dict) else None
         if method == "notifications/progress" and params is not None and params.get("progressToken") == ident:
-            await _progress(on_progress, params)
+            await deliver_progress(on_progress, params)
         else:
             await notify(method, params)
         return None
@@ -276,14 +276,3 @@ def _outcome(message: JsonObject) -> JsonObject | types.ErrorData:
     if isinstance(result, dict) and "error" not in message:
         return cast(JsonObject, result)
     return error_of(message.get("error"))
-
-
-async def _progress(on_progress: ProgressCallback | None, params: JsonObject) -> None:
-    value = number(params.get("progress"))
-    if on_progress is None or value is None:
-        return
-    text = params.get("message")
-    try:
-        await on_progress(value, number(params.get("total")), text if isinstance(text, str) else None)
-    except Exception:
-        logger.exception("progress callback raised")

@@ -55,6 +55,7 @@ __all__ = [
     "LaneDeclined",
     "UpstreamLane",
     "checked_result",
+    "deliver_progress",
     "error_of",
     "lanes_enabled",
     "number",
@@ -213,11 +214,8 @@ class UpstreamLane:
         pending = self._pending.get(token) if isinstance(token, str) else None
         if pending is None:
             return False
-        value = number(progress)
-        if pending.on_progress is not None and self._tg is not None and value is not None:
-            message = p.get("message")
-            text = message if isinstance(message, str) else None
-            self._tg.start_soon(_shielded, pending.on_progress, value, number(p.get("total")), text)
+        if pending.on_progress is not None and self._tg is not None and number(progress) is not None:
+            self._tg.start_soon(deliver_progress, pending.on_progress, p)
         return True
 
     async def request(
@@ -334,8 +332,14 @@ def number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-async def _shielded(fn: ProgressCallback, progress: float, total: float | None, message: str | None) -> None:
+async def deliver_progress(fn: ProgressCallback | None, params: Mapping[str, Any]) -> None:
+    """Call `fn` with a `notifications/progress`'s numbers and message (nothing without a numeric `progress`);
+    a callback that raises is logged, never passed on to the call it reports on."""
+    value = number(params.get("progress"))
+    if fn is None or value is None:
+        return
+    text = params.get("message")
     try:
-        await fn(progress, total, message)
+        await fn(value, number(params.get("total")), text if isinstance(text, str) else None)
     except Exception:
         logger.exception("progress callback raised")

@@ -35,6 +35,8 @@ VARIANTS: list[tuple[str, str, FusionConfig]] = [
     ("dense weight 0.4", "hybrid", replace(BASE, dense_weight=0.4)),
     ("dense weight 0.6", "hybrid", replace(BASE, dense_weight=0.6)),
     ("name field (BM25F) 0.6", "hybrid", replace(BASE, name_weight=0.6)),
+    ("no name coverage", "hybrid", replace(BASE, name_coverage_weight=0.0)),
+    ("name coverage 0.3", "hybrid", replace(BASE, name_coverage_weight=0.3)),
     ("RRF k=60 instead of score fusion", "hybrid", replace(BASE, method="rrf", rrf_k=60.0)),
     ("RRF k=10", "hybrid", replace(BASE, method="rrf", rrf_k=10.0)),
 ]

@@ -9,6 +9,7 @@ import pytest
 from retrieval_fakes import CountingEncoder, small_catalog, tool
 
 from switchyard.retrieval import FusionConfig, SqliteVectorCache, ToolIndex
+from switchyard.retrieval.text import analyse
 
 
 @pytest.mark.parametrize("retriever", ["bm25", "dense", "hybrid"])
@@ -147,3 +148,42 @@ def test_a_bulk_build_hands_back_the_encoders_batch_memory_once_and_small_update
     assert encoder.releases == 1  # after the whole job, not after each 256-text chunk
     index.build([*many, tool("bulk", "one_more", "a new tool")])
     assert encoder.releases == 1  # one new text: nothing big was held
+
+
+def test_name_coverage_is_the_share_of_a_names_words_in_the_query() -> None:
+    catalog = [
+        tool("vault", "secret_get", "Show one secret."),
+        tool("vault", "secret_list", "Enumerate the secrets."),
+        tool("vault", "listVaultKeysNow", "Enumerate the keys."),
+    ]
+    index = ToolIndex(retriever="bm25")
+    index.build(catalog)
+    lexical = index._snap.lexical  # pyright: ignore[reportPrivateUsage]
+    assert lexical is not None
+    coverage = lexical.name_coverage(analyse("list all secrets, list them"))
+    # {secret, get}, {secret, list}, {list, vault, key} ("now" is a stopword, as in queries)
+    assert coverage.tolist() == pytest.approx([1 / 2, 2 / 2, 1 / 3])
+
+
+@pytest.mark.parametrize("retriever", ["bm25", "hybrid"])
+def test_name_coverage_adds_its_share_of_the_best_score(retriever: str) -> None:
+    encoder = None if retriever == "bm25" else CountingEncoder()
+    without = ToolIndex(encoder, retriever=retriever, config=FusionConfig(name_coverage_weight=0.0), background=False)  # type: ignore[arg-type]
+    with_it = ToolIndex(encoder, retriever=retriever, config=FusionConfig(name_coverage_weight=0.5), background=False)  # type: ignore[arg-type]
+    without.build(small_catalog())
+    with_it.build(small_catalog())
+    query = "send email alerts"
+    base = without.scores(query)
+    lexical = with_it._snap.lexical  # pyright: ignore[reportPrivateUsage]
+    assert lexical is not None
+    coverage = lexical.name_coverage(analyse(query))
+    assert coverage.max() > 0
+    assert with_it.scores(query) == pytest.approx(base + 0.5 * float(base.max()) * coverage, rel=1e-5)
+
+
+def test_dense_retriever_has_no_name_bonus() -> None:
+    a = ToolIndex(CountingEncoder(), retriever="dense", config=FusionConfig(name_coverage_weight=0.0), background=False)
+    b = ToolIndex(CountingEncoder(), retriever="dense", config=FusionConfig(name_coverage_weight=0.5), background=False)
+    a.build(small_catalog())
+    b.build(small_catalog())
+    assert b.scores("send email alerts").tolist() == a.scores("send email alerts").tolist()

@@ -77,3 +77,21 @@ def test_decompose_never_fails_and_parts_are_substrings(text: str) -> None:
     for part in parts:
         assert part
         assert part in text
+
+
+def test_affirmative_drops_sentences_that_open_with_a_negation() -> None:
+    from switchyard.retrieval.text import affirmative  # noqa: PLC0415
+
+    assert affirmative("Get one secret. Not for listing multiple secrets.") == "Get one secret."
+    assert affirmative("Read a file.\nDo not use this tool for folders. Returns text.") == "Read a file. Returns text."
+    assert affirmative("Writes. This tool does not read! Don't loop? Never twice") == "Writes."
+    # Only a sentence's first words count, and words that merely start with "not" are not negations.
+    assert affirmative("Notes are kept. It is not slow.") == "Notes are kept. It is not slow."
+    unchanged = "Line one\n\nline two.  Spaces kept."
+    assert affirmative(unchanged) is unchanged  # nothing dropped: the text (and its vector's hash) is untouched
+
+
+def test_negated_sentences_stay_out_of_the_tool_text() -> None:
+    doc = ToolDoc(key="kv/secret_get", server="kv", name="secret_get", description="Show a secret. Not for listing.")
+    assert "listing" not in dense_text(doc)
+    assert "list" not in lexical_terms(doc)

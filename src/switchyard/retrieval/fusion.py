@@ -28,6 +28,8 @@ class FusionConfig:
         server_weight: how much a tool inherits from its server's own text score (name, description, tool names).
         server_max_weight: how much a tool inherits from the best tool score of its server.
         name_weight: weight of the name-only BM25 field added to the whole-text BM25 field.
+        name_coverage_weight: bonus, as a share of the best fused score, times the fraction of a tool's name
+            words the whole query contains (lexical and hybrid retrievers; see `_Lexical.name_coverage`).
         part_weight: weight of the best sub-query score against the whole-query score.
         confidence_power: sub-queries are weighted by (their best cosine / the whole query's) ** this power, so a
             fragment that matches nothing well ("there are three of us") cannot push noise into the top k.
@@ -44,6 +46,7 @@ class FusionConfig:
     server_weight: float = 0.1
     server_max_weight: float = 0.25
     name_weight: float = 0.0
+    name_coverage_weight: float = 0.15
     part_weight: float = 0.7
     confidence_power: float = 2.0
     span_pooling: bool = True

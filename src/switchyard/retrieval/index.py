@@ -78,7 +78,15 @@ class _Lexical:
     def __init__(self, docs: Sequence[ToolDoc], servers: Sequence[str], server_of: NDArray[np.int32]) -> None:
         self.tools = _Field([lexical_terms(d) for d in docs])
         # Names get their own field (BM25F-style), used when `FusionConfig.name_weight` > 0.
-        self.names = _Field([analyse(split_identifier(d.name)) for d in docs])
+        name_terms = [analyse(split_identifier(d.name)) for d in docs]
+        self.names = _Field(name_terms)
+        self._name_sets = [frozenset(t) for t in name_terms]
+        holders: dict[str, list[int]] = {}
+        for i, terms in enumerate(self._name_sets):
+            for term in terms:
+                holders.setdefault(term, []).append(i)
+        self._name_holders = {t: np.array(ix, dtype=np.intp) for t, ix in holders.items()}
+        self._name_sizes = np.array([max(1, len(t)) for t in self._name_sets], dtype=np.float32)
         server_terms: list[list[str]] = [[] for _ in servers]
         described: set[int] = set()
         for doc, s in zip(docs, server_of.tolist(), strict=True):
@@ -87,6 +95,19 @@ class _Lexical:
                 described.add(s)
             server_terms[s] += analyse(split_identifier(doc.name))
         self.servers = _Field(server_terms)
+
+    def name_coverage(self, terms: list[str]) -> FloatArray:
+        """Per tool, the share of its name's distinct terms that occur in `terms` (0 to 1).
+
+        Names say what a tool does in a few words (`secret list`, `cluster get`); unlike BM25 on the name, a
+        short name whose every word the query uses scores higher than a long one that shares a word with it.
+        """
+        hits = np.zeros(self._name_sizes.shape[0], dtype=np.float32)
+        for term in set(terms):
+            holders = self._name_holders.get(term)
+            if holders is not None:
+                hits[holders] += 1.0
+        return hits / self._name_sizes
 
     def scores(self, terms: list[str], name_weight: float) -> tuple[FloatArray, FloatArray]:
         tools = self.tools.scores(terms)
@@ -335,6 +356,15 @@ class ToolIndex:
     def scores(self, query: str, snap: _Snapshot | None = None) -> FloatArray:
         """Fused score of every tool for `query` (index order); exposed for benchmarks and diagnostics."""
         snap = snap or self._snap
+        fused = self._fused(query, snap)
+        weight = self.config.name_coverage_weight
+        if weight and self.retriever != "dense" and snap.lexical is not None and fused.size:
+            # Scaled by the best score so the bonus means the same whatever the fused scores' range.
+            top = max(float(fused.max()), 0.0)
+            fused = (fused + weight * top * snap.lexical.name_coverage(analyse(query))).astype(np.float32)
+        return fused
+
+    def _fused(self, query: str, snap: _Snapshot) -> FloatArray:
         cfg = self.config
         spans = decompose_spans(query) if cfg.part_weight > 0 else []
         texts = [query, *(query[a:b] for a, b in spans)]

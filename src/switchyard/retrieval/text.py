@@ -7,7 +7,7 @@ identifiers, drop stopwords, Snowball-stem) used for both documents and queries.
 Does not own: indexing or scoring (`index.py`), query decomposition (`query.py`).
 
 The stopword list is the generic English function-word list used in IR (no domain words), so it does not
-encode anything about any benchmark.
+encode anything about any benchmark. Neither does `affirmative`'s list of sentence-initial English negations.
 """
 
 from __future__ import annotations
@@ -21,7 +21,16 @@ from typing import Any, cast
 
 import snowballstemmer  # pyright: ignore[reportMissingTypeStubs]
 
-__all__ = ["STOPWORDS", "ToolDoc", "analyse", "dense_text", "lexical_terms", "server_text", "split_identifier"]
+__all__ = [
+    "STOPWORDS",
+    "ToolDoc",
+    "affirmative",
+    "analyse",
+    "dense_text",
+    "lexical_terms",
+    "server_text",
+    "split_identifier",
+]
 
 # Generic English function words (a subset of the classic SMART / Lucene lists).
 STOPWORDS = frozenset(
@@ -38,6 +47,15 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD = re.compile(r"[A-Za-z]+|[0-9]+|[^\W\d_A-Za-z]+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _STEMMER: Any = snowballstemmer.stemmer("english")  # pyright: ignore[reportUnknownMemberType]
+# A sentence ends at . ! ? followed by whitespace, or at a line break.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# A sentence that opens with a negation says what the tool is NOT for ("Not for listing multiple secrets.",
+# "Do not use this tool for deployments."): its words are evidence against the tool, not for it.
+_NEGATED = re.compile(
+    r"\W*(?:not|never|avoid|cannot|can't|(?:do|does|should|must)\s+not|(?:don|doesn|shouldn|mustn)'t"
+    r"|this\s+tool\s+(?:is|does|should|must|can)\s*not)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +85,27 @@ def split_identifier(name: str) -> str:
     return " ".join(w for w in re.split(r"[\s_\-./:]+", spaced) if w)
 
 
+def affirmative(text: str) -> str:
+    """`text` without its sentences that open with a negation (what a tool is not for); unchanged if none.
+
+    Bi-encoders and BM25 both read "Not for listing multiple secrets" as being about listing secrets, so a
+    `get` tool that warns it does not list would otherwise match a request to list.
+    """
+    kept: list[str] = []
+    dropped = False
+    pos = 0
+    for end in [*_SENTENCE_END.finditer(text), None]:
+        stop = end.start() if end is not None else len(text)
+        sentence = text[pos:stop]
+        if sentence and _NEGATED.match(sentence):
+            dropped = True
+        elif sentence:
+            kept.append(sentence)
+        if end is not None:
+            pos = end.end()
+    return " ".join(kept) if dropped else text
+
+
 def _parameters(schema: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(name, description) of top-level parameters, in schema order."""
     props: Any = schema.get("properties")
@@ -88,7 +127,7 @@ def dense_text(doc: ToolDoc) -> str:
     Order matters because the encoder truncates: the most telling words come first.
     """
     params = ", ".join(split_identifier(n) for n, _ in _parameters(doc.input_schema))
-    parts = [split_identifier(doc.name) + ":", doc.description.strip()]
+    parts = [split_identifier(doc.name) + ":", affirmative(doc.description).strip()]
     if params:
         parts.append(f"Parameters: {params}.")
     parts.append(f"Server: {server_text(doc)}")
@@ -124,7 +163,7 @@ def lexical_terms(doc: ToolDoc, *, name_weight: int = 3, param_weight: int = 1) 
     (`param_weight` times) and descriptions, and the server's name and description once."""
     name_terms = analyse(split_identifier(doc.name))
     terms = name_terms * name_weight
-    terms += analyse(doc.description)
+    terms += analyse(affirmative(doc.description))
     for pname, pdesc in _parameters(doc.input_schema):
         terms += analyse(split_identifier(pname)) * param_weight
         terms += analyse(pdesc)

@@ -80,20 +80,21 @@ class _Lexical:
         # Names get their own field (BM25F-style), used when `FusionConfig.name_weight` > 0.
         name_terms = [analyse(split_identifier(d.name)) for d in docs]
         self.names = _Field(name_terms)
-        self._name_sets = [frozenset(t) for t in name_terms]
+        # For `name_coverage`: which tools' names hold each term, and how many distinct terms each name has.
+        name_sets = [set(t) for t in name_terms]
         holders: dict[str, list[int]] = {}
-        for i, terms in enumerate(self._name_sets):
+        for i, terms in enumerate(name_sets):
             for term in terms:
                 holders.setdefault(term, []).append(i)
         self._name_holders = {t: np.array(ix, dtype=np.intp) for t, ix in holders.items()}
-        self._name_sizes = np.array([max(1, len(t)) for t in self._name_sets], dtype=np.float32)
+        self._name_sizes = np.array([max(1, len(t)) for t in name_sets], dtype=np.float32)
         server_terms: list[list[str]] = [[] for _ in servers]
         described: set[int] = set()
-        for doc, s in zip(docs, server_of.tolist(), strict=True):
+        for doc, s, terms in zip(docs, server_of.tolist(), name_terms, strict=True):
             if s not in described:
                 server_terms[s] += analyse(server_text(doc))
                 described.add(s)
-            server_terms[s] += analyse(split_identifier(doc.name))
+            server_terms[s] += terms
         self.servers = _Field(server_terms)
 
     def name_coverage(self, terms: list[str]) -> FloatArray:
@@ -356,21 +357,24 @@ class ToolIndex:
     def scores(self, query: str, snap: _Snapshot | None = None) -> FloatArray:
         """Fused score of every tool for `query` (index order); exposed for benchmarks and diagnostics."""
         snap = snap or self._snap
-        fused = self._fused(query, snap)
+        terms = analyse(query)
+        fused = self._fused(query, terms, snap)
         weight = self.config.name_coverage_weight
         if weight and self.retriever != "dense" and snap.lexical is not None and fused.size:
             # Scaled by the best score so the bonus means the same whatever the fused scores' range.
             top = max(float(fused.max()), 0.0)
-            fused = (fused + weight * top * snap.lexical.name_coverage(analyse(query))).astype(np.float32)
+            fused = (fused + weight * top * snap.lexical.name_coverage(terms)).astype(np.float32)
         return fused
 
-    def _fused(self, query: str, snap: _Snapshot) -> FloatArray:
+    def _fused(self, query: str, terms: list[str], snap: _Snapshot) -> FloatArray:
+        """Whole query and parts, each signal normalised and fused (`terms` = the whole query, analysed)."""
         cfg = self.config
         spans = decompose_spans(query) if cfg.part_weight > 0 else []
         texts = [query, *(query[a:b] for a, b in spans)]
         lexical: list[tuple[FloatArray, FloatArray]] = []
         if (self.retriever != "dense" or snap.vectors is None) and snap.lexical is not None:
-            lexical = [snap.lexical.scores(analyse(text), cfg.name_weight) for text in texts]
+            analysed = [terms, *(analyse(t) for t in texts[1:])]
+            lexical = [snap.lexical.scores(t, cfg.name_weight) for t in analysed]
         if self.retriever == "bm25" or snap.vectors is None or snap.server_vectors is None:
             fused = [self._fuse([lex], snap) for lex in lexical]
             return combine_parts(fused[0], fused[1:], cfg.part_weight)

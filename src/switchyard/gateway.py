@@ -130,8 +130,8 @@ class Gateway:
         self._holds_changed = anyio.Event()
         self._active = 0
         """Requests in the stage chain right now."""
-        self._idle = anyio.Event()
-        self._idle.set()
+        self._idle: anyio.Event | None = None
+        """Made by `drain` while requests are in flight, set when the last one leaves (none per request)."""
         self.stopping = False
         """Set by `drain`: new requests are refused ("the gateway is shutting down")."""
 
@@ -369,14 +369,12 @@ class Gateway:
     @contextmanager
     def _counted(self) -> Generator[None]:
         """Count one request in the stage chain for the duration of the block, so `drain` can wait for it."""
-        if self._active == 0:
-            self._idle = anyio.Event()
         self._active += 1
         try:
             yield
         finally:
             self._active -= 1
-            if self._active == 0:
+            if self._active == 0 and self._idle is not None:
                 self._idle.set()
 
     async def drain(self, timeout: float) -> int:
@@ -385,8 +383,11 @@ class Gateway:
         Returns how many are still in flight (0 when all finished in time).
         """
         self.stopping = True
-        with anyio.move_on_after(timeout):
-            await self._idle.wait()
+        if self._active:
+            if self._idle is None or self._idle.is_set():
+                self._idle = anyio.Event()
+            with anyio.move_on_after(timeout):
+                await self._idle.wait()
         return self._active
 
     def _unavailable(self, server: str, upstream: Upstream) -> UpstreamUnavailable:

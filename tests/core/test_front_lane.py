@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from mcp.server.connection import Connection
 from mcp_types import methods as _methods
 
-from switchyard.server.lane import FrontLane, plain_call_params
+from switchyard.server.lane import FrontLane, _LaneContext, plain_call_params  # pyright: ignore[reportPrivateUsage]
 from switchyard.upstream.lane import tracing_active
 
 _VERSION = "2026-07-28"
@@ -146,3 +146,25 @@ def test_tracing_active_follows_the_global_tracer_provider(monkeypatch: pytest.M
     monkeypatch.setattr(lane_module, "_PROVIDER_FROM_ENV", True)
     monkeypatch.setattr(lane_module, "get_tracer_provider", object)
     assert tracing_active()
+
+
+@pytest.mark.anyio
+async def test_a_lane_requests_cancel_event_is_set_whether_it_was_asked_for_before_or_after_the_cancel() -> None:
+    """The event is made on first use (most requests are never cancelled), so both orders must end set."""
+    lane = cast(FrontLane, object())
+    before = _LaneContext(lane, 1, None, None)
+    event = before.cancel_requested
+    assert not event.is_set()
+    assert not before.cancelled
+    before.cancel()
+    assert event.is_set()
+    assert before.cancelled
+    assert before.cancel_requested is event
+
+    after = _LaneContext(lane, 2, None, None)
+    after.cancel()
+    assert after.cancelled
+    assert after.cancel_requested.is_set()
+    untouched = _LaneContext(lane, 3, None, None)
+    assert not untouched.cancelled
+    assert not untouched.cancel_requested.is_set()

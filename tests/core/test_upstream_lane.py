@@ -11,9 +11,10 @@ import anyio
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
+from mcp_types import methods
 from pydantic import ValidationError
 
-from switchyard.upstream.lane import UpstreamLane, lanes_enabled
+from switchyard.upstream.lane import UpstreamLane, checked_result, lanes_enabled
 
 pytestmark = pytest.mark.anyio
 
@@ -215,3 +216,40 @@ async def test_a_write_the_server_does_not_read_ends_at_the_calls_deadline() -> 
         process.kill()
         with anyio.move_on_after(5):
             await process.wait()
+
+
+_RESULTS: list[Any] = [
+    {"content": [{"type": "text", "text": "ping"}]},
+    {"resultType": "complete", "content": [{"type": "text", "text": "ping"}], "structuredContent": {"a": 1}},
+    {"resultType": "complete", "content": [], "isError": True, "_meta": {"k": "v"}, "extra": [1, 2]},
+    {"resultType": "complete", "content": [{"type": "image", "data": "aGk=", "mimeType": "image/png"}]},
+    {"resultType": "complete", "content": [{"type": "text"}]},
+    {"resultType": "complete", "content": "not a list"},
+    {"resultType": "complete", "content": [{"type": "text", "text": "x"}], "isError": "yes"},
+    {"resultType": "input_required", "inputRequests": {}},
+    {"resultType": "nonsense", "content": []},
+]
+
+
+@pytest.mark.parametrize("version", [MODERN, LEGACY])
+@pytest.mark.parametrize("raw", _RESULTS)
+def test_the_result_check_accepts_and_rejects_what_the_sdks_check_does(version: str, raw: dict[str, Any]) -> None:
+    """`checked_result` validates without the SDK's throwaway dump: the same results pass and fail."""
+
+    def outcome(check: Any) -> str:
+        try:
+            check()
+        except ValidationError as exc:
+            return f"invalid: {sorted(str(e['loc']) for e in exc.errors())}"
+        return "valid"
+
+    ours = outcome(lambda: checked_result("tools/call", version, dict(raw)))
+    sdk = outcome(lambda: methods.validate_server_result("tools/call", version, dict(raw)))
+    assert ours == sdk
+
+
+def test_the_result_check_refuses_an_unknown_version_and_skips_a_method_the_version_lacks() -> None:
+    with pytest.raises(ValueError, match="known protocol version"):
+        checked_result("tools/call", "1999-01-01", {"content": []})
+    raw = {"anything": [1]}
+    assert checked_result("no/such-method", MODERN, raw) == raw

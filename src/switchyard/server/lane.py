@@ -37,7 +37,7 @@ import copy
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
@@ -125,8 +125,26 @@ class _LaneContext:
     request_id: types.RequestId
     progress_token: types.ProgressToken | None
     connection: Connection | None
-    cancel_requested: anyio.Event = field(default_factory=anyio.Event)
     closed: bool = False
+    cancelled: bool = False
+    """The client cancelled the request (`notifications/cancelled`): its answer is not written."""
+    _cancel_event: anyio.Event | None = None
+
+    @property
+    def cancel_requested(self) -> anyio.Event:
+        """Set once the client cancels; made when first asked for (most requests never are: one event less
+        per call)."""
+        if self._cancel_event is None:
+            self._cancel_event = anyio.Event()
+            if self.cancelled:
+                self._cancel_event.set()
+        return self._cancel_event
+
+    def cancel(self) -> None:
+        """The client cancelled the request."""
+        self.cancelled = True
+        if self._cancel_event is not None:
+            self._cancel_event.set()
 
     @property
     def transport(self) -> TransportContext:
@@ -200,6 +218,8 @@ class FrontLane:
         self._outbound = NotifyOnlyOutbound(cast(Any, self))
         self._announced = False
         self._plain_seen = False
+        self._middleware: tuple[list[Any], list[Any]] = ([], [])
+        """The server's middleware as last seen, and that list without OpenTelemetry's (rebuilt on a change)."""
         self._envelope: tuple[str, Any, Any, InitializeRequestParams | None, ClientCapabilities | None] | None = None
         """The last modern request's envelope: (version, raw client info, raw capabilities, and their typed forms)."""
         self.served = 0
@@ -302,7 +322,7 @@ class FrontLane:
         rid: Any = cast(Mapping[str, Any], params).get("requestId")
         entry = self._in_flight.get(rid) if isinstance(rid, str | int) and not isinstance(rid, bool) else None
         if entry is not None:
-            entry.dctx.cancel_requested.set()
+            entry.dctx.cancel()
             entry.task.cancel()
 
     def _start(self, dctx: _LaneContext, work: Any) -> None:
@@ -319,6 +339,16 @@ class FrontLane:
             return None
         return self._server.get_request_handler("tools/call")
 
+    def _lane_middleware(self) -> list[Any]:
+        """The server's middleware minus OpenTelemetry's (the lane opens no span), recomputed only when the
+        server's list changed (a list compare is one C loop; the filter's `isinstance` on a protocol is not)."""
+        seen, kept = self._middleware
+        current = self._server.middleware
+        if current != seen:
+            kept = [m for m in current if not isinstance(m, OpenTelemetryMiddleware)]
+            self._middleware = (list(current), kept)
+        return kept
+
     async def _kernel(
         self, runner: ServerRunner[Any], dctx: Any, params: dict[str, Any], entry: HandlerEntry[Any]
     ) -> dict[str, Any]:
@@ -328,8 +358,10 @@ class FrontLane:
             self._plain_seen = True
             logger.debug("stdio lane: plain tools/call params skip the kernel's validation and span")
         version = runner.connection.protocol_version
-        middleware = [m for m in self._server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
-        meta = _extract_meta(params)
+        middleware = self._lane_middleware()
+        # The SDK's `_extract_meta` validates the whole params as `RequestParams` to read `_meta`; the other keys
+        # are extras it keeps and drops again, so `_meta` alone gives the same meta (or the same None).
+        meta = _extract_meta({"_meta": params["_meta"]}) if "_meta" in params else None
         # The handler's typed params (the front reads `ctx.params`); pydantic-core builds them faster than
         # `model_construct`.
         typed = types.CallToolRequestParams.model_validate(
@@ -400,12 +432,12 @@ class FrontLane:
                 entry = self._in_flight.get(dctx.request_id)
                 if entry is not None and entry.dctx is dctx:
                     del self._in_flight[dctx.request_id]
-            if not dctx.cancel_requested.is_set():
+            if not dctx.cancelled:
                 answered = True
                 self.served += 1
                 await self.write({"jsonrpc": "2.0", "id": dctx.request_id, "result": result})
         except anyio.get_cancelled_exc_class():
-            if not answered and not dctx.cancel_requested.is_set():
+            if not answered and not dctx.cancelled:
                 # Shutting down: answer so the client is not left waiting (shielded, bounded).
                 with anyio.move_on_after(_SHUTDOWN_WRITE_TIMEOUT, shield=True), contextlib.suppress(*_GONE):
                     await self.write(
@@ -416,7 +448,7 @@ class FrontLane:
             raise
         except Exception as exc:
             error = handler_exception_to_error_data(exc) or types.ErrorData(code=types.INTERNAL_ERROR, message="")
-            if not dctx.cancel_requested.is_set():
+            if not dctx.cancelled:
                 with contextlib.suppress(*_GONE):
                     await self.write(self._error(dctx.request_id, error))
 

@@ -38,9 +38,7 @@ def snapshot(description: str) -> UpstreamSnapshot:
 
 
 def test_restarts_reembed_nothing_and_changes_reembed_only_the_changed_tool(tmp_path: Path) -> None:
-    config = parse_config(
-        {"mcpServers": {"weather": {"command": "x"}}, "switchyard": {"exposure": "search"}}, env={}
-    )
+    config = parse_config({"mcpServers": {"weather": {"command": "x"}}, "switchyard": {"exposure": "search"}}, env={})
     store = tmp_path / "vectors.db"
     encoder = MiniLMEncoder()
 

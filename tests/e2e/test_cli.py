@@ -312,3 +312,32 @@ def test_call_of_an_unknown_tool_exits_2_without_a_traceback(peers: Any, tmp_pat
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     assert "fast__nope" in done.stderr
+
+
+def test_search_ranks_tools_across_servers_and_takes_k_from_the_config(peers: Any, tmp_path: Path) -> None:
+    servers = {"fast": fixture_entry(peers, "fast"), "other": fixture_entry(peers, "crash")}
+    settings = {"retrieval": {"retriever": "bm25", "default_k": 1}, "store": {"path": str(tmp_path / "s.db")}}
+    cfg = write(tmp_path / "servers.json", {"mcpServers": servers, "switchyard": settings})
+    done = switchyard("search", "--json", "-c", str(cfg), "add two numbers")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["query"] == "add two numbers"
+    assert [(t["rank"], t["name"], t["server"]) for t in found["tools"]] == [(1, "fast__add", "fast")]
+    wider = switchyard("search", "--json", "-k", "3", "-c", str(cfg), "add two numbers")
+    assert wider.returncode == 0, wider.stderr
+    names = [t["name"] for t in json.loads(wider.stdout)["tools"]]
+    assert names[0] == "fast__add"
+    assert 1 < len(names) <= 3
+
+
+def test_search_exits_1_when_nothing_matches_and_2_on_a_bad_k(peers: Any, tmp_path: Path) -> None:
+    settings = {"retrieval": {"retriever": "bm25"}, "store": {"path": str(tmp_path / "s.db")}}
+    servers = {"fast": fixture_entry(peers, "fast")}
+    cfg = write(tmp_path / "servers.json", {"mcpServers": servers, "switchyard": settings})
+    none = switchyard("search", "--json", "-c", str(cfg), "xylophone quasar")
+    assert none.returncode == 1, none.stderr
+    assert json.loads(none.stdout)["tools"] == []
+    for bad in ("0", "51", "two"):
+        refused = switchyard("search", "-k", bad, "-c", str(cfg), "add")
+        assert refused.returncode == 2, refused.stderr
+        assert "-k" in refused.stderr

@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning
 from stdio_gateway import (
     FAST_SETTINGS,
     MODERN,
@@ -489,6 +491,127 @@ async def test_a_modern_client_hears_list_changed_on_its_listen_stream(peers: An
                     assert text == "removed zap"
                     while tool in tool_names(await client.list_tools()):
                         assert type(await events.__anext__()).__name__ == "ToolsListChanged"
+
+
+# --- change streams and subscriptions across a gap -----------------------------------------------------------
+
+
+async def test_a_change_made_after_the_upstreams_change_stream_ended_still_reaches_the_catalog(
+    peers: Any, tmp_path: Path
+) -> None:
+    """A modern upstream ends its listen stream (gracefully here; a proxy's idle timeout drops it): the
+    gateway listens again after a short backoff and re-lists, so a change announced while nobody listened
+    still reaches the catalog. Before, the gateway never listened again on that connection."""
+    cfg = write_config(tmp_path / "gw.json", {"shifty": fixture(peers, "changing")})
+    notified = Notifications()
+    with anyio.fail_after(STEP):
+        async with gateway(cfg, "legacy", message_handler=notified) as gw:
+            client = gw.client
+            assert "shifty__end_streams" in tool_names(await client.list_tools())
+            for round_ in range(2):  # twice: the stream opened again ends again, and is opened again too
+                seen = notified.count
+                assert text_of(await client.call_tool("shifty__end_streams", {})) == "ended"
+                name = f"late{round_}"
+                assert text_of(await client.call_tool("shifty__add_tool", {"name": name})) == f"added {name}"
+                await notified.until(client, lambda names, tool=f"shifty__{name}": tool in names, since=seen)
+                assert text_of(await client.call_tool(f"shifty__{name}", {"text": "hi"})) == f"{name}: hi"
+
+
+LEGACY_WATCHED = '''
+"""A legacy-era (mcp 1.x) server with one subscribable resource: touch() announces an update of every URI
+this process was asked to watch; crash_now() ends the process (the gateway starts a new one)."""
+import os
+
+from mcp.server.fastmcp import Context, FastMCP
+
+server = FastMCP("watched")
+low = server._mcp_server
+subscribed = set()
+_capabilities = low.get_capabilities
+
+
+def capabilities(*args, **kwargs):
+    caps = _capabilities(*args, **kwargs)
+    caps.resources.subscribe = True  # mcp 1.x always says False; this server does support it
+    return caps
+
+
+low.get_capabilities = capabilities
+
+
+@server.resource("note://a")
+def note() -> str:
+    return "a"
+
+
+@low.subscribe_resource()
+async def subscribe(uri) -> None:
+    subscribed.add(str(uri))
+
+
+@low.unsubscribe_resource()
+async def unsubscribe(uri) -> None:
+    subscribed.discard(str(uri))
+
+
+@server.tool()
+async def touch(ctx: Context) -> str:
+    for uri in sorted(subscribed):
+        await ctx.session.send_resource_updated(uri)
+    return f"watched {len(subscribed)}"
+
+
+@server.tool()
+def crash_now() -> str:
+    os._exit(1)
+
+
+server.run()
+'''
+
+
+class Updates:
+    """A message handler for a legacy client that keeps the URIs of `notifications/resources/updated`."""
+
+    def __init__(self) -> None:
+        self.uris: list[str] = []
+        self._event = anyio.Event()
+
+    async def __call__(self, message: Any) -> None:
+        note = getattr(message, "root", message)
+        if getattr(note, "method", None) == "notifications/resources/updated":
+            self.uris.append(str(note.params.uri))
+            self._event.set()
+            self._event = anyio.Event()
+
+    async def more_than(self, count: int, timeout: float = 10.0) -> list[str]:
+        with anyio.fail_after(timeout):
+            while len(self.uris) <= count:
+                await self._event.wait()
+        return self.uris[count:]
+
+
+async def test_a_legacy_upstreams_subscriptions_survive_its_restart(peers: Any, tmp_path: Path) -> None:
+    """A client subscribed through the gateway to a legacy server's resource keeps hearing its updates after
+    the server crashed and was restarted: the gateway subscribes the new process again (and reports the
+    resource updated once, as a change made while the server was away was never announced)."""
+    script = tmp_path / "watched.py"
+    script.write_text(LEGACY_WATCHED, encoding="utf-8")
+    cfg = write_config(tmp_path / "gw.json", {"w": {"command": str(peers.legacy_python()), "args": [str(script)]}})
+    updates = Updates()
+    with anyio.fail_after(2 * STEP):
+        async with gateway(cfg, "legacy", message_handler=updates) as gw:
+            client = gw.client
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MCPDeprecationWarning)  # resources/subscribe is legacy-era
+                await client.subscribe_resource("note://a")
+            assert text_of(await client.call_tool("w__touch", {})) == "watched 1"
+            assert await updates.more_than(0) == ["note://a"]
+            assert (await client.call_tool("w__crash_now", {})).is_error
+            seen = len(updates.uris)
+            answer = await eventually_ok(client, "w__touch", {}, timeout=15.0)
+            assert text_of(answer) == "watched 1"  # the new process was subscribed again
+            assert set(await updates.more_than(seen)) == {"note://a"}
 
 
 # --- a 20 MB result ----------------------------------------------------------------------------------------

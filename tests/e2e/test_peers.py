@@ -120,7 +120,7 @@ async def test_real_servers_answer_a_tool_call(peers: Any, mode: str, tmp_path: 
 
 FIXTURE_TOOLS: dict[str, set[str]] = {
     "big": {"big", "ok"},
-    "changing": {"add_tool", "remove_tool", "ok"},
+    "changing": {"add_tool", "remove_tool", "end_streams", "ok"},
     "crash": {"crash_now", "ok", "pid"},
     "elicit": {"ask_name", "ok"},
     "fast": {"echo", "add"},

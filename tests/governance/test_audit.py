@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from governance_helpers import FakeClock, ListSink, config, governed, servers
 
 from switchyard.identity import Principal
 from switchyard.stages import build_stages
-from switchyard.store.audit import AuditRow, SqliteAuditStore
+from switchyard.store.audit import AuditRow, SqliteAuditStore, storable
 from switchyard.testing.harness import memory_gateway
 
 pytestmark = pytest.mark.anyio
@@ -146,6 +147,32 @@ async def test_queries_filter_by_time_principal_and_tool(tmp_path: Path) -> None
     assert [r.event for r in store.query(tool="alpha__*")] == ["0", "1"]
     assert [r.event for r in store.query(since=101.0)] == ["1", "2"]
     assert [r.event for r in store.query(limit=2)] == ["1", "2"]
+
+
+async def test_a_lone_surrogate_is_stored_replaced_and_the_writer_goes_on(tmp_path: Path) -> None:
+    # JSON's "\\ud800" escape survives json.loads (an unauthenticated token's key id reaches a refusal's
+    # reason this way); SQLite cannot bind it as UTF-8. Before, the writer thread died on it, and every later
+    # row was lost.
+    store = SqliteAuditStore(tmp_path / "a.db")
+    store.start()
+    bad = row("bad", 100.0, tool=json.loads('"x\\ud800"'))
+    bad = dataclasses.replace(bad, reason=json.loads('"key \\udfff and \\ud83d\\ude00"'))
+    store.submit(bad)
+    assert store.flush()
+    store.submit(row("after", 101.0))
+    assert store.flush()
+    store.close()
+    stored = {r.event: r for r in store.query()}
+    assert set(stored) == {"bad", "after"}
+    assert stored["bad"].tool == "x\ufffd"
+    assert stored["bad"].reason == "key \ufffd and \U0001f600"
+    assert store.dropped == 0
+
+
+def test_storable_replaces_only_lone_surrogates() -> None:
+    assert storable("plain \u00e9 \U0001f600") == "plain \u00e9 \U0001f600"
+    assert storable("a\ud800b\udc00") == "a\ufffdb\ufffd"
+    assert storable("\ud83d\ude00") == "\U0001f600"  # a pair written as two code points is one character
 
 
 async def test_retention_prunes_rows_older_than_the_setting_when_the_log_opens(tmp_path: Path) -> None:

@@ -117,7 +117,8 @@ async def test_a_denial_from_the_cli_refuses_the_retry(tmp_path: Path) -> None:
 
 
 async def test_approving_an_unknown_id_fails(tmp_path: Path, capsys: Any) -> None:
-    assert main(["approve-call", "0123456789abcdef", "--store", str(tmp_path / "store.db")]) == 2
+    # Exit 1: the command ran and found nothing to decide (2 is for usage and configuration errors).
+    assert main(["approve-call", "0123456789abcdef", "--store", str(tmp_path / "store.db")]) == 1
     assert "no pending call" in capsys.readouterr().err
 
 

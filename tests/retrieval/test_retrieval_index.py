@@ -27,6 +27,25 @@ def test_hits_carry_server_and_descending_scores() -> None:
     hits = index.search("chart", k=5)
     assert [h.server for h in hits[:3]] == ["charts"] * 3
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_words_alone_return_only_tools_that_share_a_word_with_the_query() -> None:
+    index = ToolIndex(retriever="bm25")
+    index.build(small_catalog())
+    # "chart" is in the names and descriptions of the charts server's three tools (and in no other tool's).
+    assert {h.key for h in index.search("chart", k=100)} == {
+        "charts/generate_bar_chart",
+        "charts/generate_word_cloud",
+        "charts/generate_line_chart",
+    }
+    assert index.search("xylophone quasar", k=5) == []
+    # The server's text counts as evidence for its tools: "weather" names the server and both its tools.
+    assert {h.server for h in index.search("weather", k=100)} == {"weather"}
+
+
+def test_dense_similarity_ranks_every_tool() -> None:
+    index = ToolIndex(CountingEncoder(), background=False)
+    index.build(small_catalog())
     assert len(index.search("chart", k=100)) == len(small_catalog())
 
 

@@ -21,7 +21,7 @@ from rich.table import Table
 from switchyard.approvals import SqliteApprovalStore
 from switchyard.cli.common import add_config_option, load, stderr
 from switchyard.config import ApprovalSettings
-from switchyard.errors import InvalidRequest
+from switchyard.errors import InvalidRequest, NotFound
 
 __all__ = ["register"]
 
@@ -59,7 +59,11 @@ def _run(args: argparse.Namespace) -> int:
         if not args.id:
             raise InvalidRequest("name the call to approve: switchyard approve-call <id> (see --list)")
         ttl = args.ttl if args.ttl is not None else settings.ttl
-        decided = store.decide(args.id, not args.deny, now=time.time(), ttl=ttl, by=f"cli:{getpass.getuser()}")
+        try:
+            decided = store.decide(args.id, not args.deny, now=time.time(), ttl=ttl, by=f"cli:{getpass.getuser()}")
+        except NotFound as exc:  # the command ran and found nothing to decide: exit 1, as `keys revoke` does
+            stderr.print(exc.message, markup=False)
+            return 1
     finally:
         store.close()
     stderr.print(

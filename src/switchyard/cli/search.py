@@ -22,13 +22,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("search", help="find the tools that match a task, across every server")
     add_config_option(parser)
     parser.add_argument("query", help="the task, in plain words")
-    parser.add_argument("-k", type=int, default=10, help="how many tools (default 10)")
+    parser.add_argument("-k", type=_k, help="how many tools (default: switchyard.retrieval.default_k, 10)")
     parser.add_argument("--server", help="only this server's tools")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument(
         "--wait", type=float, default=120.0, help="seconds to wait for dense vectors (first run embeds every tool)"
     )
     parser.set_defaults(run=run)
+
+
+def _k(value: str) -> int:
+    """`-k`: an integer from 1 to 50 (the bounds `search_tools` and `retrieval.default_k` have)."""
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if not 1 <= k <= 50:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 50, not {k}")
+    return k
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
             finder.sync(gateway.catalog, snapshots)
             try:
                 await anyio.to_thread.run_sync(finder.index.wait_dense, args.wait)
-                names = await finder.search(args.query, args.k, args.server)
+                k = args.k if args.k is not None else config.switchyard.retrieval.default_k
+                names = await finder.search(args.query, k, args.server)
             finally:
                 if finder is not gateway.exposure.finder:
                     finder.close()

@@ -34,6 +34,9 @@ from switchyard.retrieval.vector_cache import MemoryVectorCache, VectorCache, te
 __all__ = ["RETRIEVERS", "Hit", "Retriever", "ToolIndex"]
 
 logger = logging.getLogger("switchyard.retrieval")
+# bm25s sets its own logger to DEBUG when imported, which bypasses the root level the gateway configures and put
+# a "Building index from tokens" line per field in the gateway's log at every (re)index: back to the default.
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 FloatArray = NDArray[np.float32]
 _EMBED_CHUNK = 256
@@ -109,6 +112,10 @@ class _Lexical:
             if holders is not None:
                 hits[holders] += 1.0
         return hits / self._name_sizes
+
+    def evidence(self, terms: list[str], server_of: NDArray[np.int32]) -> NDArray[np.bool_]:
+        """Per tool, whether `terms` share a word with its text or its server's (BM25 > 0 in either)."""
+        return (self.tools.scores(terms) > 0) | (self.servers.scores(terms)[server_of] > 0)
 
     def scores(self, terms: list[str], name_weight: float) -> tuple[FloatArray, FloatArray]:
         tools = self.tools.scores(terms)
@@ -338,11 +345,19 @@ class ToolIndex:
     # -- search ----------------------------------------------------------------------------------------------
 
     def search(self, query: str, k: int = 10, server: str | None = None) -> list[Hit]:
-        """Return the `k` best tools for `query`, optionally only from `server`."""
+        """Return the `k` best tools for `query`, optionally only from `server`.
+
+        With lexical scores alone (the `bm25` retriever, or before the dense vectors are ready) only tools with
+        evidence are returned: ones whose text, or whose server's, shares a word with the query. Dense
+        similarity ranks every tool, so `dense` and `hybrid` return `k` tools whenever the catalog has them.
+        """
         snap = self._snap
         if not snap.docs or k <= 0:
             return []
         scores = self.scores(query, snap)
+        if (self.retriever == "bm25" or snap.vectors is None) and snap.lexical is not None:
+            # Words alone: a tool that shares none with the query (nor does its server) has no rank, only noise.
+            scores = np.where(snap.lexical.evidence(analyse(query), snap.server_of), scores, -np.inf)
         if server is not None:
             if server not in snap.servers:
                 return []

@@ -126,7 +126,7 @@ class AuditEvent:
         size: int | None = None
         is_error: bool | None = None
         if self.result is not None:
-            size = len(COMPACT_JSON.encode(self.result).encode())
+            size = len(COMPACT_JSON.encode(self.result).encode("utf-8", "surrogatepass"))  # a lone surrogate: 3
             is_error = bool(self.result.get("isError", False))
         client = None
         if ctx.client_info:

@@ -70,8 +70,9 @@ class Redactor:
     def serialize(self, value: Any) -> str:
         """Redacted JSON text of at most about `max_bytes`; a larger value becomes a truncated preview object."""
         text = COMPACT_JSON.encode(self.redact(value))
-        size = len(text.encode("utf-8"))
+        encoded = text.encode("utf-8", "surrogatepass")  # a lone surrogate counts 3 bytes (the store replaces it)
+        size = len(encoded)
         if size <= self.max_bytes:
             return text
-        preview = text.encode("utf-8")[: max(0, self.max_bytes - 64)].decode("utf-8", errors="ignore")
+        preview = encoded[: max(0, self.max_bytes - 64)].decode("utf-8", errors="ignore")
         return json.dumps({"$truncated": size, "preview": preview}, ensure_ascii=False)

@@ -35,7 +35,7 @@ from typing import Any, Literal, Protocol, cast
 
 from switchyard.errors import StoreError
 
-__all__ = ["AuditRow", "PendingRow", "SqliteAuditStore"]
+__all__ = ["AuditRow", "PendingRow", "SqliteAuditStore", "storable"]
 
 logger = logging.getLogger("switchyard.audit")
 
@@ -148,6 +148,11 @@ class _Flush:
 
 
 _STOP = object()
+
+
+def storable(text: str) -> str:
+    """`text` with each lone surrogate (which UTF-8 cannot encode) replaced by U+FFFD; pairs are joined."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -302,14 +307,17 @@ class SqliteAuditStore:
             for r in rows
         ]  # fmt: skip
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(_INSERT, values)
-            self._db.execute("COMMIT")
-        except sqlite3.Error:
+            try:
+                self._insert(values)
+            except UnicodeEncodeError:
+                # A lone surrogate (JSON's "\ud800" escape survives json.loads) has no UTF-8 form, so SQLite
+                # cannot bind it: the batch is stored with U+FFFD in its place rather than lost.
+                self._rollback()
+                self._insert([tuple(storable(v) if isinstance(v, str) else v for v in row) for row in values])
+        except Exception:  # whatever it was, the writer goes on: a dead writer would lose every later row
             self.dropped += len(rows)
             logger.exception("audit batch of %d row(s) could not be written", len(rows))
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
+            self._rollback()
             return
         self.committed += len(rows)
         if self.on_commit is not None:
@@ -317,6 +325,17 @@ class SqliteAuditStore:
                 self.on_commit([r.event for r in rows])
             except Exception:
                 logger.exception("audit on_commit callback failed")
+
+    def _insert(self, values: Sequence[tuple[object, ...]]) -> None:
+        assert self._db is not None
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.executemany(_INSERT, values)
+        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self._db is not None and self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def _prune_if_due(self) -> None:
         now = self.clock()

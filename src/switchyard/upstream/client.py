@@ -47,6 +47,9 @@ logger = logging.getLogger("switchyard.upstream")
 _DICT_RESULT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 _LIST_KINDS = ("tools", "prompts", "resources")
 _STABLE_SECONDS = 10.0
+_RELISTEN_INITIAL = 0.5
+"""Seconds before a modern server's ended change stream is opened again (doubling while it keeps ending)."""
+_RELISTEN_MAXIMUM = 30.0
 """A connection that lasted this long resets the restart backoff; one that crashes sooner keeps backing off."""
 
 
@@ -260,6 +263,7 @@ class ClientUpstream:
                 self._client = client
                 self._connected(client, watch, stack)
                 self._snapshot = await self._list_all(client)
+                await self._restore_subscriptions(client)
                 scope.deadline = math.inf
                 await self._serve(client, watch)
                 return True
@@ -365,29 +369,70 @@ class ClientUpstream:
             await self._notify(frozenset(pending))
 
     async def set_subscription(self, uri: str, on: bool, *, timeout: float) -> None:
-        """Subscribe to (or drop) updates of one resource, in the server's own era."""
+        """Subscribe to (or drop) updates of one resource, in the server's own era.
+
+        The set is kept in both eras, so a new connection restores it (a legacy server is sent
+        `resources/subscribe` again; a modern one gets it in its listen request).
+        """
         if self._era in MODERN_PROTOCOL_VERSIONS:
             changed = (uri not in self._subscriptions) if on else (uri in self._subscriptions)
             (self._subscriptions.add if on else self._subscriptions.discard)(uri)
             if changed:
                 self._relisten.set()
             return
+        if not on:
+            self._subscriptions.discard(uri)
         await self.request("resources/subscribe" if on else "resources/unsubscribe", {"uri": uri}, timeout=timeout)
+        if on:
+            self._subscriptions.add(uri)
+
+    async def _restore_subscriptions(self, client: Client) -> None:
+        """A new connection: subscribe again (legacy) and report each watched resource updated, since a change
+        made while the server was away was never announced."""
+        if not self._subscriptions:
+            return
+        uris = sorted(self._subscriptions)
+        if self._era not in MODERN_PROTOCOL_VERSIONS:
+            for uri in uris:
+                try:
+                    await client.session.subscribe_resource(uri)  # pyright: ignore[reportDeprecated] - legacy era
+                except MCPError as exc:
+                    logger.warning("server %s: re-subscribing to %s failed: %s", self._name, uri, exc)
+        await self._resources_updated(uris)
+
+    async def _resources_updated(self, uris: list[str]) -> None:
+        if self._resource_listener is None:
+            return
+        for uri in uris:
+            try:
+                await self._resource_listener(uri)
+            except Exception:
+                logger.exception("resource listener failed for %s of server %s", uri, self._name)
 
     async def _listen(self, client: Client) -> None:
-        """Follow a modern server's change stream; re-open it when the set of watched resources changes."""
+        """Follow a modern server's change stream for this connection's life.
+
+        The stream is re-opened at once when the set of watched resources changes, and after a backoff when
+        it ends: a graceful close by the server, or a drop (a proxy's idle timeout, a redeploy). A re-opened
+        stream may have missed changes, so every kind it follows is re-listed and every watched resource
+        reported updated. Only a server that does not know `subscriptions/listen` ends this for good.
+        """
         caps = client.server_capabilities
         wanted = {
             "tools_list_changed": bool(caps.tools and caps.tools.list_changed),
             "prompts_list_changed": bool(caps.prompts and caps.prompts.list_changed),
             "resources_list_changed": bool(caps.resources and caps.resources.list_changed),
         }
+        delay = _RELISTEN_INITIAL
+        missed = False
         while True:
             self._relisten = anyio.Event()
             subs = tuple(sorted(self._subscriptions))
             if not any(wanted.values()) and not subs:
                 await self._relisten.wait()
                 continue
+            opened = anyio.current_time()
+            ended: str | None = None
             async with anyio.create_task_group() as tg:
 
                 async def stop_on_relisten(scope: anyio.CancelScope = tg.cancel_scope) -> None:
@@ -397,12 +442,36 @@ class ClientUpstream:
                 tg.start_soon(stop_on_relisten)
                 try:
                     async with client.listen(**wanted, resource_subscriptions=subs) as sub:
+                        if missed:
+                            self._catch_up(wanted)
+                            await self._resources_updated(list(subs))
+                            missed = False
                         async for event in sub:
                             await self._on_event(event)
-                except (MCPError, SubscriptionLost) as exc:
-                    logger.info("server %s: change stream ended: %s", self._name, exc)
-                    tg.cancel_scope.cancel()
-                    return
+                    ended = "closed by the server"
+                except MCPError as exc:
+                    if exc.code == types.METHOD_NOT_FOUND:
+                        logger.info("server %s: no change stream (%s)", self._name, exc)
+                        tg.cancel_scope.cancel()
+                        return
+                    ended = str(exc)
+                except (SubscriptionLost, TimeoutError) as exc:
+                    ended = str(exc) or type(exc).__name__
+                tg.cancel_scope.cancel()
+            if ended is None:
+                continue  # the watched resources changed: listen again at once
+            missed = True
+            if anyio.current_time() - opened >= _STABLE_SECONDS:
+                delay = _RELISTEN_INITIAL  # it held a while: a new end, not the same one again
+            logger.info("server %s: change stream ended (%s); listening again in %.1f s", self._name, ended, delay)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, _RELISTEN_MAXIMUM)
+
+    def _catch_up(self, wanted: Mapping[str, bool]) -> None:
+        """Re-list every kind a change stream follows (after a gap in which its events were lost)."""
+        for kind in _LIST_KINDS:
+            if wanted.get(f"{kind}_list_changed"):
+                self._queue_refresh(kind)
 
     async def _on_event(self, event: Any) -> None:
         kind = type(event).__name__

@@ -28,8 +28,6 @@ MODEL_WORDS = (
 )
 
 
-
-
 _STRONG_TAGS = (
     r"system|system[ _-]?(?:message|prompt|override|instructions?)|hidden(?:[ _-]instructions?)?|secret|admin|"
     r"override|developer|root|jailbreak|assistant|instructions?|ai[ _-]?instructions?|note[ _-]?to[ _-]?(?:ai|llm)"

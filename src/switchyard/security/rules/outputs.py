@@ -192,7 +192,6 @@ _DESTRUCTIVE_RE = re.compile(r"^(?:delete|remove|erase|wipe|cancel|transfer|wire
 _HIJACK_TAIL_RE = re.compile(r"\binstead\s*[.!]?\s*$", _I)
 
 
-
 # The same searches on the lower-cased sentence (about 3x faster; see `rules.base.lower_twin`).
 _SENSITIVE_LOW_RE, _THIRD_PARTY_LOW_RE, _BULK_LOW_RE = (twin_of(r) for r in (_SENSITIVE_RE, _THIRD_PARTY_RE, _BULK_RE))
 # `_ADDRESS_RE` one alternative at a time, each behind a substring every match of it contains: whether any

@@ -139,12 +139,7 @@ def _defended_elsewhere(texts: list[tuple[str, str]], term: str) -> bool:
     """A name's term that the description puts right after a defensive verb ('rejects a tampered state') is
     read the way the description reads it: a name has no clause of its own. Every use in the description must
     be governed so, or the name's term keeps its weight."""
-    uses = [
-        (text, m)
-        for key, text in texts
-        if key != "name"
-        for m in re.finditer(rf"\b{re.escape(term)}", text, _I)
-    ]
+    uses = [(text, m) for key, text in texts if key != "name" for m in re.finditer(rf"\b{re.escape(term)}", text, _I)]
     return bool(uses) and all(_GOVERNED_RE.search(text[max(0, m.start() - 60) : m.start()]) for text, m in uses)
 
 

@@ -576,7 +576,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, source: str | 
     known_top = {"mcpServers", "servers", "switchyard", "inputs", "$schema"}
     for key in doc:
         if key not in known_top:
-            problems.append(ConfigProblem(f"$.{key}", "unknown key (allowed: mcpServers, servers, switchyard)"))
+            allowed = "allowed: mcpServers, servers, switchyard; inputs and $schema are ignored"
+            problems.append(ConfigProblem(f"$.{key}", f"unknown key ({allowed})"))
     if "mcpServers" in doc and "servers" in doc:
         problems.append(ConfigProblem("$.servers", "use either mcpServers or servers, not both"))
     server_key = "mcpServers" if "mcpServers" in doc else "servers"

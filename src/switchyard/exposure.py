@@ -23,7 +23,7 @@ import anyio.to_thread
 from switchyard.catalog.catalog import Catalog, Entry
 from switchyard.config import GatewayConfig
 from switchyard.errors import InvalidRequest
-from switchyard.retrieval.metatools import CALL_TOOL, SEARCH_TOOLS
+from switchyard.retrieval.metatools import CALL_TOOL, SEARCH_TOOLS, search_tools_definition
 from switchyard.retrieval.text import ToolDoc
 from switchyard.upstream.base import JsonObject, UpstreamSnapshot
 
@@ -155,11 +155,12 @@ class Exposure:
         self.default_k = config.switchyard.retrieval.default_k
         self.working_limit = config.switchyard.working_set
         self.finder = finder
+        self._meta: tuple[JsonObject, ...] = (search_tools_definition(self.default_k), dict(CALL_TOOL))
 
     @property
     def meta_tools(self) -> list[JsonObject]:
-        """The meta-tool definitions, as `tools/list` entries."""
-        return [dict(SEARCH_TOOLS), dict(CALL_TOOL)]
+        """The meta-tool definitions, as `tools/list` entries (`search_tools` with the configured default k)."""
+        return [dict(d) for d in self._meta]
 
     def list_tools(self, catalog: Catalog, all_tools: list[JsonObject], working: WorkingSet | None) -> list[JsonObject]:
         """The tool list for one client: everything in `all` mode, else meta-tools, pinned, then found tools."""

@@ -88,6 +88,17 @@ async def test_search_tools_returns_the_right_tools_with_their_schemas(tmp_path:
     assert {t["server"] for t in only_files.structured_content["tools"]} <= {"files"}
 
 
+async def test_search_tools_advertises_and_applies_the_configured_default_k(tmp_path: Path) -> None:
+    servers = {"weather": weather(), "files": files()}
+    cfg = settings(tmp_path, "search", retrieval={"retriever": "bm25", "default_k": 1})
+    async with gateway_client(servers, settings=cfg) as (_, client):
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        result = await client.call_tool("search_tools", {"query": "weather forecast alerts"})
+    assert listed["search_tools"].input_schema["properties"]["k"]["default"] == 1
+    assert result.structured_content is not None
+    assert len(result.structured_content["tools"]) == 1
+
+
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_call_tool_calls_a_found_tool(tmp_path: Path, mode: str) -> None:
     servers = {"weather": weather(), "files": files()}

@@ -36,14 +36,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     source.add_argument("--url", help="a one-off Streamable HTTP server")
     source.add_argument("--file", help="offline: a tools/list JSON dump or a JSONL corpus")
     parser.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    parser.add_argument("--fail-on", default="high", help="exit 1 when a finding is at least this severe (or 'never')")
-    parser.add_argument("--min-severity", default="low", help="text format: hide findings below this severity")
+    parser.add_argument(
+        "--fail-on", type=_fail_on, default="high", help="exit 1 when a finding is at least this severe (or 'never')"
+    )
+    parser.add_argument(
+        "--min-severity", type=_severity, default="low", help="text format: hide findings below this severity"
+    )
     parser.add_argument(
         "--judge",
         action="store_true",
         help="also ask the LLM judge configured in switchyard.scan.judge (an OpenAI-compatible endpoint; rule SY900)",
     )
     parser.set_defaults(run=run)
+
+
+def _severity(value: str) -> str:
+    """A severity name (`info` ... `critical`), checked when the command line is read."""
+    try:
+        Severity.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _fail_on(value: str) -> str:
+    return value if value == "never" else _severity(value)
+
+
+def _items_from_file(path: str) -> list[ScanItem]:
+    """`--file`: a file that cannot be read or parsed is a usage error (exit 2), said in one line."""
+    try:
+        return items_from_file(path)
+    except OSError as exc:
+        raise InvalidRequest(f"--file {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # json.JSONDecodeError included
+        raise InvalidRequest(f"--file {path}: not a tools/list JSON dump or a JSONL corpus: {exc}") from None
 
 
 def _one_off(args: argparse.Namespace) -> GatewayConfig:
@@ -139,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     config: GatewayConfig | None = None
     judge = _judge_settings(args, None) if args.judge and (args.file or args.stdio or args.url) else None
     if args.file:
-        items = items_from_file(args.file)
+        items = _items_from_file(args.file)
     elif args.stdio or args.url:
         items = _items_from_servers(_one_off(args), None, args.format == "text")
     else:

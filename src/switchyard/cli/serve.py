@@ -1,8 +1,8 @@
 """`switchyard serve`: run the gateway for one desktop client on stdio, or for many over Streamable HTTP.
 
 `--http HOST:PORT` serves `http://HOST:PORT/mcp` (both protocol eras) plus `/healthz` and `/readyz`. Binding
-anything but a loopback address needs `--allow-remote`, and logs a warning while the front has no
-authentication.
+anything but a loopback address needs `--allow-remote` (exit 2 without it) and authentication on
+(`switchyard.auth`; `none` is refused off loopback), and logs a warning naming the authentication mode.
 """
 
 from __future__ import annotations

@@ -8,13 +8,21 @@ gateway) or ranking (`index.py`).
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from switchyard.retrieval.text import ToolDoc
 
-__all__ = ["CALL_TOOL", "META_TOOLS", "SEARCH_TOOLS", "tool_definition", "tool_list_tokens"]
+__all__ = [
+    "CALL_TOOL",
+    "META_TOOLS",
+    "SEARCH_TOOLS",
+    "search_tools_definition",
+    "tool_definition",
+    "tool_list_tokens",
+]
 
 SEARCH_TOOLS: Mapping[str, Any] = {
     "name": "search_tools",
@@ -58,6 +66,13 @@ CALL_TOOL: Mapping[str, Any] = {
 }
 
 META_TOOLS: tuple[Mapping[str, Any], ...] = (SEARCH_TOOLS, CALL_TOOL)
+
+
+def search_tools_definition(default_k: int) -> dict[str, Any]:
+    """`search_tools` advertising `default_k` (the gateway's `retrieval.default_k`) as `k`'s default."""
+    definition = copy.deepcopy(dict(SEARCH_TOOLS))
+    definition["inputSchema"]["properties"]["k"]["default"] = default_k
+    return definition
 
 
 def tool_definition(doc: ToolDoc) -> dict[str, Any]:

@@ -187,6 +187,39 @@ async def test_an_api_key_client_sees_only_its_tools_and_cannot_guess_hidden_one
     assert gw.seen_headers
 
 
+async def test_a_legacy_session_answers_only_the_principal_that_opened_it(tmp_path: Path) -> None:
+    """A leaked `Mcp-Session-Id` is no credential: another principal's requests on it get 404, as for a
+    session that does not exist (no calls, no stream, no DELETE), while its owner goes on using it."""
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
+    call["params"] = {"name": "alpha__echo", "arguments": {"text": "mine"}}
+    base = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    base["MCP-Protocol-Version"] = "2025-11-25"
+    async with http_gateway(tmp_path) as gw, httpx2.AsyncClient(timeout=30) as http:
+        _, alice = gw.keys.create("alice")
+        _, mallory = gw.keys.create("mallory")
+        as_alice = {**base, "Authorization": f"Bearer {alice}"}
+        opened = await http.post(gw.url, json=init, headers=as_alice)
+        assert opened.status_code == 200, opened.text
+        session = {"Mcp-Session-Id": opened.headers["mcp-session-id"]}
+        await http.post(
+            gw.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers={**as_alice, **session}
+        )
+        as_mallory = {**base, "Authorization": f"Bearer {mallory}", **session}
+        assert (await http.post(gw.url, json=call, headers=as_mallory)).status_code == 404
+        assert (await http.delete(gw.url, headers=as_mallory)).status_code == 404
+        assert (await http.get(gw.url, headers={**as_mallory, "accept": "text/event-stream"})).status_code == 404
+        mine = await http.post(gw.url, json=call, headers={**as_alice, **session})
+        assert mine.status_code == 200, mine.text
+        assert "mine" in mine.text
+        assert (await http.delete(gw.url, headers={**as_alice, **session})).status_code == 200
+
+
 async def test_a_jwt_client_is_its_subject_with_its_groups(tmp_path: Path) -> None:
     async with http_gateway(tmp_path) as gw:
         async with client(gw.url, token(PRIVATE, aud=gw.url, sub="bob", groups=["dev"])) as c:

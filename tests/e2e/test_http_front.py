@@ -444,3 +444,54 @@ def test_legacy_response_streams_carry_event_ids_for_resumption(gateway_url: str
     assert response.status_code == 200, response.text
     assert any(line.startswith("id: ") for line in response.text.splitlines()), response.text
     httpx2.delete(gateway_url, headers=headers, timeout=STEP)
+
+
+def _legacy_session(url: str) -> dict[str, str]:
+    """A new legacy session (initialize + initialized); the headers that address it."""
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    opened = post(url, init, {"MCP-Protocol-Version": LEGACY})
+    assert opened.status_code == 200, opened.text
+    headers = {"MCP-Protocol-Version": LEGACY, "Mcp-Session-Id": opened.headers["mcp-session-id"]}
+    post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, headers)
+    return headers
+
+
+def _resume(url: str, headers: dict[str, str], last_event_id: str, until: str) -> str:
+    """GET with `Last-Event-ID`: what the replay sent, read until `until` shows up or the stream ends or
+    pauses for 3 s (a replayed stream stays open for live events)."""
+    got = ""
+    all_headers = {"accept": "text/event-stream", **headers, "Last-Event-ID": last_event_id}
+    try:
+        with httpx2.stream("GET", url, headers=all_headers, timeout=httpx2.Timeout(STEP, read=3.0)) as response:
+            assert response.status_code == 200, response.read()
+            for chunk in response.iter_text():
+                got += chunk
+                if until in got:
+                    break
+    except httpx2.ReadTimeout:
+        pass
+    return got
+
+
+def test_a_session_replays_its_own_events_and_never_another_sessions(gateway_url: str) -> None:
+    """Every legacy session numbers its requests from 1, and the SDK names a stream by request id: the
+    event log is kept per session, so a `Last-Event-ID` from another session replays nothing."""
+    alice, bob = _legacy_session(gateway_url), _legacy_session(gateway_url)
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
+    call["params"] = {"name": "fast__echo", "arguments": {"text": "alice-only-7f3a"}}
+    answered = post(gateway_url, call, alice)
+    assert "alice-only-7f3a" in answered.text
+    first = next(line[4:] for line in answered.text.splitlines() if line.startswith("id: "))
+    assert alice["Mcp-Session-Id"] in first  # the event id names its session
+    assert "alice-only-7f3a" in _resume(gateway_url, alice, first, "alice-only-7f3a")
+    assert "alice-only-7f3a" not in _resume(gateway_url, bob, first, "alice-only-7f3a")
+    # The same cursor with the session's own prefix swapped for Bob's is no key either: that stream is empty.
+    swapped = first.replace(alice["Mcp-Session-Id"], bob["Mcp-Session-Id"])
+    assert "alice-only-7f3a" not in _resume(gateway_url, bob, swapped, "alice-only-7f3a")
+    for headers in (alice, bob):
+        httpx2.delete(gateway_url, headers=headers, timeout=STEP)

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
@@ -40,7 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from switchyard.config import AuthSettings
 from switchyard.errors import ConfigError, ConfigProblem, Unauthenticated
 from switchyard.gateway import Gateway
-from switchyard.identity import ANONYMOUS, PRINCIPAL_STATE_KEY
+from switchyard.identity import ANONYMOUS, PRINCIPAL_STATE_KEY, Principal
 from switchyard.server.credentials import Authenticator, build_authenticator
 from switchyard.stages.audit import AuditSink
 from switchyard.store.audit import AuditRow
@@ -110,6 +112,13 @@ def _challenge(resource_url: str | None, error: str | None, description: str | N
     if resource_url is not None:
         params.append(f'resource_metadata="{metadata_url(resource_url)}"')
     return "Bearer " + ", ".join(params) if params else "Bearer"
+
+
+def session_owner(principal: Principal) -> AuthenticatedUser:
+    """The principal as the SDK's session manager identifies a session's owner (`scope["user"]`): a legacy
+    session opened by one principal answers any other principal as if it did not exist (404), so a leaked
+    `Mcp-Session-Id` does not hand over its streams, its replay log or its `DELETE`."""
+    return AuthenticatedUser(AccessToken(token="", client_id=f"{principal.kind}:{principal.id}", scopes=[]))
 
 
 class _Refusal(Exception):
@@ -197,7 +206,10 @@ class AuthMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         state[PRINCIPAL_STATE_KEY] = principal
         headers = [(k, v) for k, v in scope.get("headers", ()) if k not in _CREDENTIAL_HEADERS]
-        await self.app({**scope, "headers": headers, "state": state}, receive, send)
+        inner: dict[str, Any] = {**scope, "headers": headers, "state": state}
+        if self.authenticator is not None:
+            inner["user"] = session_owner(principal)
+        await self.app(inner, receive, send)
 
     def _record(self, scope: Scope, refusal: _Refusal, reason: str) -> None:
         if self.audit is None:

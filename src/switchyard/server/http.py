@@ -32,7 +32,14 @@ import uvicorn
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
-from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.server.streamable_http import (
+    EventCallback,
+    EventId,
+    EventMessage,
+    EventStore,
+    StreamableHTTPServerTransport,
+    StreamId,
+)
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION, JSONRPCMessage
@@ -332,6 +339,42 @@ class MemoryEventStore(EventStore):
         return stream_id
 
 
+class _SessionEvents(EventStore):
+    """One legacy session's view of the shared `MemoryEventStore`: its streams, and only its, are replayed.
+
+    The SDK hands every session's transport the same store and names streams by JSON-RPC request id, which
+    every session starts at 1; this view prefixes them with the session id (random, 128 bits), and refuses a
+    `Last-Event-ID` from another session. Without it a client could replay other sessions' results.
+    """
+
+    def __init__(self, shared: EventStore, session_id: str) -> None:
+        self._shared = shared
+        self._prefix = f"{session_id}:"
+
+    async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
+        """Record the event under this session's name of the stream."""
+        return await self._shared.store_event(f"{self._prefix}{stream_id}", message)
+
+    async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
+        """Replay one of this session's streams; None for an id from any other session."""
+        if not last_event_id.startswith(self._prefix):
+            return None
+        stream_id = await self._shared.replay_events_after(last_event_id, send_callback)
+        return None if stream_id is None else stream_id.removeprefix(self._prefix)
+
+
+class _SessionManager(StreamableHTTPSessionManager):
+    """The SDK's session manager, giving each legacy session its own view of the event store."""
+
+    def _admit_session(self, requestor: Any) -> StreamableHTTPServerTransport | None:
+        transport = super()._admit_session(requestor)
+        shared = self.event_store
+        if transport is not None and shared is not None and transport.mcp_session_id is not None:
+            # The transport keeps its store in `_event_store` (mcp 2.3; tests/e2e/test_http_front.py replays).
+            transport._event_store = _SessionEvents(shared, transport.mcp_session_id)  # pyright: ignore[reportPrivateUsage]
+        return transport
+
+
 # --- probes ------------------------------------------------------------------------------------------------
 
 
@@ -426,7 +469,7 @@ class HttpFront:
         origins = allowed_origins(host, settings)
         # The SDK checks Host/Origin again inside /mcp with the same lists (harmless, and it keeps the
         # endpoint protected if it is ever mounted without the guard).
-        self.manager = StreamableHTTPSessionManager(
+        self.manager = _SessionManager(
             app=self.front.server,
             security_settings=TransportSecuritySettings(
                 enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins

@@ -13,7 +13,7 @@ from switchyard.errors import PolicyDenied
 from switchyard.pipeline.context import CallContext
 from switchyard.security import Scanner
 from switchyard.stages.audit import AuditStage
-from switchyard.stages.guards import GUARD_META, OutputGuardStage
+from switchyard.stages.guards import GUARD_META, OutputGuardStage, _size  # pyright: ignore[reportPrivateUsage]
 from switchyard.stages.redact import Redactor
 
 pytestmark = pytest.mark.anyio
@@ -44,6 +44,41 @@ async def test_secrets_in_structured_content_and_embedded_resources_are_redacted
     assert all(secret not in repr(out) for secret in SECRETS)
     assert out["structuredContent"] == {"keys": ["[REDACTED]"], "token": "[REDACTED]"}
     assert out["_meta"][GUARD_META]["secrets"] >= 2
+
+
+async def test_a_secret_known_only_by_its_key_is_redacted_in_structured_content() -> None:
+    # The value alone matches no secret pattern: only the key says what it is.
+    password = "Sup3rS3cretValue9x"
+    alone = {"content": [], "structuredContent": {"user": "alice", "password": password}}
+    twice = {"content": [{"type": "text", "text": '{"user": "alice", "password": "Sup3rS3cretValue9x"}'}]}
+    twice["structuredContent"] = alone["structuredContent"]
+    # The text shows the value without its key: redacted there too, as the same value.
+    unkeyed = {
+        "content": [{"type": "text", "text": f"alice / {password}"}],
+        "structuredContent": alone["structuredContent"],
+    }
+    for result in (alone, twice, unkeyed):
+        out = await OutputGuardStage(GuardSettings())(CTX, handler(result))
+        assert password not in repr(out)
+        assert out["structuredContent"] == {"user": "alice", "password": "[REDACTED]"}
+        assert out["_meta"][GUARD_META]["actions"] == ["redacted"]
+
+
+async def test_instructions_written_into_structured_keys_are_found() -> None:
+    result = {"content": [{"type": "text", "text": "3 rows"}], "structuredContent": {INJECTION: 1, "rows": 3}}
+    out = await OutputGuardStage(GuardSettings(injection="block"))(CTX, handler(result))
+    assert out["isError"] is True
+    assert INJECTION not in repr(out)
+
+
+def test_the_offload_size_counts_every_text_the_guard_scans() -> None:
+    big = "x" * 5000
+    embedded = {"content": [{"type": "resource", "resource": {"uri": "x://y", "text": big}}]}
+    structured = {"content": [], "structuredContent": {"rows": [big, big]}}
+    contents = {"contents": [{"uri": "x://y", "text": big}]}
+    assert _size(embedded, "tools/call") >= 5000
+    assert _size(structured, "tools/call") >= 10000
+    assert _size(contents, "resources/read") >= 5000
 
 
 async def test_an_injection_only_in_an_embedded_resource_wraps_that_block() -> None:

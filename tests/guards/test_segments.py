@@ -3,12 +3,22 @@ rewriting changes only what it must."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switchyard.stages.segments import SEPARATOR, Segments, collect, covered, rewrite, wrap_blocks
+from switchyard.stages.segments import (
+    PROBE_CHARS,
+    SEPARATOR,
+    Segments,
+    collect,
+    covered,
+    key_probes,
+    rewrite,
+    wrap_blocks,
+)
 
 RESULT: dict[str, Any] = {
     "content": [
@@ -26,8 +36,45 @@ def test_every_string_of_a_tool_result_is_collected_with_its_path() -> None:
         (("content", 0, "text"), "one"),
         (("content", 2, "resource", "text"), "two"),
     ]
-    assert [s.text for s in structured] == ["three", "four"]
+    # Each structured string with the key it sits under as its label; a key over a number is scanned alone.
+    assert [(s.label, s.text) for s in structured] == [("a: ", "three"), ("b: ", "four"), ("n: ", "")]
     assert structured[1].path == ("structuredContent", "a", 1, "b")
+
+
+def test_labels_are_scanned_but_spans_map_only_into_the_texts() -> None:
+    _, structured = collect({"structuredContent": {"password": "hunter2-hunter2"}}, "tools/call")
+    segments = Segments.of(structured)
+    assert segments.joined == "password: hunter2-hunter2"
+    assert segments.starts == (len("password: "),)
+    assert segments.locate(0, len(segments.joined)) == [(0, 0, len("hunter2-hunter2"))]
+    assert segments.locate(0, len("password: ")) == []
+
+
+def test_keys_the_texts_do_not_show_are_probed_with_the_start_of_their_value() -> None:
+    value = "v" * 300
+    content, structured = collect(
+        {
+            "content": [{"type": "text", "text": f"alice {value}"}],
+            "structuredContent": {"user": "alice", "password": value},
+        },
+        "tools/call",
+    )
+    assert covered(structured, content)
+    probes = key_probes(structured, content)
+    assert [(p.path, p.label, p.text) for p in probes] == [
+        (("structuredContent", "user"), "user: ", "alice"),
+        (("structuredContent", "password"), "password: ", value[:PROBE_CHARS]),
+    ]
+    # A key the text shows (a JSON dump of the data) needs no probe, nor does the SDKs' primitive wrapper.
+    dumped, data = collect(
+        {"content": [{"type": "text", "text": '{"user": "alice"}'}], "structuredContent": {"user": "alice"}},
+        "tools/call",
+    )
+    assert key_probes(data, dumped) == []
+    text, wrapped = collect(
+        {"content": [{"type": "text", "text": "ping"}], "structuredContent": {"result": "ping"}}, "tools/call"
+    )
+    assert key_probes(wrapped, text) == []
 
 
 def test_resource_contents_are_collected() -> None:
@@ -37,9 +84,11 @@ def test_resource_contents_are_collected() -> None:
 
 @given(st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=6), st.data())
 def test_a_span_of_the_joined_text_maps_back_to_the_same_characters(texts: list[str], data: st.DataObject) -> None:
+    keys = data.draw(st.lists(st.text(max_size=5), min_size=len(texts), max_size=len(texts)))
     content, _ = collect({"content": [{"type": "text", "text": t} for t in texts]}, "tools/call")
+    content = [dataclasses.replace(seg, label=f"{k}: " if k else "") for seg, k in zip(content, keys, strict=True)]
     segments = Segments.of(content)
-    assert segments.joined == SEPARATOR.join(texts)
+    assert segments.joined == SEPARATOR.join(seg.label + seg.text for seg in content)
     start = data.draw(st.integers(0, len(segments.joined) - 1))
     end = data.draw(st.integers(start + 1, len(segments.joined)))
     pieces = segments.locate(start, end)

@@ -83,6 +83,9 @@ class Pinning:
         self.store = store
         self.scan = scan
         self._scan_cache: dict[str, str | None] = {}
+        self._scan_context: frozenset[tuple[str, str]] = frozenset()
+        """The tools (server, name) the cached verdicts were made among: cross-server rules (shadowing, name
+        collisions) read the other servers' tools, so a verdict holds only while they are the same."""
 
     def mode(self, server: str) -> str:
         """The pin mode of one server: its own, else the gateway default."""
@@ -103,6 +106,11 @@ class Pinning:
         by_server: dict[str, list[Entry]] = {}
         for entry in catalog.tools.values():
             by_server.setdefault(entry.server, []).append(entry)
+        context = frozenset((e.server, e.original) for e in catalog.tools.values())
+        if context != self._scan_context:
+            # Another server's tools came or went: a tool clean beside the old set may shadow one of the new.
+            self._scan_cache.clear()
+            self._scan_context = context
         now = time.time()
         for server, entries in by_server.items():
             mode = self.mode(server)

@@ -31,7 +31,7 @@ from switchyard.pipeline.chain import Handler
 from switchyard.pipeline.context import CallContext
 from switchyard.security import Finding, ItemVerdict, Scanner, default_scanner, redact, redaction_spans
 from switchyard.stages.audit import note_decision
-from switchyard.stages.segments import Segments, collect, covered, rewrite, wrap_blocks
+from switchyard.stages.segments import Segments, collect, covered, key_probes, rewrite, wrap_blocks
 from switchyard.upstream.base import JsonObject
 
 __all__ = ["GUARD_META", "GuardOutcome", "OutputGuard", "OutputGuardStage"]
@@ -103,12 +103,14 @@ class OutputGuard:
         self, result: Mapping[str, Any], method: str, server: str, name: str, *, redacting: bool = True
     ) -> tuple[Segments, ItemVerdict]:
         """Scan every text of `result` in one pass. Structured strings the text blocks already hold are scanned
-        only when there are secrets to redact in them too, so data a server returns twice (text for old
-        clients, structured for new ones) costs one scan."""
+        there (plus each key the texts lack, with the start of its value: `key_probes`), and again in full only
+        when there are secrets to redact in them too, so data a server returns twice (text for old clients,
+        structured for new ones) costs about one scan."""
         content, structured = collect(result, method)
-        segments = Segments.of(content if covered(structured, content) else content + structured)
+        twice = covered(structured, content)
+        segments = Segments.of([*content, *key_probes(structured, content)] if twice else content + structured)
         verdict = self.scanner.scan_text(segments.joined, server=server, name=name)
-        if redacting and structured and len(segments.items) == len(content) and redaction_spans(verdict):
+        if redacting and structured and twice and redaction_spans(verdict):
             segments = Segments.of(content + structured)
             verdict = self.scanner.scan_text(segments.joined, server=server, name=name)
         return segments, verdict
@@ -121,7 +123,7 @@ class OutputGuard:
             return result, None
         segments, verdict = self.scan(result, method, server, name, redacting=secret_action == "redact")
         injection = _injection_findings(verdict) if verdict.malicious and injection_action != "off" else ()
-        spans = redaction_spans(verdict) if secret_action != "off" else []
+        spans = _with_repeats(segments, redaction_spans(verdict)) if secret_action != "off" else []
         if not injection and not spans:
             return result, None
         actions: list[str] = []
@@ -175,6 +177,38 @@ class OutputGuard:
         return wrap_blocks(result, blocks, prefix, suffix)
 
 
+_MIN_REPEAT = 8
+"""Shortest found secret whose other occurrences are redacted too (a shorter one would hit ordinary text)."""
+
+
+def _with_repeats(segments: Segments, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` plus every other occurrence of the secret values they cover: a value recognised by its key in
+    `structuredContent` ("password": ...) is redacted in a text block that shows it without the key too."""
+    values: set[str] = set()
+    for start, end in spans:
+        for i, lo, hi in segments.locate(start, end):
+            piece = segments.items[i].text[lo:hi]
+            if len(piece) >= _MIN_REPEAT:
+                values.add(piece)
+    if not values:
+        return spans
+    joined = segments.joined
+    found = list(spans)
+    for value in values:
+        pos = joined.find(value)
+        while pos != -1:
+            found.append((pos, pos + len(value)))
+            pos = joined.find(value, pos + 1)
+    found.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in found:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def _redacted(result: JsonObject, segments: Segments, spans: list[tuple[int, int]]) -> JsonObject:
     per_segment: dict[int, list[tuple[int, int]]] = {}
     for start, end in spans:
@@ -225,7 +259,7 @@ class OutputGuardStage:
         if ctx.method not in _GUARDED or result.get("resultType") == "input_required":
             return result
         try:
-            if _size(result) >= self.offload_chars:
+            if _size(result, ctx.method) >= self.offload_chars:
                 # A large result is scanned on a worker thread so the event loop keeps serving other calls.
                 guarded, outcome = await anyio.to_thread.run_sync(
                     self.guard.apply, result, ctx.method, ctx.server, ctx.name
@@ -251,12 +285,8 @@ class OutputGuardStage:
         return guarded
 
 
-def _size(result: Mapping[str, Any]) -> int:
-    """A cheap estimate of a result's text size (the lengths of its top-level text blocks)."""
-    total = 0
-    for block in cast(list[Any], result.get("content") or result.get("contents") or []):
-        if isinstance(block, Mapping):
-            text: Any = cast(Mapping[str, Any], block).get("text")
-            if isinstance(text, str):
-                total += len(text)
-    return total
+def _size(result: Mapping[str, Any], method: str) -> int:
+    """The characters the guard would scan in `result` (every segment `collect` finds, labels included):
+    a 10 MB embedded resource or structured payload counts as much as a 10 MB text block."""
+    content, structured = collect(result, method)
+    return sum(len(s.label) + len(s.text) for s in content) + sum(len(s.label) + len(s.text) for s in structured)

@@ -17,7 +17,17 @@ from typing import Any, cast
 
 from switchyard.upstream.base import JsonObject
 
-__all__ = ["SEPARATOR", "Segment", "Segments", "collect", "rewrite", "wrap_blocks"]
+__all__ = [
+    "PROBE_CHARS",
+    "SEPARATOR",
+    "Segment",
+    "Segments",
+    "collect",
+    "covered",
+    "key_probes",
+    "rewrite",
+    "wrap_blocks",
+]
 
 SEPARATOR = "\n\n"
 """Between segments in the joined text: a paragraph break, so a sentence never runs across two segments."""
@@ -27,11 +37,18 @@ Path = tuple[str | int, ...]
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One string of the result: where it is (a path of keys and indices) and its text."""
+    """One string of the result: where it is (a path of keys and indices) and its text.
+
+    `label` is scanned before the text but is not part of it (never rewritten): for a string inside
+    `structuredContent`, the key it sits under ("password: "), without which `{"password": "hunter2..."}`
+    would show the scanner a bare value and no secret; a key over a non-string value is a segment of its own
+    with an empty text, so instructions written into keys are scanned too.
+    """
 
     path: Path
     text: str
     structured: bool = False
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +61,17 @@ class Segments:
 
     @classmethod
     def of(cls, items: Sequence[Segment]) -> Segments:
-        """Join `items` with `SEPARATOR`."""
+        """Join `items` (each label, then its text) with `SEPARATOR`; `starts` are where the texts begin."""
         starts: list[int] = []
         pos = 0
         for seg in items:
-            starts.append(pos)
-            pos += len(seg.text) + len(SEPARATOR)
-        return cls(tuple(items), SEPARATOR.join(s.text for s in items), tuple(starts))
+            starts.append(pos + len(seg.label))
+            pos += len(seg.label) + len(seg.text) + len(SEPARATOR)
+        return cls(tuple(items), SEPARATOR.join(s.label + s.text for s in items), tuple(starts))
 
     def locate(self, start: int, end: int) -> list[tuple[int, int, int]]:
-        """(segment index, start, end) pieces of the joined span [start, end), clipped to each segment."""
+        """(segment index, start, end) pieces of the joined span [start, end), clipped to each segment's text
+        (a span over a label alone locates nothing: a label is never rewritten)."""
         out: list[tuple[int, int, int]] = []
         for i, (seg, base) in enumerate(zip(self.items, self.starts, strict=True)):
             lo, hi = max(start, base), min(end, base + len(seg.text))
@@ -62,16 +80,19 @@ class Segments:
         return out
 
 
-def _walk(value: Any, path: Path, out: list[Segment]) -> None:
+def _walk(value: Any, path: Path, out: list[Segment], key: str = "") -> None:
+    label = f"{key}: " if key else ""
     if isinstance(value, str):
-        if value:
-            out.append(Segment(path, value, structured=True))
+        if value or label:
+            out.append(Segment(path, value, structured=True, label=label))
     elif isinstance(value, Mapping):
         for k, v in cast(Mapping[Any, Any], value).items():
-            _walk(v, (*path, str(k)), out)
+            _walk(v, (*path, str(k)), out, str(k))
     elif isinstance(value, list):
         for i, v in enumerate(cast(list[Any], value)):
-            _walk(v, (*path, i), out)
+            _walk(v, (*path, i), out, key)
+    elif label:
+        out.append(Segment(path, "", structured=True, label=label))  # a number, boolean or null: its key
 
 
 def collect(result: Mapping[str, Any], method: str) -> tuple[list[Segment], list[Segment]]:
@@ -98,15 +119,43 @@ def collect(result: Mapping[str, Any], method: str) -> tuple[list[Segment], list
     return content, structured
 
 
+def _shown_in(texts: Sequence[str]) -> Callable[[str], bool]:
+    def shown(text: str) -> bool:
+        escaped = json.dumps(text, ensure_ascii=False)[1:-1]
+        return any(text in t or escaped in t for t in texts)
+
+    return shown
+
+
 def covered(structured: Sequence[Segment], content: Sequence[Segment]) -> bool:
     """Whether every structured string also appears in a content text (as is, or JSON-escaped), as it does when
     a server returns the same data twice (text for old clients, structured for new ones)."""
+    shown = _shown_in([s.text for s in content])
+    return all(shown(seg.text) for seg in structured)
+
+
+PROBE_CHARS = 256
+"""How much of a value is scanned with its key when the value itself is scanned in a content text."""
+
+
+_WRAPPER = ("structuredContent", "result")
+"""Where servers put a tool's primitive return value (the SDKs' output wrapper): the key is theirs, not data."""
+
+
+def key_probes(structured: Sequence[Segment], content: Sequence[Segment]) -> list[Segment]:
+    """For data returned twice (`covered`): each structured string whose key the content texts do not show,
+    as its key and the first `PROBE_CHARS` of its value. The value is scanned in the content already; the
+    key is not (`{"password": "..."}` beside a text that holds only the value; instructions written into
+    keys), and a key's meaning reaches only so far into its value. Offsets stay valid: a probe's text is a
+    prefix of the string at its path. The SDKs' `{"result": <the text>}` wrapper needs no probe."""
     texts = [s.text for s in content]
-    for seg in structured:
-        escaped = json.dumps(seg.text, ensure_ascii=False)[1:-1]
-        if not any(seg.text in t or escaped in t for t in texts):
-            return False
-    return True
+    shown = _shown_in(texts)
+    whole = set(texts)
+    return [
+        Segment(seg.path, seg.text[:PROBE_CHARS], structured=True, label=seg.label)
+        for seg in structured
+        if seg.label and not (seg.path == _WRAPPER and seg.text in whole) and not shown(seg.label.removesuffix(": "))
+    ]
 
 
 def _set(node: Any, path: Path, fn: Callable[[str], str]) -> Any:

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from starlette.applications import Starlette
 
 from switchyard.cli.main import main as cli_main
@@ -218,6 +219,32 @@ async def test_a_legacy_session_answers_only_the_principal_that_opened_it(tmp_pa
         assert mine.status_code == 200, mine.text
         assert "mine" in mine.text
         assert (await http.delete(gw.url, headers={**as_alice, **session})).status_code == 200
+
+
+async def test_a_resource_hidden_from_a_principal_stays_hidden_when_another_watches_it(tmp_path: Path) -> None:
+    """The second subscriber of a URI is checked by the policy as the first was: mallory (who sees nothing)
+    is told the resource does not exist, though alice is subscribed to it; on the modern wire the URI is left
+    out of mallory's listen stream."""
+    async with http_gateway(tmp_path) as gw:
+        _, alice_key = gw.keys.create("alice")
+        _, mallory_key = gw.keys.create("mallory")
+        async with client(gw.url, alice_key, "legacy") as alice, client(gw.url, mallory_key, "legacy") as mallory:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MCPDeprecationWarning)  # resources/subscribe is legacy-era
+                await alice.subscribe_resource("alpha://secret")
+                with pytest.raises(MCPError) as refused:
+                    await mallory.subscribe_resource("alpha://secret")
+        async with (
+            client(gw.url, mallory_key) as modern,
+            modern.listen(resource_subscriptions=["alpha://secret"]) as sub,
+        ):
+            honoured = sub.honored
+        assert gw.audit.flush()
+        subscribes = [(r.principal, r.decision) for r in gw.audit.query() if r.method == "resources/subscribe"]
+    assert refused.value.message == "Resource not found: alpha://secret"
+    assert honoured.resource_subscriptions in (None, [])
+    assert ("alice", "allowed") in subscribes
+    assert ("mallory", "denied") in subscribes
 
 
 async def test_a_jwt_client_is_its_subject_with_its_groups(tmp_path: Path) -> None:

@@ -142,6 +142,7 @@ class FrontServer:
         self._subscribed: dict[str, weakref.WeakSet[Any]] = {}
         self._holders: collections.Counter[str] = collections.Counter()
         """How many front subscriptions (legacy connections, modern listen streams) need each upstream one."""
+        self._hold_locks: dict[str, anyio.Lock] = {}
         self._listener = ListenHandler(self.bus)
         self._working: weakref.WeakKeyDictionary[Any, WorkingSet] = weakref.WeakKeyDictionary()
         self._sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -437,26 +438,31 @@ class FrontServer:
     # --- resource subscriptions: one upstream subscription per URI, shared by every front subscriber ------------
 
     async def _hold(self, ctx: ServerRequestContext[Any, Any], uri: str) -> None:
-        """One more front subscriber needs updates of `uri`; the first one subscribes upstream."""
-        self._holders[uri] += 1
-        if self._holders[uri] > 1:
-            return
-        try:
+        """One more front subscriber needs updates of `uri`.
+
+        Every subscriber's request goes through the stage chain (policy, audit), not only the first one's: a
+        URI hidden from this principal is refused to it whoever else watches it. Upstream a repeated subscribe
+        is a no-op. Holds and releases of one URI take turns, so a subscribe never races the last unsubscribe.
+        """
+        async with self._hold_lock(uri):
             await self._forward(ctx, "resources/subscribe", {"uri": uri})
-        except BaseException:
-            self._holders[uri] -= 1
-            if self._holders[uri] <= 0:
-                del self._holders[uri]
-            raise
+            self._holders[uri] += 1
 
     async def _release(self, ctx: ServerRequestContext[Any, Any], uri: str) -> None:
         """One front subscriber less; the last one unsubscribes upstream."""
-        if self._holders[uri] <= 0:
-            return
-        self._holders[uri] -= 1
-        if self._holders[uri] == 0:
-            del self._holders[uri]
-            await self._forward(ctx, "resources/unsubscribe", {"uri": uri})
+        async with self._hold_lock(uri):
+            if self._holders[uri] <= 0:
+                return
+            self._holders[uri] -= 1
+            if self._holders[uri] == 0:
+                del self._holders[uri]
+                await self._forward(ctx, "resources/unsubscribe", {"uri": uri})
+
+    def _hold_lock(self, uri: str) -> anyio.Lock:
+        lock = self._hold_locks.get(uri)
+        if lock is None:
+            lock = self._hold_locks[uri] = anyio.Lock()
+        return lock
 
     async def _set_level(self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams) -> Any:
         connection = getattr(ctx.session, "_connection", None)
@@ -496,6 +502,10 @@ class FrontServer:
                     logger.info("listen: no upstream subscription for %s: %s", uri, exc.message)
                 else:
                     held.append(uri)
+            asked = params.notifications.resource_subscriptions or []
+            if held != asked:  # what could not be held (hidden, or offered by no server) is not watched
+                kept = params.notifications.model_copy(update={"resource_subscriptions": held or None})
+                params = params.model_copy(update={"notifications": kept})
             return await self._listener(ctx, params)
         finally:
             # The stream usually ends by cancellation (the client went away): release in a shielded, bounded scope.

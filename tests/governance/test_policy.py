@@ -9,8 +9,10 @@ import pytest
 from governance_helpers import ListSink, governed, servers
 
 from switchyard.catalog.pins import Hold
+from switchyard.config import PolicySettings
 from switchyard.errors import Hidden, NotFound, Quarantined, SwitchyardError, to_error_data
 from switchyard.identity import LOCAL, Principal
+from switchyard.stages.policy import Policy, uri_forms
 from switchyard.testing.harness import gateway_client
 
 pytestmark = pytest.mark.anyio
@@ -143,3 +145,26 @@ async def test_search_tools_only_finds_what_the_caller_may_see() -> None:
     names = [t["name"] for t in (found.structured_content or {})["tools"]]
     assert "alpha__admin_reset" not in names
     assert names
+
+
+def test_a_uri_is_judged_in_every_form_a_server_could_read_it() -> None:
+    # Routing decodes URIs (a template's `{name}` matches `%73alaries` as `salaries`): a deny glob on the raw
+    # text alone would let the encoded or dotted spelling of a denied URI through.
+    settings = PolicySettings.model_validate(
+        {
+            "default": "deny",
+            "rules": [{"principals": ["*"], "resources": {"allow": ["db://*"], "deny": ["db://tables/salaries"]}}],
+        }
+    )
+    policy = Policy(settings)
+    anyone = Principal("anyone", "api_key")
+    assert policy.allows(anyone, "resources", "db", "db://tables/orders")
+    for spelling in (
+        "db://tables/salaries",
+        "db://tables/%73alaries",
+        "db://tables/x/../salaries",
+        "db://tables/./salaries",
+    ):
+        assert not policy.allows(anyone, "resources", "db", spelling), spelling
+    # (`tables` is the authority here: the dots resolve in the path after it.)
+    assert uri_forms("db://tables/%2e%2e/x") == {"db://tables/%2e%2e/x", "db://tables/../x", "db://tables/x"}

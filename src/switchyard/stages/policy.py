@@ -18,10 +18,12 @@ applicable rule denies it (server OR item deny glob): deny wins. A principal no 
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from switchyard.catalog.catalog import Catalog
 from switchyard.config import AccessFilter, PolicyRule, PolicySettings
@@ -106,9 +108,19 @@ class Policy:
         return principal.groups | self._groups.get(principal.id, frozenset())
 
     def allows(self, principal: Principal, kind: ItemKind, server: str, name: str) -> bool:
-        """Whether `principal` may see and use the item `name` (federated name or URI) of `server`."""
+        """Whether `principal` may see and use the item `name` (federated name or URI) of `server`.
+
+        A URI must be allowed in each of its forms (`uri_forms`): as written, percent-decoded, and with its
+        dot segments resolved, since a server's routing decodes what a glob on the raw text would not see
+        (`db://tables/%73alaries` is `db://tables/salaries` to the server that reads it).
+        """
         if self.open:
             return True
+        if kind == "resources":
+            return all(self._allows(principal, kind, server, form) for form in uri_forms(name))
+        return self._allows(principal, kind, server, name)
+
+    def _allows(self, principal: Principal, kind: ItemKind, server: str, name: str) -> bool:
         groups = self.groups_of(principal)
         rules = [r for r in self._rules if r.applies(principal, groups)]
         if not rules:
@@ -166,6 +178,19 @@ class Policy:
             quarantined=catalog.quarantined,
             _compiled_templates=catalog._compiled_templates,  # pyright: ignore[reportPrivateUsage]
         )
+
+
+def uri_forms(uri: str) -> frozenset[str]:
+    """`uri` as written, percent-decoded, and decoded with `.` and `..` path segments resolved."""
+    decoded = unquote(uri)
+    forms = {uri, decoded}
+    parts = urlsplit(decoded)
+    if "." in parts.path:
+        path = posixpath.normpath(parts.path)
+        if parts.path.endswith("/") and not path.endswith("/"):
+            path += "/"
+        forms.add(urlunsplit(parts._replace(path=path)))
+    return frozenset(forms)
 
 
 class PolicyStage:

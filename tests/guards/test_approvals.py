@@ -10,9 +10,11 @@ from typing import Any
 import mcp_types as types
 import pytest
 from guard_helpers import MODES, ListSink, answering, guarded, text_of
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from switchyard.cli.main import main
+from switchyard.server.mcp import FrontServer
 from switchyard.stages.approval import APPROVAL_KEY
 
 pytestmark = pytest.mark.anyio
@@ -89,6 +91,27 @@ async def test_the_modern_question_is_an_input_required_result_with_sealed_state
 
 def _approval_id(message: str) -> str:
     return message.split("switchyard approve-call ", 1)[1].split("`", 1)[0]
+
+
+async def test_an_operators_denial_stands_against_a_later_yes_from_the_client(tmp_path: Path) -> None:
+    """A client holding the approval question (sealed state) from before the operator ran `--deny` cannot
+    turn the denial into an approval by answering yes."""
+    yes = {APPROVAL_KEY: {"action": "accept", "content": {"approve": True}}}
+    async with guarded(tmp_path, server_keys=REQUIRED, elicitation_callback=answering(True)) as (gateway, asking):
+        async with Client(FrontServer(gateway).server) as mute:  # pyright: ignore[reportArgumentType] - cannot be asked
+            with pytest.raises(MCPError) as held:
+                await mute.call_tool(*POST)
+        ident = _approval_id(held.value.message)
+        first = await asking.session.call_tool(*POST, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        assert main(["approve-call", ident, "--deny", "--store", str(tmp_path / "store.db")]) == 0
+        with pytest.raises(MCPError) as refused:
+            await asking.session.call_tool(
+                *POST, input_responses=yes, request_state=first.request_state, allow_input_required=True
+            )
+        outbox = await asking.call_tool("web__list_outbox", {})
+    assert "denied by cli:" in refused.value.message
+    assert "example.org/forum" not in text_of(outbox)
 
 
 @pytest.mark.parametrize("mode", MODES)

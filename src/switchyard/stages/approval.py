@@ -211,7 +211,9 @@ class Approvals:
         pending = self._pending(ctx, ident, self.preview(arguments), reason, now)
 
         def store() -> None:
-            self.store.request(pending, now)
+            current = self.store.request(pending, now)  # an unexpired record as it is, else this one
+            if current.status == "denied":  # an operator's no (`approve-call --deny`) is not overturned by a yes
+                raise PolicyDenied(f"This call was denied by {current.decided_by or 'a human'} (approval {ident}).")
             self.store.decide(ident, True, now=now, ttl=self.settings.ttl, by=by)
 
         await anyio.to_thread.run_sync(store)

@@ -160,3 +160,19 @@ async def test_a_state_sealed_for_the_upstream_never_passes_for_an_approval(tmp_
             allow_input_required=True,
         )
     assert isinstance(again, types.InputRequiredResult)  # asked again, not approved
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_call_through_the_call_tool_meta_tool_can_be_approved(tmp_path: Path, mode: str) -> None:
+    """In `search` exposure the approval question comes back through `call_tool`; the answer (on the modern
+    wire, a retry of `call_tool` with `requestState` and `inputResponses`) reaches the inner call."""
+    settings = {"exposure": "search", "retrieval": {"retriever": "bm25"}}
+    asked: list[str] = []
+    cb = answering(True, asked)
+    async with guarded(tmp_path, settings, server_keys=REQUIRED, mode=mode, elicitation_callback=cb) as (_, client):
+        posted = await client.call_tool("call_tool", {"name": POST[0], "arguments": POST[1]})
+        outbox = await client.call_tool("call_tool", {"name": "web__list_outbox", "arguments": {}})
+    assert not posted.is_error, text_of(posted)
+    assert "posted 5 characters" in text_of(posted)
+    assert len(asked) == 1
+    assert "example.org/forum" in text_of(outbox)

@@ -386,8 +386,9 @@ class FrontServer:
         if not isinstance(inner, str) or not isinstance(inner_args, Mapping):
             raise InvalidRequest("call_tool needs 'name' (string) and 'arguments' (object)")
         params: JsonObject = {"name": inner, "arguments": inner_args}
-        if "_meta" in raw:
-            params["_meta"] = raw["_meta"]
+        for key in ("_meta", "requestState", "inputResponses"):  # a retry after input_required is the inner call's
+            if key in raw:
+                params[key] = raw[key]
         working = self._working_set(ctx)
         if working is not None:
             working.touch(inner)

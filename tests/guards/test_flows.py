@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from guard_helpers import MODES, ListSink, guarded, text_of
+from guard_helpers import MODES, ListSink, config, guarded, inbox, servers, text_of
 from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
 from switchyard.server.mcp import FrontServer
+from switchyard.stages import build_stages
 from switchyard.stages.flows import CONVERSATION_META
+from switchyard.testing.harness import memory_gateway
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +143,29 @@ async def test_the_conversation_id_is_not_forwarded_upstream(tmp_path: Path) -> 
             {"name": "files__list_files", "arguments": {}, "_meta": {CONVERSATION_META: "c1", "keep": 1}},
         )
     assert seen[0]["_meta"] == {"keep": 1}
+
+
+async def test_an_error_from_a_mail_tool_taints_the_conversation_as_its_result_would(tmp_path: Path) -> None:
+    """A JSON-RPC error's text reaches the model as a result's does: a labelled tool that fails with a mail in
+    its error message makes the conversation private and untrusted all the same."""
+    mailer = MCPServer("inbox")
+
+    @mailer.tool()
+    def open_mail(index: int) -> str:
+        """Open one e-mail of the user's inbox."""
+        raise MCPError(-32602, f"cannot render message {index}: {inbox.EMAILS[1]['body']}")
+
+    full = {"store": {"path": str(tmp_path / "store.db")}, **BLOCK}
+    labels = {"inbox": {"labels": {"*": ["private", "untrusted"]}}}
+    built = build_stages(config(full, labels), audit_sink=ListSink())
+    async with (
+        memory_gateway({**servers(), "inbox": mailer}, settings=full, stages=built.stages) as gateway,
+        Client(FrontServer(gateway).server) as client,  # pyright: ignore[reportArgumentType]
+    ):
+        with pytest.raises(MCPError) as failed:
+            await client.call_tool("inbox__open_mail", {"index": 1})
+        with pytest.raises(MCPError) as info:
+            await client.call_tool(*POST)
+    assert "cannot render message 1" in failed.value.message
+    assert "Flow policy" in info.value.message
+    assert "inbox__open_mail" in info.value.message

@@ -9,7 +9,7 @@ import pytest
 from guard_helpers import SECRETS, ListSink
 
 from switchyard.config import GuardSettings
-from switchyard.errors import PolicyDenied
+from switchyard.errors import PolicyDenied, UpstreamError
 from switchyard.pipeline.context import CallContext
 from switchyard.security import Scanner
 from switchyard.stages.audit import AuditStage
@@ -138,3 +138,32 @@ async def test_the_audit_row_carries_the_guards_decision_and_reason() -> None:
     (row,) = sink.rows
     assert row.decision == "blocked"
     assert "SY1" in row.reason or "SY7" in row.reason
+
+
+def failing(exc: Exception) -> Any:
+    async def call_next(ctx: CallContext) -> dict[str, Any]:
+        raise exc
+
+    return call_next
+
+
+async def test_an_upstream_errors_text_is_guarded_like_a_results() -> None:
+    clean = UpstreamError("srv", -32602, "no such row: 7")
+    with pytest.raises(UpstreamError) as same:
+        await OutputGuardStage(GuardSettings())(CTX, failing(clean))
+    assert same.value is clean
+    with pytest.raises(UpstreamError) as annotated:
+        await OutputGuardStage(GuardSettings())(CTX, failing(UpstreamError("srv", -32602, f"bad row: {INJECTION}")))
+    assert annotated.value.code == -32602
+    assert annotated.value.message.startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert INJECTION in annotated.value.message
+    stage = OutputGuardStage(GuardSettings(injection="block"))
+    with pytest.raises(UpstreamError) as blocked:
+        await stage(CTX, failing(UpstreamError("srv", -32000, "failed", {"detail": INJECTION})))
+    assert INJECTION not in blocked.value.message
+    assert "withheld" in blocked.value.message
+    assert blocked.value.data is None
+    with pytest.raises(UpstreamError) as redacted:
+        await OutputGuardStage(GuardSettings())(CTX, failing(UpstreamError("srv", -32000, f"auth {SECRETS[0]}")))
+    assert SECRETS[0] not in redacted.value.message
+    assert "[REDACTED]" in redacted.value.message

@@ -24,7 +24,7 @@ from typing import Any, Protocol, cast
 
 from switchyard.catalog.catalog import Catalog
 from switchyard.config import FlowSettings, GatewayConfig
-from switchyard.errors import PolicyDenied
+from switchyard.errors import PolicyDenied, UpstreamError
 from switchyard.pipeline.chain import Handler
 from switchyard.pipeline.context import CallContext
 from switchyard.sealing import Sealer
@@ -183,7 +183,12 @@ class FlowStage:
             if not isinstance(outcome, CallContext):
                 return outcome
             ctx = outcome
-        result = await call_next(ctx)
+        try:
+            result = await call_next(ctx)
+        except UpstreamError:
+            # The error's text reaches the model as a result's would (an inbox tool failing with a mail in it).
+            self.tracker.record(key, set(labelled.labels), ctx.name)  # pyright: ignore[reportArgumentType]
+            raise
         self._record(key, ctx, labelled, result)
         return result
 

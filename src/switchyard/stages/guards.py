@@ -26,7 +26,7 @@ from typing import Any, cast
 import anyio.to_thread
 
 from switchyard.config import GuardSettings, InjectionAction, SecretAction
-from switchyard.errors import PolicyDenied
+from switchyard.errors import PolicyDenied, UpstreamError
 from switchyard.pipeline.chain import Handler
 from switchyard.pipeline.context import CallContext
 from switchyard.security import Finding, ItemVerdict, Scanner, default_scanner, redact, redaction_spans
@@ -254,8 +254,13 @@ class OutputGuardStage:
         self.offload_chars = settings.offload_chars
 
     async def __call__(self, ctx: CallContext, call_next: Handler) -> JsonObject:
-        """Pass the request on; scan, decide and rewrite the result."""
-        result = await call_next(ctx)
+        """Pass the request on; scan, decide and rewrite the result (or the upstream's error)."""
+        try:
+            result = await call_next(ctx)
+        except UpstreamError as exc:
+            if ctx.method not in _GUARDED:
+                raise
+            raise self._guarded_error(exc, ctx) from None
         if ctx.method not in _GUARDED or result.get("resultType") == "input_required":
             return result
         try:
@@ -283,6 +288,30 @@ class OutputGuardStage:
             strongest = "blocked" if "blocked" in outcome.actions else outcome.actions[-1]
             note_decision(strongest, f"output guard ({', '.join(outcome.actions)}): {outcome.summary()}")
         return guarded
+
+    def _guarded_error(self, exc: UpstreamError, ctx: CallContext) -> UpstreamError:
+        """An upstream's JSON-RPC error reaches the model as text too: its message (and `data`) get the same
+        scan and the same actions as a result's texts. Returns the error to raise (`exc` itself when clean)."""
+        as_result: JsonObject = {"content": [{"type": "text", "text": exc.message}]}
+        if exc.data is not None:
+            as_result["structuredContent"] = {"data": exc.data}
+        try:
+            guarded, outcome = self.guard.apply(as_result, "tools/call", ctx.server, ctx.name)
+        except Exception:
+            correlation = uuid.uuid4().hex[:12]
+            logger.exception("output guard failed on an error (%s); its message withheld", correlation)
+            note_decision("blocked", f"output guard failed (correlation id {correlation})")
+            return UpstreamError(
+                exc.server, exc.code, f"Switchyard withheld this error (correlation id {correlation})."
+            )
+        if outcome is None:
+            return exc
+        strongest = "blocked" if "blocked" in outcome.actions else outcome.actions[-1]
+        note_decision(strongest, f"output guard on the error ({', '.join(outcome.actions)}): {outcome.summary()}")
+        texts = [str(b.get("text", "")) for b in cast(list[Mapping[str, Any]], guarded.get("content") or [])]
+        structured: Any = guarded.get("structuredContent")
+        data: Any = cast(Mapping[str, Any], structured).get("data") if isinstance(structured, Mapping) else None
+        return UpstreamError(exc.server, exc.code, "\n".join(texts), None if "blocked" in outcome.actions else data)
 
 
 def _size(result: Mapping[str, Any], method: str) -> int:

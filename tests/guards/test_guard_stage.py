@@ -167,3 +167,13 @@ async def test_an_upstream_errors_text_is_guarded_like_a_results() -> None:
         await OutputGuardStage(GuardSettings())(CTX, failing(UpstreamError("srv", -32000, f"auth {SECRETS[0]}")))
     assert SECRETS[0] not in redacted.value.message
     assert "[REDACTED]" in redacted.value.message
+
+
+async def test_an_injection_in_a_resource_links_description_wraps_that_link() -> None:
+    link = {"type": "resource_link", "uri": "https://x.example/doc", "name": "doc", "description": INJECTION}
+    result = {"content": [{"type": "text", "text": "One document matched."}, link]}
+    out = await OutputGuardStage(GuardSettings())(CTX, handler(result))
+    assert out["content"][0]["text"] == "One document matched."
+    assert out["content"][1]["text"].startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert out["content"][2] == link
+    assert out["content"][3]["text"].startswith("[Switchyard guard] UNTRUSTED DATA ENDS")

@@ -1,9 +1,10 @@
 """The texts of a tool result or resource read, located so they can be scanned at once and rewritten.
 
-Owns: finding every scannable string of a result (text content blocks, embedded resource texts, strings inside
-`structuredContent`, resource contents' texts), joining them into one text with known offsets, mapping spans
-of that text back to segments, and building a new result with segments replaced or wrapped. Pure: no I/O and
-no decision (the output guard decides, stages/guards.py).
+Owns: finding every scannable string of a result (text content blocks, embedded resource texts, resource
+links' name, title and description, strings and keys inside `structuredContent`, resource contents' texts),
+joining them into one text with known offsets, mapping spans of that text back to segments, and building a new
+result with segments replaced or wrapped. Pure: no I/O and no decision (the output guard decides,
+stages/guards.py).
 
 A result is never mutated: rewriting copies only what it changes.
 """
@@ -33,6 +34,8 @@ SEPARATOR = "\n\n"
 """Between segments in the joined text: a paragraph break, so a sentence never runs across two segments."""
 
 Path = tuple[str | int, ...]
+
+_LINK_TEXTS = ("name", "title", "description")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,11 @@ def collect(result: Mapping[str, Any], method: str) -> tuple[list[Segment], list
             text: Any = cast(Mapping[str, Any], res).get("text")
             if isinstance(text, str):
                 content.append(Segment(("content", i, "resource", "text"), text))
+        elif b.get("type") == "resource_link":
+            for field in _LINK_TEXTS:  # what a client shows of a link, and so what the model may read
+                value: Any = b.get(field)
+                if isinstance(value, str) and value:
+                    content.append(Segment(("content", i, field), value))
     if "structuredContent" in result:
         _walk(result["structuredContent"], ("structuredContent",), structured)
     return content, structured

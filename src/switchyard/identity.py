@@ -9,11 +9,12 @@ Imports nothing internal, so every layer may use it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-__all__ = ["ANONYMOUS", "LOCAL", "PRINCIPAL_STATE_KEY", "Principal", "PrincipalKind"]
+__all__ = ["ANONYMOUS", "LOCAL", "PRINCIPAL_STATE_KEY", "REQUEST_PRINCIPAL", "Principal", "PrincipalKind"]
 
 PrincipalKind = Literal["local", "api_key", "jwt", "anonymous"]
 
@@ -52,3 +53,7 @@ LOCAL = Principal("local", "local")
 
 ANONYMOUS = Principal("anonymous", "anonymous")
 """A caller on an HTTP front whose authentication was explicitly disabled (allowed on loopback only)."""
+
+REQUEST_PRINCIPAL: ContextVar[Principal | None] = ContextVar("switchyard_request_principal", default=None)
+"""The principal of the HTTP request being served (set by the auth middleware for the request's life), for SDK
+hooks that get no request context (`FrontServer._input_schema`); None outside an authenticated request."""

@@ -11,7 +11,8 @@ from governance_helpers import ListSink, governed, servers
 from switchyard.catalog.pins import Hold
 from switchyard.config import PolicySettings
 from switchyard.errors import Hidden, NotFound, Quarantined, SwitchyardError, to_error_data
-from switchyard.identity import LOCAL, Principal
+from switchyard.identity import LOCAL, REQUEST_PRINCIPAL, Principal
+from switchyard.server.mcp import FrontServer
 from switchyard.stages.policy import Policy, uri_forms
 from switchyard.testing.harness import gateway_client
 
@@ -168,3 +169,19 @@ def test_a_uri_is_judged_in_every_form_a_server_could_read_it() -> None:
         assert not policy.allows(anyone, "resources", "db", spelling), spelling
     # (`tables` is the authority here: the dots resolve in the path after it.)
     assert uri_forms("db://tables/%2e%2e/x") == {"db://tables/%2e%2e/x", "db://tables/../x", "db://tables/x"}
+
+
+async def test_the_header_checks_schema_lookup_knows_no_tool_its_caller_may_not_see() -> None:
+    # The SDK checks `Mcp-Param-*` headers against the schema this lookup gives: a 400 naming a hidden
+    # tool's parameters would tell it apart from a nonexistent one ("Unknown tool").
+    async with governed(POLICY) as gateway:
+        front = FrontServer(gateway)
+        for principal, visible in ((ALICE, True), (MALLORY, False), (None, True)):
+            token = REQUEST_PRINCIPAL.set(principal)
+            try:
+                schema = front._input_schema("alpha__echo")  # pyright: ignore[reportPrivateUsage]
+                hidden = front._input_schema("alpha__admin_reset")  # pyright: ignore[reportPrivateUsage]
+            finally:
+                REQUEST_PRINCIPAL.reset(token)
+            assert (schema is not None) is visible, principal
+            assert (hidden is not None) is (principal is None), principal  # admin tools: hidden from alice too

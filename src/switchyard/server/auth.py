@@ -42,7 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from switchyard.config import AuthSettings
 from switchyard.errors import ConfigError, ConfigProblem, Unauthenticated
 from switchyard.gateway import Gateway
-from switchyard.identity import ANONYMOUS, PRINCIPAL_STATE_KEY, Principal
+from switchyard.identity import ANONYMOUS, PRINCIPAL_STATE_KEY, REQUEST_PRINCIPAL, Principal
 from switchyard.server.credentials import Authenticator, build_authenticator
 from switchyard.stages.audit import AuditSink
 from switchyard.store.audit import AuditRow
@@ -209,7 +209,11 @@ class AuthMiddleware:
         inner: dict[str, Any] = {**scope, "headers": headers, "state": state}
         if self.authenticator is not None:
             inner["user"] = session_owner(principal)
-        await self.app(inner, receive, send)
+        token = REQUEST_PRINCIPAL.set(principal)
+        try:
+            await self.app(inner, receive, send)
+        finally:
+            REQUEST_PRINCIPAL.reset(token)
 
     def _record(self, scope: Scope, refusal: _Refusal, reason: str) -> None:
         if self.audit is None:

@@ -38,7 +38,7 @@ from switchyard import __version__
 from switchyard.errors import InvalidRequest, UpstreamUnavailable, to_error_data
 from switchyard.exposure import META_NAMES, WorkingSet
 from switchyard.gateway import Gateway
-from switchyard.identity import ANONYMOUS, LOCAL, PRINCIPAL_STATE_KEY, Principal
+from switchyard.identity import ANONYMOUS, LOCAL, PRINCIPAL_STATE_KEY, REQUEST_PRINCIPAL, Principal
 from switchyard.server.mrtr import (
     LegacyClientBridge,
     ModernClientBridge,
@@ -184,8 +184,17 @@ class FrontServer:
         gateway.add_resource_listener(self._on_resource_updated)
 
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:
-        """A tool's input schema by federated name (None for unknown or quarantined tools: nothing to check)."""
+        """A tool's input schema by federated name, for the SDK's `Mcp-Param-*` header check (None for unknown
+        or quarantined tools, and for tools the request's principal may not see: a header check that knew a
+        hidden tool's schema would tell it apart from a nonexistent one)."""
         entry = self.gateway.catalog.tools.get(name)
+        principal = REQUEST_PRINCIPAL.get()
+        if (
+            entry is not None
+            and principal is not None
+            and not self.gateway.policy.allows(principal, "tools", entry.server, name)
+        ):
+            return None
         schema: Any = entry.definition.get("inputSchema") if entry is not None else None
         return cast(Mapping[str, Any], schema) if isinstance(schema, Mapping) else None
 

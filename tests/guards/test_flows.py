@@ -13,6 +13,7 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
+from switchyard.pipeline.context import CallContext
 from switchyard.server.mcp import FrontServer
 from switchyard.stages import build_stages
 from switchyard.stages.flows import CONVERSATION_META
@@ -169,3 +170,13 @@ async def test_an_error_from_a_mail_tool_taints_the_conversation_as_its_result_w
     assert "cannot render message 1" in failed.value.message
     assert "Flow policy" in info.value.message
     assert "inbox__open_mail" in info.value.message
+
+
+async def test_a_resource_uri_that_spells_a_tools_name_does_not_share_its_labels(tmp_path: Path) -> None:
+    async with guarded(tmp_path) as (gateway, _):
+        stage = next(s for s in _stages(gateway) if hasattr(s, "tracker"))
+        name = "web__post_message"
+        as_resource = CallContext(method="resources/read", name=name, params={"uri": name}, server="web")
+        as_tool = CallContext(method="tools/call", name=name, params={"arguments": {}}, server="web")
+        assert "egress" not in stage.labels(as_resource).labels  # read first: before, the tool got these labels
+        assert "egress" in stage.labels(as_tool).labels

@@ -98,7 +98,7 @@ class FlowStage:
         self.approvals = approvals
         self.tracker = FlowTracker(self.settings.window, self.settings.max_conversations, clock)
         self._gateway: GatewayServices | None = None
-        self._labels: dict[str, Labelled] = {}
+        self._labels: dict[tuple[str, str, str], Labelled] = {}
         self._labels_of: Catalog | None = None
 
     def attach(self, gateway: GatewayServices) -> None:
@@ -117,9 +117,10 @@ class FlowStage:
         catalog = self.gateway.catalog
         if catalog is not self._labels_of:
             self._labels, self._labels_of = {}, catalog
-        found = self._labels.get(ctx.name)
+        key = (ctx.method, ctx.server, ctx.name)  # a resource URI may spell a tool's name: never one entry for both
+        found = self._labels.get(key)
         if found is None:
-            found = self._labels[ctx.name] = self._compute(ctx, catalog)
+            found = self._labels[key] = self._compute(ctx, catalog)
         return found
 
     def _compute(self, ctx: CallContext, catalog: Catalog) -> Labelled:

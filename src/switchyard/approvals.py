@@ -46,10 +46,14 @@ CREATE TABLE IF NOT EXISTS call_approvals (
 _COLUMNS = "id, principal, server, tool, arguments, reason, created, expires, status, decided, decided_by"
 
 
-def approval_id(principal: str, tool: str, arguments: Any) -> str:
-    """The id of one call: the same caller, tool and arguments always give the same id (16 hex digits)."""
+def approval_id(principal: str, server: str, tool: str, arguments: Any) -> str:
+    """The id of one call: the same caller, server, tool and arguments always give the same id (16 hex digits).
+
+    The server is part of it because a federated name can move from one server to another (a collision that
+    resolves differently once a server's tools change): a yes for one server's tool is not one for another's.
+    """
     canonical = json.dumps(
-        {"p": principal, "t": tool, "a": arguments}, sort_keys=True, separators=(",", ":"), default=str
+        {"p": principal, "s": server, "t": tool, "a": arguments}, sort_keys=True, separators=(",", ":"), default=str
     )
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

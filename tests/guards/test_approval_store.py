@@ -16,11 +16,13 @@ def pending(ident: str, now: float, ttl: float = 100.0) -> CallApproval:
 
 
 def test_the_id_binds_caller_tool_and_arguments() -> None:
-    base = approval_id("alice", "web__post", {"a": 1, "b": [1, 2]})
-    assert base == approval_id("alice", "web__post", {"b": [1, 2], "a": 1})  # key order does not matter
-    assert base != approval_id("bob", "web__post", {"a": 1, "b": [1, 2]})
-    assert base != approval_id("alice", "web__get", {"a": 1, "b": [1, 2]})
-    assert base != approval_id("alice", "web__post", {"a": 2, "b": [1, 2]})
+    base = approval_id("alice", "web", "web__post", {"a": 1, "b": [1, 2]})
+    assert base == approval_id("alice", "web", "web__post", {"b": [1, 2], "a": 1})  # key order does not matter
+    assert base != approval_id("bob", "web", "web__post", {"a": 1, "b": [1, 2]})
+    assert base != approval_id("alice", "web", "web__get", {"a": 1, "b": [1, 2]})
+    assert base != approval_id("alice", "web", "web__post", {"a": 2, "b": [1, 2]})
+    # The same federated name on another server (names move when collisions resolve anew) is another call.
+    assert base != approval_id("alice", "mirror", "web__post", {"a": 1, "b": [1, 2]})
 
 
 def test_a_request_is_kept_until_decided_and_a_decision_holds_until_it_expires(tmp_path: Path) -> None:

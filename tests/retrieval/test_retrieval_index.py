@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,39 @@ def test_multi_intent_query_gets_a_tool_for_each_part_in_the_top_k() -> None:
     index.build(small_catalog())
     keys = [h.key for h in index.search("read the notes file, make a word cloud and then email it to Ann", k=4)]
     assert {"files/read_file", "charts/generate_word_cloud", "mail/send_email"} <= set(keys)
+
+
+def test_a_waiter_wakes_when_a_catalog_change_is_ready_at_once_from_memory() -> None:
+    """A catalog goes back to one whose vectors are in memory while a bigger one is still being embedded:
+    dense search is ready at once, and `wait_dense` says so at once (it slept through its timeout before)."""
+    gate = threading.Event()
+    gate.set()
+    index = ToolIndex(CountingEncoder(gate))
+    catalog = small_catalog()
+    index.build(catalog)
+    try:
+        assert index.wait_dense(10)
+        gate.clear()  # the next build's embedding blocks
+        index.build([*catalog, *(tool("extra", f"t{i}", f"Extra tool number {i}.") for i in range(40))])
+        assert not index.dense_ready
+        waited: list[float] = []
+
+        def wait() -> None:
+            began = time.monotonic()
+            index.wait_dense(8)
+            waited.append(time.monotonic() - began)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.2)  # the waiter is waiting
+        index.build(catalog)  # every vector in memory: ready at once
+        waiter.join(10)
+        assert index.dense_ready
+        assert len(waited) == 1
+        assert waited[0] < 4.0, waited
+    finally:
+        gate.set()
+        index.close()
 
 
 def test_lexical_answers_at_once_and_dense_joins_when_ready() -> None:
@@ -206,3 +240,21 @@ def test_dense_retriever_has_no_name_bonus() -> None:
     a.build(small_catalog())
     b.build(small_catalog())
     assert b.scores("send email alerts").tolist() == a.scores("send email alerts").tolist()
+
+
+def test_cached_vectors_of_another_size_are_embedded_again(tmp_path: Path) -> None:
+    cache = SqliteVectorCache(tmp_path / "vectors.db")
+    small = ToolIndex(CountingEncoder(), cache=cache, background=False)
+    small.build(small_catalog())
+    small.close()
+
+    class Wider(CountingEncoder):
+        dim = 96  # same name, another size: as when an endpoint's `dim` changes
+
+    wider = Wider()
+    index = ToolIndex(wider, cache=cache, background=False)
+    index.build(small_catalog())
+    assert index.dense_ready
+    assert len(wider.encoded) >= len(small_catalog())  # nothing of the 64-wide rows was used
+    assert index.search("send an email", k=1)[0].key == "mail/send_email"
+    index.close()

@@ -66,7 +66,9 @@ def test_embeddings_are_batched_ordered_normalised_and_authenticated(
     assert [s["body"]["input"] for s in _Handler.seen] == [["ab", "abcd"], ["x"]]
     assert {s["path"] for s in _Handler.seen} == {"/v1/embeddings"}
     assert {s["auth"] for s in _Handler.seen} == {"Bearer sk-test"}
-    assert encoder.name == "openai:tiny-embed"
+    # The name keys the vector cache: another endpoint or size is another vector space.
+    assert encoder.name == f"openai:{server.rstrip('/')}:tiny-embed:3"
+    assert OpenAIEncoder(server, "tiny-embed", dim=4, api_key_env=None).name != encoder.name
 
 
 def test_server_errors_and_wrong_dimensions_raise_encoder_unavailable(server: str) -> None:

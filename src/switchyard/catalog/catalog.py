@@ -118,20 +118,38 @@ def _name_items(
     prefix: bool,
     collisions: list[Collision],
 ) -> dict[str, Entry]:
-    out: dict[str, Entry] = {}
-    for server, item in items:
+    """Federated names for `items`, listed in their order.
+
+    On a collision the earlier server (configuration order) keeps the name, except that an item whose own name
+    holds the separator never takes a name from one whose name does not: `github` offering `enterprise-x`
+    (separator `-`) must not take `github-enterprise-x` from the `github-enterprise` server's `x`. The other
+    item is prefixed, else gets a short hash of its server and name, with the configured separator; stable
+    however the other servers' lists change (the hash names only the item itself).
+    """
+    listed = list(items)
+    # Items whose names hold no separator claim their names first; the order of the result stays as listed.
+    claim_order = sorted(range(len(listed)), key=lambda i: separator in str(listed[i][1].get("name", "")))
+    names: dict[int, str] = {}
+    taken: dict[str, int] = {}
+    for i in claim_order:
+        server, item = listed[i]
         original = str(item.get("name", ""))
         name = federated_name(server, original, separator=separator, prefix=prefix)
-        if name in out:
-            # Deterministic: the earlier server (configuration order) keeps the name.
+        if name in taken:
+            keeper = listed[taken[name]][0]
             alt = federated_name(server, original, separator=separator, prefix=True)
-            if alt in out:
-                alt = federated_name(server, f"{original}_{short_hash(server, original, str(len(out)))}")
-            collisions.append(
-                Collision(kind, name, (out[name].server, server), f"{out[name].server} keeps it; {server}'s is {alt}")
-            )
+            salt = 0
+            while alt in taken:
+                tag = short_hash(server, original, *([str(salt)] if salt else []))
+                alt = federated_name(server, f"{original}_{tag}", separator=separator, prefix=True)
+                salt += 1
+            collisions.append(Collision(kind, name, (keeper, server), f"{keeper} keeps it; {server}'s is {alt}"))
             name = alt
-        out[name] = Entry(name=name, server=server, original=original, definition=item)
+        names[i] = name
+        taken[name] = i
+    out: dict[str, Entry] = {}
+    for i, (server, item) in enumerate(listed):
+        out[names[i]] = Entry(name=names[i], server=server, original=str(item.get("name", "")), definition=item)
     return out
 
 

@@ -151,6 +151,8 @@ class MiniLMEncoder:
         """
         self._cache_dir = cache_dir or default_cache_dir()
         self._max_tokens = max(8, min(max_tokens, 256))
+        if self._max_tokens != 128:  # truncation changes the vector, and the name keys the vector cache
+            self.name = f"{MiniLMEncoder.name}@{self._max_tokens}"
         self._batch_size = batch_size
         self._bulk_threads = max(1, bulk_threads)
         self._model_dir = model_dir

@@ -249,7 +249,7 @@ class ToolIndex:
             self.dense_error = None
             if snap.vectors is None and self.retriever != "bm25" and docs:
                 self._pending = snap
-                self._cond.notify_all()
+            self._cond.notify_all()  # the worker (new work), and `wait_dense` (this snapshot may be ready at once)
         if self._pending is not None:
             if self._background:
                 self._ensure_worker()
@@ -301,10 +301,13 @@ class ToolIndex:
         except Exception as exc:  # observer-like: lexical search keeps working, the error is kept and logged
             logger.exception("dense index build failed; serving lexical results only")
             with self._cond:
-                self.dense_error = exc
+                if self._snap.generation == snap.generation:  # an error of a superseded job is not this one's
+                    self.dense_error = exc
                 self._cond.notify_all()
             return
         if vectors is None:
+            with self._cond:
+                self._cond.notify_all()  # superseded: whoever waits re-checks the current snapshot
             return
         ready = self._with_vectors(snap, vectors)
         with self._cond:
@@ -317,7 +320,8 @@ class ToolIndex:
         hashes = self._hashes(snap)
         with self._memo_lock:
             missing = [h for h in dict.fromkeys(hashes) if h not in self._memo]
-        cached = self._cache.get_many(missing)
+        # A cached row of another size is another vector space (a changed `dim`): embedded again, not mixed in.
+        cached = {h: v for h, v in self._cache.get_many(missing).items() if v.shape[0] == self.encoder.dim}
         with self._memo_lock:
             self._memo.update(cached)
             todo = [i for i, h in enumerate(hashes) if h not in self._memo]

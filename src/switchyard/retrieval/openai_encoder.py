@@ -48,7 +48,8 @@ class OpenAIEncoder:
             timeout: seconds per request.
             transport: an httpx2 transport (tests use a mock; default: the network).
         """
-        self.name = f"openai:{model}"
+        # Names the vector space, which keys the vector cache: the endpoint and size as well as the model.
+        self.name = f"openai:{base_url.rstrip('/')}:{model}:{dim}"
         self.dim = dim
         self._model = model
         self._batch_size = batch_size

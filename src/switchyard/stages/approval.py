@@ -140,7 +140,7 @@ class Approvals:
             InvalidRequest: a retry's approval state belongs to another call.
         """
         arguments: Any = ctx.params.get("arguments") if ctx.method == "tools/call" else {"uri": ctx.name}
-        ident = approval_id(ctx.principal.id, ctx.name, arguments)
+        ident = approval_id(ctx.principal.id, ctx.server, ctx.name, arguments)
         modern = ctx.era in MODERN_PROTOCOL_VERSIONS
         state = ctx.params.get("requestState")
         if modern and state is not None:

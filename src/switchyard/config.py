@@ -50,7 +50,9 @@ __all__ = [
     "parse_config",
 ]
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_DEFAULT_STORE_PATH = "${XDG_STATE_HOME:-~/.local/state}/switchyard/switchyard.db"
+_VAR_NAME = re.compile(r"(?:env:)?([A-Za-z_][A-Za-z0-9_]*)")
+"""A variable reference's name; `env:` is VS Code's spelling of the same (`${env:HOME}`)."""
 _SECRET_FIELDS = frozenset({"env", "headers", "secret", "public_key", "keys"})
 # Keys other MCP clients put in server entries; harmless here, so accepted and ignored.
 _FOREIGN_SERVER_KEYS = frozenset({"autoApprove", "alwaysAllow", "envFile", "description", "disabledTools", "notes"})
@@ -189,13 +191,16 @@ class HttpFrontSettings(_Model):
 class StoreSettings(_Model):
     """Where persistent state (pins, vectors, audit) lives."""
 
-    path: str = "${XDG_STATE_HOME:-~/.local/state}/switchyard/switchyard.db"
+    path: str = _DEFAULT_STORE_PATH
 
     @property
     def resolved_path(self) -> Path:
-        """The store path with `${VAR:-default}` resolved and `~` expanded."""
-        resolved, _ = interpolate(self.path, os.environ)
-        return Path(os.path.expanduser(cast(str, resolved)))
+        """The store path with `~` expanded; the default's `${XDG_STATE_HOME:-...}` resolved here (a path from
+        the file was resolved with the rest of it, and is not resolved twice: `$${X}` stays `${X}`)."""
+        path = self.path
+        if path == _DEFAULT_STORE_PATH:
+            path = cast(str, interpolate(path, os.environ)[0])
+        return Path(os.path.expanduser(path))
 
 
 class OpenAIEncoderSettings(_Model):
@@ -380,8 +385,7 @@ class AuditSettings(_Model):
         """The audit database: `path` with variables and `~` resolved, else the store path."""
         if self.path is None:
             return store.resolved_path
-        resolved, _ = interpolate(self.path, os.environ)
-        return Path(os.path.expanduser(cast(str, resolved)))
+        return Path(os.path.expanduser(self.path))  # resolved with the rest of the file
 
 
 class MrtrSettings(_Model):
@@ -393,6 +397,8 @@ class MrtrSettings(_Model):
 
     def __repr__(self) -> str:
         return f"MrtrSettings(keys=<{len(self.keys)} hidden>, ttl={self.ttl}, max_rounds={self.max_rounds})"
+
+    __str__ = __repr__  # pydantic's own `__str__` would print the keys
 
 
 InjectionAction = Literal["annotate", "block", "off"]
@@ -494,23 +500,14 @@ class GatewayConfig(_Model):
 def interpolate(value: Any, env: Mapping[str, str], path: str = "$") -> tuple[Any, list[ConfigProblem]]:
     """Replace `${VAR}` and `${VAR:-default}` in every string of a JSON tree; `$$` stands for `$`.
 
-    Returns the new tree and a problem for each variable that is unset and has no default.
+    A default may hold braces and references of its own (`${A:-${B}}`, `${A:-{"k": 1}}`). Returns the new
+    tree and a problem for each variable that is unset and has no default, each `${` that never closes, and
+    each `${...}` that is not a variable reference (VS Code's `${input:...}` prompts, which nobody answers
+    here): such a text is left as it was, never sent on half-replaced.
     """
     problems: list[ConfigProblem] = []
     if isinstance(value, str):
-
-        def repl(m: re.Match[str]) -> str:
-            if m.group(0) == "$$":
-                return "$"
-            name, default = m.group(1), m.group(2)
-            if name in env and env[name] != "":
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(ConfigProblem(path, f"environment variable {name} is not set (use ${{{name}:-default}})"))
-            return ""
-
-        return _VAR.sub(repl, value), problems
+        return (_expand(value, env, path, problems) if "$" in value else value), problems
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in cast(dict[str, Any], value).items():
@@ -525,6 +522,64 @@ def interpolate(value: Any, env: Mapping[str, str], path: str = "$") -> tuple[An
             problems.extend(p)
         return items, problems
     return value, problems
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """The index of the `}` closing the `{` at `start`, counting nested braces; -1 when it never closes."""
+    depth = 0
+    for j in range(start, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def _expand(text: str, env: Mapping[str, str], path: str, problems: list[ConfigProblem]) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        j = text.find("$", i)
+        if j == -1:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        if text.startswith("$$", j):
+            out.append("$")
+            i = j + 2
+            continue
+        if not text.startswith("${", j):
+            out.append("$")
+            i = j + 1
+            continue
+        end = _closing_brace(text, j + 1)
+        if end == -1:
+            problems.append(ConfigProblem(path, "a '${' is never closed (write $$ for a literal $)"))
+            out.append(text[j:])
+            break
+        body = text[j + 2 : end]
+        name = _VAR_NAME.match(body)
+        rest = body[name.end() :] if name is not None else body
+        if name is None or (rest and not rest.startswith(":-")):
+            problems.append(
+                ConfigProblem(
+                    path,
+                    "not a variable reference: write ${NAME} or ${NAME:-default} (an environment variable; "
+                    "VS Code's ${input:...} prompts are not supported) or $$ for a literal $",
+                )
+            )
+            out.append(text[j : end + 1])
+        elif env.get(name.group(1)):
+            out.append(env[name.group(1)])
+        elif rest:
+            out.append(_expand(rest[2:], env, path, problems))
+        else:
+            var = name.group(1)
+            problems.append(ConfigProblem(path, f"environment variable {var} is not set (use ${{{var}:-default}})"))
+        i = end + 1
+    return "".join(out)
 
 
 def _server_kind(raw: Any) -> type[StdioServerConfig] | type[HttpServerConfig] | None:

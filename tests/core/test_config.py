@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switchyard.config import HttpServerConfig, StdioServerConfig, interpolate, load_config, parse_config
+from switchyard.config import HttpServerConfig, MrtrSettings, StdioServerConfig, interpolate, load_config, parse_config
 from switchyard.errors import ConfigError
 
 
@@ -151,3 +151,45 @@ def test_any_json_object_either_loads_or_raises_config_error(servers: dict[str, 
     else:
         return
     assert problems, "a ConfigError names at least one problem"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("${A:-${B}}", {"A": "v"}, "v"),  # a default holding a reference: the set variable wins, nothing trails
+        ("${A:-${B}}", {"B": "b"}, "b"),
+        ('${A:-{"k": 1}}', {}, '{"k": 1}'),  # braces inside a default
+        ("${env:HOME}/x", {"HOME": "/h"}, "/h/x"),  # VS Code's spelling of an environment variable
+        ("cost: $5 and $$", {}, "cost: $5 and $"),
+    ],
+)
+def test_interpolation_handles_nested_defaults_and_vs_code_env(text: str, env: dict[str, str], expected: str) -> None:
+    value, problems = interpolate(text, env)
+    assert (value, problems) == (expected, [])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Bearer ${TOKEN", "is never closed"),
+        ("${input:github_token}", "not a variable reference"),
+        ("${not-a-name}", "not a variable reference"),
+    ],
+)
+def test_a_reference_that_cannot_be_resolved_is_reported_not_sent_half_replaced(text: str, message: str) -> None:
+    value, problems = interpolate({"headers": {"Authorization": text}}, {"TOKEN": "secret"})
+    assert value == {"headers": {"Authorization": text}}
+    assert [p.path for p in problems] == ["$.headers.Authorization"]
+    assert message in problems[0].message
+    assert "secret" not in problems[0].message
+
+
+def test_a_store_path_from_the_file_is_resolved_once(tmp_path: Path) -> None:
+    doc = {"mcpServers": {}, "switchyard": {"store": {"path": str(tmp_path / "$${HOME}" / "s.db")}}}
+    config = parse_config(doc, env={"HOME": "/home/x"})
+    assert config.switchyard.store.resolved_path == tmp_path / "${HOME}" / "s.db"
+
+
+def test_sealing_keys_never_print() -> None:
+    settings = MrtrSettings(keys=("TOPSECRETKEY",))
+    assert "TOPSECRETKEY" not in f"{settings} {settings!r} {settings!s}"

@@ -85,3 +85,24 @@ def test_a_renamed_collision_keeps_its_name_when_other_servers_lists_change() ->
     moved = {v: n for n, v in dashed.items()}[("a", "b-x")]
     assert moved.startswith("a-b-x_")  # prefixed with the configured separator, never the default `__`
     assert "__" not in moved
+
+
+def test_resource_template_collisions_are_reported_and_the_most_specific_template_routes() -> None:
+    def with_templates(*templates: str) -> UpstreamSnapshot:
+        return UpstreamSnapshot(era="2026-07-28", templates=tuple({"uriTemplate": t, "name": t} for t in templates))
+
+    servers = {
+        "a": with_templates("file:///{+path}", "x://{id}"),
+        "b": with_templates("file:///docs/{name}", "x://{id}"),
+    }
+    config = parse_config({"mcpServers": {s: {"command": "x"} for s in servers}})
+    catalog = build_catalog(servers, config)
+    assert [str(c) for c in catalog.collisions] == ["resource template 'x://{id}' offered by a, b: routed to a"]
+    assert [(s, t["uriTemplate"]) for s, t in catalog.templates] == [
+        ("a", "file:///{+path}"),
+        ("a", "x://{id}"),
+        ("b", "file:///docs/{name}"),
+    ]
+    assert catalog.owner_of("file:///docs/readme.md") == "b"  # the narrower template, though b comes second
+    assert catalog.owner_of("file:///etc/hosts") == "a"
+    assert catalog.owner_of("x://7") == "a"

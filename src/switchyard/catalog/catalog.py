@@ -9,6 +9,8 @@ per-client reshaping (transforms, policy).
 from __future__ import annotations
 
 import fnmatch
+import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,8 @@ from switchyard.catalog.naming import federated_name, short_hash
 from switchyard.config import GatewayConfig, ToolFilter
 from switchyard.errors import NotFound, Quarantined
 from switchyard.upstream.base import JsonObject, UpstreamSnapshot
+
+logger = logging.getLogger("switchyard.catalog")
 
 __all__ = ["Catalog", "Collision", "Entry", "build_catalog"]
 
@@ -104,6 +108,11 @@ class Catalog:
         raise NotFound(f"Resource not found: {uri}", {"uri": uri})
 
 
+def _literal_chars(template: UriTemplate) -> int:
+    """How much of a template is fixed text (its expressions removed): a measure of how specific it is."""
+    return len(re.sub(r"\{[^}]*\}", "", template.template))
+
+
 def _allowed(name: str, rules: ToolFilter) -> bool:
     if any(fnmatch.fnmatchcase(name, pattern) for pattern in rules.deny):
         return False
@@ -163,6 +172,7 @@ def build_catalog(snapshots: Mapping[str, UpstreamSnapshot | None], config: Gate
     resources: list[tuple[str, JsonObject]] = []
     templates: list[tuple[str, JsonObject]] = []
     owner: dict[str, str] = {}
+    template_owner: dict[str, str] = {}
     compiled: list[tuple[str, UriTemplate]] = []
     for server in order:
         snap = snapshots[server]
@@ -180,10 +190,20 @@ def build_catalog(snapshots: Mapping[str, UpstreamSnapshot | None], config: Gate
             owner[uri] = server
             resources.append((server, res))
         for tpl in snap.templates:
+            text = str(tpl.get("uriTemplate", ""))
+            if text in template_owner:
+                collisions.append(
+                    Collision(
+                        "resource template", text, (template_owner[text], server), f"routed to {template_owner[text]}"
+                    )
+                )
+                continue
+            template_owner[text] = server
             templates.append((server, tpl))
             try:
-                compiled.append((server, UriTemplate.parse(str(tpl.get("uriTemplate", "")))))
+                compiled.append((server, UriTemplate.parse(text)))
             except (InvalidUriTemplate, ValueError):
+                logger.warning("server %s: resource template %r does not parse; no read can reach it", server, text)
                 continue
     tools = _name_items("tool", tool_items, separator=naming.separator, prefix=naming.prefix, collisions=collisions)
     prompts = _name_items(
@@ -196,5 +216,7 @@ def build_catalog(snapshots: Mapping[str, UpstreamSnapshot | None], config: Gate
         templates=tuple(templates),
         collisions=tuple(collisions),
         resource_owner=owner,
-        _compiled_templates=tuple(compiled),
+        # The most specific template first (most literal characters): a later server's `file:///docs/{name}`
+        # is not taken over by an earlier one's `file:///{+path}`; ties keep configuration order.
+        _compiled_templates=tuple(sorted(compiled, key=lambda st: -_literal_chars(st[1]))),
     )

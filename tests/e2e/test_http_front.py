@@ -40,6 +40,12 @@ STEP = 30.0
 MAX_BODY = 64 * 1024
 ACCEPT = "application/json, text/event-stream"
 META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
+LEGACY_INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
 
 
 def _switchyard_argv(config: Path, listen: str) -> list[str]:
@@ -146,12 +152,7 @@ async def test_sdk_client_lists_and_calls_tools_of_every_upstream_over_http(
 
 
 def test_legacy_session_advertises_list_changes_and_ends_with_delete(gateway_url: str) -> None:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
+    init = LEGACY_INIT
     opened = post(gateway_url, init, {"MCP-Protocol-Version": LEGACY})
     assert opened.status_code == 200, opened.text
     session = opened.headers["mcp-session-id"]
@@ -424,12 +425,7 @@ async def test_event_store_replays_after_a_cursor_and_refuses_a_cursor_it_no_lon
 
 
 def test_legacy_response_streams_carry_event_ids_for_resumption(gateway_url: str) -> None:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
+    init = LEGACY_INIT
     opened = post(gateway_url, init, {"MCP-Protocol-Version": LEGACY})
     session = opened.headers["mcp-session-id"]
     headers = {"MCP-Protocol-Version": LEGACY, "Mcp-Session-Id": session}
@@ -448,12 +444,7 @@ def test_legacy_response_streams_carry_event_ids_for_resumption(gateway_url: str
 
 def _legacy_session(url: str) -> dict[str, str]:
     """A new legacy session (initialize + initialized); the headers that address it."""
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
+    init = LEGACY_INIT
     opened = post(url, init, {"MCP-Protocol-Version": LEGACY})
     assert opened.status_code == 200, opened.text
     headers = {"MCP-Protocol-Version": LEGACY, "Mcp-Session-Id": opened.headers["mcp-session-id"]}

@@ -30,6 +30,7 @@ __all__ = [
     "ScanPolicy",
     "Scanner",
     "default_scanner",
+    "merge_spans",
     "redact",
     "redaction_spans",
     "scan_text",
@@ -240,11 +241,15 @@ def scan_text(text: str, kind: ItemKind = "tool_output", server: str = "", name:
 
 def redaction_spans(verdict: ItemVerdict, field_name: str = "text") -> list[tuple[int, int]]:
     """The merged, sorted `(start, end)` spans of secrets found in one field of a verdict."""
-    spans = sorted(
+    return merge_spans(
         (f.evidence.start, f.evidence.end) for f in verdict.findings if SECRET_TAG in f.tags and f.field == field_name
     )
+
+
+def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`(start, end)` spans sorted, with overlapping and touching ones merged."""
     merged: list[tuple[int, int]] = []
-    for start, end in spans:
+    for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:

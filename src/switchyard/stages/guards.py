@@ -30,6 +30,7 @@ from switchyard.errors import PolicyDenied, UpstreamError
 from switchyard.pipeline.chain import Handler
 from switchyard.pipeline.context import CallContext
 from switchyard.security import Finding, ItemVerdict, Scanner, default_scanner, redact, redaction_spans
+from switchyard.security.engine import merge_spans
 from switchyard.stages.audit import note_decision
 from switchyard.stages.segments import Segments, collect, covered, key_probes, rewrite, wrap_blocks
 from switchyard.upstream.base import JsonObject
@@ -199,14 +200,7 @@ def _with_repeats(segments: Segments, spans: list[tuple[int, int]]) -> list[tupl
         while pos != -1:
             found.append((pos, pos + len(value)))
             pos = joined.find(value, pos + 1)
-    found.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in found:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
+    return merge_spans(found)
 
 
 def _redacted(result: JsonObject, segments: Segments, spans: list[tuple[int, int]]) -> JsonObject:

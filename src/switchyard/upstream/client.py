@@ -47,10 +47,12 @@ logger = logging.getLogger("switchyard.upstream")
 _DICT_RESULT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 _LIST_KINDS = ("tools", "prompts", "resources")
 _STABLE_SECONDS = 10.0
+"""A connection that lasted this long resets the restart backoff; one that crashes sooner keeps backing off."""
 _RELISTEN_INITIAL = 0.5
 """Seconds before a modern server's ended change stream is opened again (doubling while it keeps ending)."""
 _RELISTEN_MAXIMUM = 30.0
-"""A connection that lasted this long resets the restart backoff; one that crashes sooner keeps backing off."""
+_NO_LISTEN = frozenset({types.METHOD_NOT_FOUND, types.INVALID_REQUEST, types.INVALID_PARAMS})
+"""Refusals of `subscriptions/listen` that asking again will not change."""
 
 
 class RawParams(types.RequestParams):
@@ -450,7 +452,7 @@ class ClientUpstream:
                             await self._on_event(event)
                     ended = "closed by the server"
                 except MCPError as exc:
-                    if exc.code == types.METHOD_NOT_FOUND:
+                    if exc.code in _NO_LISTEN:
                         logger.info("server %s: no change stream (%s)", self._name, exc)
                         tg.cancel_scope.cancel()
                         return

@@ -56,6 +56,8 @@ LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
 _INTERACTIVE = frozenset({"tools/call", "prompts/get", "resources/read"})
 _UNRESOLVED = "switchyard.unresolved"
 """`CallContext.extras` key: the error that resolving the request's item raised (raised again at dispatch)."""
+_LOCAL = "switchyard.local_answer"
+"""`CallContext.extras` key of a call the gateway answers itself (`answer_locally`)."""
 
 
 def _forwardable_meta(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -452,6 +454,33 @@ class Gateway:
         with self._counted():
             return await self._handler(ctx)
 
+    async def answer_locally(
+        self,
+        name: str,
+        params: Mapping[str, Any],
+        answer: Callable[[], Awaitable[JsonObject]],
+        *,
+        era: str = "",
+        principal: Principal = LOCAL,
+        client_info: Mapping[str, Any] | None = None,
+    ) -> JsonObject:
+        """Run a `tools/call` the gateway answers itself (the `search_tools` meta-tool) through the stage chain,
+        so it is audited, rate limited and guarded like any call; `answer` takes the place of the upstream."""
+        ctx = CallContext(
+            method="tools/call",
+            name=name,
+            params=params,
+            server="",
+            original=name,
+            era=era,
+            principal=principal,
+            client_info=client_info,
+            started=time.monotonic(),
+            extras={_LOCAL: answer},
+        )
+        with self._counted():
+            return await self._handler(ctx)
+
     def context(
         self,
         method: str,
@@ -515,6 +544,9 @@ class Gateway:
         return self.catalog.owner_of(uri_template)
 
     async def _dispatch(self, ctx: CallContext) -> JsonObject:
+        local: Any = ctx.extras.get(_LOCAL)
+        if local is not None:
+            return await cast(Callable[[], Awaitable[JsonObject]], local)()
         unresolved: Any = ctx.extras.get(_UNRESOLVED)
         if unresolved is not None:
             raise cast(GatewayError, unresolved)

@@ -7,11 +7,14 @@ from typing import Any
 import anyio
 import pytest
 from governance_helpers import FakeClock, ListSink, governed
+from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from switchyard.config import BucketSettings, LimitSettings
 from switchyard.errors import RATE_LIMITED, RateLimited, to_error_data
 from switchyard.identity import Principal
 from switchyard.pipeline.context import CallContext
+from switchyard.server.mcp import FrontServer
 from switchyard.stages.ratelimit import RateLimitStage, TokenBucket
 
 pytestmark = pytest.mark.anyio
@@ -188,3 +191,25 @@ async def test_beyond_max_buckets_the_oldest_principal_is_forgotten_not_the_newe
     await call("p0")  # a fresh bucket: forgotten principals start full
     with pytest.raises(RateLimited):
         await call("p50")
+
+
+async def test_search_tools_is_audited_and_rate_limited_like_any_call(tmp_path: Any) -> None:
+    """The meta-tool the gateway answers itself runs through the stage chain: each search is an audit row
+    for its caller, and it spends the caller's tokens (each search costs encoder and index CPU)."""
+    sink = ListSink()
+    settings = {
+        "exposure": "search",
+        "retrieval": {"retriever": "bm25"},
+        "store": {"path": str(tmp_path / "store.db")},
+        "limits": {"per_principal": {"rate": 1, "burst": 2}},
+    }
+    async with governed(settings, sink=sink) as gateway, Client(FrontServer(gateway).server) as client:  # pyright: ignore[reportArgumentType]
+        found = await client.call_tool("search_tools", {"query": "echo the text back"})
+        await client.call_tool("search_tools", {"query": "look something up"})
+        with pytest.raises(MCPError) as limited:
+            await client.call_tool("search_tools", {"query": "echo"})
+    assert found.structured_content is not None
+    assert found.structured_content["tools"][0]["name"] == "alpha__echo"
+    assert limited.value.code == RATE_LIMITED
+    rows = [(r.tool, r.decision) for r in sink.rows if r.method == "tools/call"]
+    assert rows == [("search_tools", "allowed"), ("search_tools", "allowed"), ("search_tools", "rate_limited")]

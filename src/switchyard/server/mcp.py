@@ -384,8 +384,19 @@ class FrontServer:
         args = cast(Mapping[str, Any], arguments)
         gw = self.gateway
         if name == "search_tools":
-            visible = gw.policy.visible_catalog(_principal(ctx), gw.catalog)
-            result, found = await gw.exposure.search(visible, args)
+            principal = _principal(ctx)
+            found: list[str] = []
+
+            async def answer() -> JsonObject:
+                visible = gw.policy.visible_catalog(principal, gw.catalog)
+                result, names = await gw.exposure.search(visible, args)
+                found.extend(names)
+                return result
+
+            # Through the stage chain: audited, rate limited and guarded (the results quote upstream texts).
+            result = await gw.answer_locally(
+                name, raw, answer, era=ctx.protocol_version, principal=principal, client_info=_client_info(ctx)
+            )
             working = self._working_set(ctx)
             if working is not None and working.add(found):
                 await ctx.session.send_tool_list_changed()

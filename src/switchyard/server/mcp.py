@@ -8,11 +8,13 @@ Does not own transports (stdio.py, http.py) or any policy (stages/).
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import logging
 import secrets
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import anyio
@@ -143,6 +145,8 @@ class FrontServer:
         self._holders: collections.Counter[str] = collections.Counter()
         """How many front subscriptions (legacy connections, modern listen streams) need each upstream one."""
         self._hold_locks: dict[str, anyio.Lock] = {}
+        self._gone: weakref.WeakKeyDictionary[Any, dict[str, weakref.finalize[Any, Any]]] = weakref.WeakKeyDictionary()
+        """Per legacy connection, the finalizers that give its subscriptions back when it is collected."""
         self._listener = ListenHandler(self.bus)
         self._working: weakref.WeakKeyDictionary[Any, WorkingSet] = weakref.WeakKeyDictionary()
         self._sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -471,13 +475,33 @@ class FrontServer:
 
     async def _release(self, ctx: ServerRequestContext[Any, Any], uri: str) -> None:
         """One front subscriber less; the last one unsubscribes upstream."""
+        await self._drop_hold(uri, lambda: self._forward(ctx, "resources/unsubscribe", {"uri": uri}))
+
+    async def _drop_hold(self, uri: str, unsubscribe: Callable[[], Awaitable[Any]]) -> None:
         async with self._hold_lock(uri):
             if self._holders[uri] <= 0:
                 return
             self._holders[uri] -= 1
             if self._holders[uri] == 0:
                 del self._holders[uri]
-                await self._forward(ctx, "resources/unsubscribe", {"uri": uri})
+                await unsubscribe()
+
+    def _connection_gone(self, loop: asyncio.AbstractEventLoop, uri: str, principal: Principal) -> None:
+        """A finalizer (any thread, any time): hand the release to the event loop, if it still runs."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the gateway is gone too
+            loop.call_soon_threadsafe(self._spawn_release, uri, principal)
+
+    def _spawn_release(self, uri: str, principal: Principal) -> None:
+        async def release() -> None:
+            try:
+                await self._drop_hold(
+                    uri, lambda: self.gateway.request("resources/unsubscribe", {"uri": uri}, principal=principal)
+                )
+            except Exception as exc:  # the server is down, or the URI gone: nothing left to keep
+                logger.info("releasing %s for a closed connection failed: %s", uri, exc)
+
+        with contextlib.suppress(RuntimeError):  # the gateway stopped meanwhile
+            self.gateway.spawn(release)
 
     def _hold_lock(self, uri: str) -> anyio.Lock:
         lock = self._hold_locks.get(uri)
@@ -498,6 +522,11 @@ class FrontServer:
             await self._hold(ctx, params.uri)
             if connection is not None:
                 subscribers.add(connection)
+                # A connection that goes away still subscribed (a legacy HTTP session that expired, a client
+                # that never unsubscribed) gives its hold back when it is collected.
+                loop = asyncio.get_running_loop()
+                gone = weakref.finalize(connection, self._connection_gone, loop, params.uri, _principal(ctx))
+                self._gone.setdefault(connection, {})[params.uri] = gone
         # Legacy-only method: its EmptyResult carries no `resultType` (strict 2025 clients reject the key).
         return {}
 
@@ -506,6 +535,9 @@ class FrontServer:
         subscribers = self._subscribed.get(params.uri)
         if subscribers is not None and connection is not None and connection in subscribers:
             subscribers.discard(connection)
+            gone = self._gone.get(connection, {}).pop(params.uri, None)
+            if gone is not None:
+                gone.detach()  # released here, not again when the connection is collected
             await self._release(ctx, params.uri)
         return {}
 

@@ -15,6 +15,7 @@ from switchyard.security import Scanner
 from switchyard.stages.audit import AuditStage
 from switchyard.stages.guards import GUARD_META, OutputGuardStage, _size  # pyright: ignore[reportPrivateUsage]
 from switchyard.stages.redact import Redactor
+from switchyard.stages.segments import collect
 
 pytestmark = pytest.mark.anyio
 
@@ -76,9 +77,9 @@ def test_the_offload_size_counts_every_text_the_guard_scans() -> None:
     embedded = {"content": [{"type": "resource", "resource": {"uri": "x://y", "text": big}}]}
     structured = {"content": [], "structuredContent": {"rows": [big, big]}}
     contents = {"contents": [{"uri": "x://y", "text": big}]}
-    assert _size(embedded, "tools/call") >= 5000
-    assert _size(structured, "tools/call") >= 10000
-    assert _size(contents, "resources/read") >= 5000
+    assert _size(collect(embedded, "tools/call")) >= 5000
+    assert _size(collect(structured, "tools/call")) >= 10000
+    assert _size(collect(contents, "resources/read")) >= 5000
 
 
 async def test_an_injection_only_in_an_embedded_resource_wraps_that_block() -> None:

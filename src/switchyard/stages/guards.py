@@ -21,6 +21,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 import anyio.to_thread
@@ -32,7 +33,7 @@ from switchyard.pipeline.context import CallContext
 from switchyard.security import Finding, ItemVerdict, Scanner, default_scanner, redact, redaction_spans
 from switchyard.security.engine import merge_spans
 from switchyard.stages.audit import note_decision
-from switchyard.stages.segments import Segments, collect, covered, key_probes, rewrite, wrap_blocks
+from switchyard.stages.segments import Collected, Segments, collect, covered, key_probes, rewrite, wrap_blocks
 from switchyard.upstream.base import JsonObject
 
 __all__ = ["GUARD_META", "GuardOutcome", "OutputGuard", "OutputGuardStage"]
@@ -101,13 +102,21 @@ class OutputGuard:
         return injection, secret
 
     def scan(
-        self, result: Mapping[str, Any], method: str, server: str, name: str, *, redacting: bool = True
+        self,
+        result: Mapping[str, Any],
+        method: str,
+        server: str,
+        name: str,
+        *,
+        redacting: bool = True,
+        collected: Collected | None = None,
     ) -> tuple[Segments, ItemVerdict]:
         """Scan every text of `result` in one pass. Structured strings the text blocks already hold are scanned
         there (plus each key the texts lack, with the start of its value: `key_probes`), and again in full only
         when there are secrets to redact in them too, so data a server returns twice (text for old clients,
-        structured for new ones) costs about one scan."""
-        content, structured = collect(result, method)
+        structured for new ones) costs about one scan. `collected` is `collect(result, method)` when the caller
+        has it already."""
+        content, structured = collected if collected is not None else collect(result, method)
         twice = covered(structured, content)
         segments = Segments.of([*content, *key_probes(structured, content)] if twice else content + structured)
         verdict = self.scanner.scan_text(segments.joined, server=server, name=name)
@@ -116,13 +125,16 @@ class OutputGuard:
             verdict = self.scanner.scan_text(segments.joined, server=server, name=name)
         return segments, verdict
 
-    def apply(self, result: JsonObject, method: str, server: str, name: str) -> tuple[JsonObject, GuardOutcome | None]:
-        """The result to return, and what was found (None when clean)."""
+    def apply(
+        self, result: JsonObject, method: str, server: str, name: str, *, collected: Collected | None = None
+    ) -> tuple[JsonObject, GuardOutcome | None]:
+        """The result to return, and what was found (None when clean); `collected` as for `scan`."""
         result = _without_guard_meta(result)
         injection_action, secret_action = self.actions_for(server)
         if injection_action == "off" and secret_action == "off":
             return result, None
-        segments, verdict = self.scan(result, method, server, name, redacting=secret_action == "redact")
+        redacting = secret_action == "redact"
+        segments, verdict = self.scan(result, method, server, name, redacting=redacting, collected=collected)
         injection = _injection_findings(verdict) if verdict.malicious and injection_action != "off" else ()
         spans = _with_repeats(segments, redaction_spans(verdict)) if secret_action != "off" else []
         if not injection and not spans:
@@ -258,20 +270,18 @@ class OutputGuardStage:
         if ctx.method not in _GUARDED or result.get("resultType") == "input_required":
             return result
         try:
-            if _size(result, ctx.method) >= self.offload_chars:
+            collected = collect(result, ctx.method)
+            apply = partial(self.guard.apply, result, ctx.method, ctx.server, ctx.name, collected=collected)
+            if _size(collected) >= self.offload_chars:
                 # A large result is scanned on a worker thread so the event loop keeps serving other calls.
-                guarded, outcome = await anyio.to_thread.run_sync(
-                    self.guard.apply, result, ctx.method, ctx.server, ctx.name
-                )
+                guarded, outcome = await anyio.to_thread.run_sync(apply)
             else:
-                guarded, outcome = self.guard.apply(result, ctx.method, ctx.server, ctx.name)
+                guarded, outcome = apply()
         except PolicyDenied as exc:
             note_decision("blocked", exc.message)
             raise
         except Exception:
-            correlation = uuid.uuid4().hex[:12]
-            logger.exception("output guard failed (%s); result withheld", correlation)
-            note_decision("blocked", f"output guard failed (correlation id {correlation})")
+            correlation = _failed("result")
             message = (
                 f"Switchyard's output guard failed on this result, so it was withheld (correlation id {correlation})."
             )
@@ -279,8 +289,7 @@ class OutputGuardStage:
                 raise PolicyDenied(message) from None
             return {"content": [{"type": "text", "text": message}], "isError": True}
         if outcome is not None:
-            strongest = "blocked" if "blocked" in outcome.actions else outcome.actions[-1]
-            note_decision(strongest, f"output guard ({', '.join(outcome.actions)}): {outcome.summary()}")
+            _note(outcome, "output guard")
         return guarded
 
     def _guarded_error(self, exc: UpstreamError, ctx: CallContext) -> UpstreamError:
@@ -292,24 +301,33 @@ class OutputGuardStage:
         try:
             guarded, outcome = self.guard.apply(as_result, "tools/call", ctx.server, ctx.name)
         except Exception:
-            correlation = uuid.uuid4().hex[:12]
-            logger.exception("output guard failed on an error (%s); its message withheld", correlation)
-            note_decision("blocked", f"output guard failed (correlation id {correlation})")
+            correlation = _failed("error message")
             return UpstreamError(
                 exc.server, exc.code, f"Switchyard withheld this error (correlation id {correlation})."
             )
         if outcome is None:
             return exc
-        strongest = "blocked" if "blocked" in outcome.actions else outcome.actions[-1]
-        note_decision(strongest, f"output guard on the error ({', '.join(outcome.actions)}): {outcome.summary()}")
+        _note(outcome, "output guard on the error")
         texts = [str(b.get("text", "")) for b in cast(list[Mapping[str, Any]], guarded.get("content") or [])]
         structured: Any = guarded.get("structuredContent")
         data: Any = cast(Mapping[str, Any], structured).get("data") if isinstance(structured, Mapping) else None
         return UpstreamError(exc.server, exc.code, "\n".join(texts), None if "blocked" in outcome.actions else data)
 
 
-def _size(result: Mapping[str, Any], method: str) -> int:
-    """The characters the guard would scan in `result` (every segment `collect` finds, labels included):
-    a 10 MB embedded resource or structured payload counts as much as a 10 MB text block."""
-    content, structured = collect(result, method)
-    return sum(len(s.label) + len(s.text) for s in content) + sum(len(s.label) + len(s.text) for s in structured)
+def _failed(what: str) -> str:
+    """Log a guard failure (fail closed) and record the decision; the correlation id the client is told."""
+    correlation = uuid.uuid4().hex[:12]
+    logger.exception("output guard failed (%s); %s withheld", correlation, what)
+    note_decision("blocked", f"output guard failed (correlation id {correlation})")
+    return correlation
+
+
+def _note(outcome: GuardOutcome, source: str) -> None:
+    strongest = "blocked" if "blocked" in outcome.actions else outcome.actions[-1]
+    note_decision(strongest, f"{source} ({', '.join(outcome.actions)}): {outcome.summary()}")
+
+
+def _size(collected: Collected) -> int:
+    """The characters the guard would scan (every segment `collect` found, labels included): a 10 MB
+    embedded resource or structured payload counts as much as a 10 MB text block."""
+    return sum(len(s.label) + len(s.text) for segments in collected for s in segments)

@@ -21,6 +21,7 @@ from switchyard.upstream.base import JsonObject
 __all__ = [
     "PROBE_CHARS",
     "SEPARATOR",
+    "Collected",
     "Segment",
     "Segments",
     "collect",
@@ -98,7 +99,11 @@ def _walk(value: Any, path: Path, out: list[Segment], key: str = "") -> None:
         out.append(Segment(path, "", structured=True, label=label))  # a number, boolean or null: its key
 
 
-def collect(result: Mapping[str, Any], method: str) -> tuple[list[Segment], list[Segment]]:
+Collected = tuple[list[Segment], list[Segment]]
+"""What `collect` returns: (content segments, structured segments)."""
+
+
+def collect(result: Mapping[str, Any], method: str) -> Collected:
     """(content segments, structured segments) of a `tools/call` or `resources/read` result."""
     content: list[Segment] = []
     structured: list[Segment] = []

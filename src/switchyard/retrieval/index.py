@@ -79,6 +79,7 @@ class _Lexical:
     """BM25 over tool texts, tool names alone, and server texts (name, description and its tools' names)."""
 
     def __init__(self, docs: Sequence[ToolDoc], servers: Sequence[str], server_of: NDArray[np.int32]) -> None:
+        self._server_of = server_of
         self.tools = _Field([lexical_terms(d) for d in docs])
         # Names get their own field (BM25F-style), used when `FusionConfig.name_weight` > 0.
         name_terms = [analyse(split_identifier(d.name)) for d in docs]
@@ -113,15 +114,23 @@ class _Lexical:
                 hits[holders] += 1.0
         return hits / self._name_sizes
 
-    def evidence(self, terms: list[str], server_of: NDArray[np.int32]) -> NDArray[np.bool_]:
-        """Per tool, whether `terms` share a word with its text or its server's (BM25 > 0 in either)."""
-        return (self.tools.scores(terms) > 0) | (self.servers.scores(terms)[server_of] > 0)
-
     def scores(self, terms: list[str], name_weight: float) -> tuple[FloatArray, FloatArray]:
-        tools = self.tools.scores(terms)
+        """(tool scores, server scores) for `terms`."""
+        tools, servers, _ = self.scores_and_evidence(terms, name_weight)
+        return tools, servers
+
+    def scores_and_evidence(
+        self, terms: list[str], name_weight: float
+    ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+        """`scores`, plus per tool whether `terms` share a word with its text or its server's (BM25 > 0 in
+        either), read off the same BM25 pass."""
+        raw = self.tools.scores(terms)
+        servers = self.servers.scores(terms)
+        evidence = (raw > 0) | (servers[self._server_of] > 0)
+        tools = raw
         if name_weight:
-            tools = (normalise(tools) + name_weight * normalise(self.names.scores(terms))).astype(np.float32)
-        return tools, self.servers.scores(terms)
+            tools = (normalise(raw) + name_weight * normalise(self.names.scores(terms))).astype(np.float32)
+        return tools, servers, evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,10 +367,10 @@ class ToolIndex:
         snap = self._snap
         if not snap.docs or k <= 0:
             return []
-        scores = self.scores(query, snap)
-        if (self.retriever == "bm25" or snap.vectors is None) and snap.lexical is not None:
+        scores, evidence = self._scores(query, snap)
+        if evidence is not None:
             # Words alone: a tool that shares none with the query (nor does its server) has no rank, only noise.
-            scores = np.where(snap.lexical.evidence(analyse(query), snap.server_of), scores, -np.inf)
+            scores = np.where(evidence, scores, -np.inf)
         if server is not None:
             if server not in snap.servers:
                 return []
@@ -375,28 +384,33 @@ class ToolIndex:
 
     def scores(self, query: str, snap: _Snapshot | None = None) -> FloatArray:
         """Fused score of every tool for `query` (index order); exposed for benchmarks and diagnostics."""
-        snap = snap or self._snap
+        return self._scores(query, snap or self._snap)[0]
+
+    def _scores(self, query: str, snap: _Snapshot) -> tuple[FloatArray, NDArray[np.bool_] | None]:
+        """`scores`, and with lexical scores alone which tools have any evidence (None when dense ranks)."""
         terms = analyse(query)
-        fused = self._fused(query, terms, snap)
+        fused, evidence = self._fused(query, terms, snap)
         weight = self.config.name_coverage_weight
         if weight and self.retriever != "dense" and snap.lexical is not None and fused.size:
             # Scaled by the best score so the bonus means the same whatever the fused scores' range.
             top = max(float(fused.max()), 0.0)
             fused = (fused + weight * top * snap.lexical.name_coverage(terms)).astype(np.float32)
-        return fused
+        return fused, evidence
 
-    def _fused(self, query: str, terms: list[str], snap: _Snapshot) -> FloatArray:
-        """Whole query and parts, each signal normalised and fused (`terms` = the whole query, analysed)."""
+    def _fused(self, query: str, terms: list[str], snap: _Snapshot) -> tuple[FloatArray, NDArray[np.bool_] | None]:
+        """Whole query and parts, each signal normalised and fused (`terms` = the whole query, analysed); with
+        lexical scores alone, also which tools share a word with the whole query (parts' words are its words)."""
         cfg = self.config
         spans = decompose_spans(query) if cfg.part_weight > 0 else []
         texts = [query, *(query[a:b] for a, b in spans)]
         lexical: list[tuple[FloatArray, FloatArray]] = []
+        evidence: NDArray[np.bool_] | None = None
         if (self.retriever != "dense" or snap.vectors is None) and snap.lexical is not None:
-            analysed = [terms, *(analyse(t) for t in texts[1:])]
-            lexical = [snap.lexical.scores(t, cfg.name_weight) for t in analysed]
+            whole, servers, evidence = snap.lexical.scores_and_evidence(terms, cfg.name_weight)
+            lexical = [(whole, servers), *(snap.lexical.scores(analyse(t), cfg.name_weight) for t in texts[1:])]
         if self.retriever == "bm25" or snap.vectors is None or snap.server_vectors is None:
             fused = [self._fuse([lex], snap) for lex in lexical]
-            return combine_parts(fused[0], fused[1:], cfg.part_weight)
+            return combine_parts(fused[0], fused[1:], cfg.part_weight), evidence
 
         assert self.encoder is not None
         if spans and cfg.span_pooling and isinstance(self.encoder, SpanEncoder):
@@ -413,7 +427,7 @@ class ToolIndex:
             q = l2_normalise(q + cfg.feedback_weight * snap.vectors[top].mean(axis=1))
             tools, servers = _dense_scores(snap, q)
             fused = [self._fuse([*lexical[j : j + 1], (tools[j], servers[j])], snap) for j in range(len(texts))]
-        return combine_parts(fused[0], fused[1:], cfg.part_weight, confidence, cfg.confidence_power)
+        return combine_parts(fused[0], fused[1:], cfg.part_weight, confidence, cfg.confidence_power), None
 
     def _fuse(self, signals: list[tuple[FloatArray, FloatArray]], snap: _Snapshot) -> FloatArray:
         cfg = self.config

@@ -141,12 +141,12 @@ class FrontServer:
         self.gateway = gateway
         self.bus = InMemorySubscriptionBus()
         self._legacy: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._subscribed: dict[str, weakref.WeakSet[Any]] = {}
+        self._subscribed: dict[str, weakref.WeakKeyDictionary[Any, weakref.finalize[Any, Any]]] = {}
+        """URI -> the legacy connections subscribed to it, each with the finalizer that gives its hold back if
+        the connection goes away still subscribed."""
         self._holders: collections.Counter[str] = collections.Counter()
         """How many front subscriptions (legacy connections, modern listen streams) need each upstream one."""
         self._hold_locks: dict[str, anyio.Lock] = {}
-        self._gone: weakref.WeakKeyDictionary[Any, dict[str, weakref.finalize[Any, Any]]] = weakref.WeakKeyDictionary()
-        """Per legacy connection, the finalizers that give its subscriptions back when it is collected."""
         self._listener = ListenHandler(self.bus)
         self._working: weakref.WeakKeyDictionary[Any, WorkingSet] = weakref.WeakKeyDictionary()
         self._sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -517,16 +517,16 @@ class FrontServer:
 
     async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams) -> Any:
         connection = getattr(ctx.session, "_connection", None)
-        subscribers = self._subscribed.setdefault(params.uri, weakref.WeakSet())
+        subscribers = self._subscribed.setdefault(params.uri, weakref.WeakKeyDictionary())
         if connection is None or connection not in subscribers:
             await self._hold(ctx, params.uri)
             if connection is not None:
-                subscribers.add(connection)
                 # A connection that goes away still subscribed (a legacy HTTP session that expired, a client
                 # that never unsubscribed) gives its hold back when it is collected.
                 loop = asyncio.get_running_loop()
-                gone = weakref.finalize(connection, self._connection_gone, loop, params.uri, _principal(ctx))
-                self._gone.setdefault(connection, {})[params.uri] = gone
+                subscribers[connection] = weakref.finalize(
+                    connection, self._connection_gone, loop, params.uri, _principal(ctx)
+                )
         # Legacy-only method: its EmptyResult carries no `resultType` (strict 2025 clients reject the key).
         return {}
 
@@ -534,10 +534,7 @@ class FrontServer:
         connection = getattr(ctx.session, "_connection", None)
         subscribers = self._subscribed.get(params.uri)
         if subscribers is not None and connection is not None and connection in subscribers:
-            subscribers.discard(connection)
-            gone = self._gone.get(connection, {}).pop(params.uri, None)
-            if gone is not None:
-                gone.detach()  # released here, not again when the connection is collected
+            subscribers.pop(connection).detach()  # released here, not again when the connection is collected
             await self._release(ctx, params.uri)
         return {}
 

@@ -119,6 +119,7 @@ async def test_real_servers_answer_a_tool_call(peers: Any, mode: str, tmp_path: 
 # --- fixture servers ---------------------------------------------------------------------------------------
 
 FIXTURE_TOOLS: dict[str, set[str]] = {
+    "asker": {"summarize"},
     "big": {"big", "ok"},
     "changing": {"add_tool", "remove_tool", "end_streams", "ok"},
     "crash": {"crash_now", "ok", "pid"},

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from guard_helpers import SECRETS, ListSink
+from mcp.shared.exceptions import MCPError
 
 from switchyard.config import GuardSettings
 from switchyard.errors import PolicyDenied, UpstreamError
@@ -16,6 +17,7 @@ from switchyard.stages.audit import AuditStage
 from switchyard.stages.guards import GUARD_META, OutputGuardStage, _size  # pyright: ignore[reportPrivateUsage]
 from switchyard.stages.redact import Redactor
 from switchyard.stages.segments import collect
+from switchyard.upstream.bridge import INPUT_BRIDGE
 
 pytestmark = pytest.mark.anyio
 
@@ -178,3 +180,126 @@ async def test_an_injection_in_a_resource_links_description_wraps_that_link() ->
     assert out["content"][1]["text"].startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
     assert out["content"][2] == link
     assert out["content"][3]["text"].startswith("[Switchyard guard] UNTRUSTED DATA ENDS")
+
+
+# --- requests an upstream makes of the client ----------------------------------------------------------------
+
+
+def asking(params: dict[str, Any], method: str = "sampling/createMessage") -> dict[str, Any]:
+    """An upstream's `input_required` result carrying one request for the client."""
+    return {"resultType": "input_required", "inputRequests": {"q": {"method": method, "params": params}}}
+
+
+def sampling(text: str) -> dict[str, Any]:
+    return {
+        "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+        "maxTokens": 50,
+        "systemPrompt": "You summarize texts.",
+    }
+
+
+async def test_an_input_required_request_is_annotated_inside_its_own_texts() -> None:
+    out = await OutputGuardStage(GuardSettings())(CTX, handler(asking(sampling(INJECTION))))
+    params = out["inputRequests"]["q"]["params"]
+    message = params["messages"][0]
+    assert message["role"] == "user"
+    assert message["content"]["type"] == "text"
+    assert message["content"]["text"].startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert INJECTION in message["content"]["text"]
+    assert params["systemPrompt"] == "You summarize texts."
+    assert params["maxTokens"] == 50
+    assert out["inputRequests"]["q"]["method"] == "sampling/createMessage"
+
+
+async def test_a_clean_input_required_result_is_passed_on_as_it_came() -> None:
+    result = asking(sampling("Summarize the quarterly figures in one sentence."))
+    assert await OutputGuardStage(GuardSettings())(CTX, handler(result)) is result
+
+
+async def test_a_refused_request_for_input_becomes_the_error_result_and_is_audited() -> None:
+    sink = ListSink()
+    audit = AuditStage(sink, Redactor((), 4096))
+    guard = OutputGuardStage(GuardSettings(injection="block"))
+
+    async def chain(ctx: CallContext) -> Any:
+        return await guard(ctx, handler(asking(sampling(INJECTION))))
+
+    out = await audit(CTX, chain)
+    assert out["isError"] is True
+    assert "inputRequests" not in out
+    assert INJECTION not in out["content"][0]["text"]
+    (row,) = sink.rows
+    assert row.decision == "blocked"
+    prompt_get = CallContext(method="prompts/get", name="p", params={"name": "p"}, server="srv")
+    with pytest.raises(PolicyDenied):
+        await guard(prompt_get, handler(asking(sampling(INJECTION))))
+
+
+async def test_a_secret_in_an_elicitation_is_redacted_and_a_broken_guard_withholds_the_request() -> None:
+    form = {"mode": "form", "message": f"Is {SECRETS[0]} your key?", "requestedSchema": {"type": "object"}}
+    out = await OutputGuardStage(GuardSettings())(CTX, handler(asking(form, "elicitation/create")))
+    assert out["inputRequests"]["q"]["params"]["message"] == "Is [REDACTED] your key?"
+    assert out["inputRequests"]["q"]["params"]["requestedSchema"] == {"type": "object"}
+    broken = await OutputGuardStage(GuardSettings(), scanner=Broken(rules=[]))(CTX, handler(asking(form)))
+    assert broken["isError"] is True
+    assert "withheld" in broken["content"][0]["text"]
+
+
+class RecordingBridge:
+    """The front's `InputBridge` for a call: records what would reach the client."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, Any]] = []
+
+    def can(self, method: str) -> bool:
+        return True
+
+    async def ask(self, method: str, params: Any) -> dict[str, Any]:
+        self.asked.append((method, params))
+        return {"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "m"}
+
+    async def log(self, params: Any) -> None:
+        return None
+
+
+async def test_a_pushed_request_is_screened_through_the_calls_bridge_and_noted_on_its_audit_row() -> None:
+    sink = ListSink()
+    audit = AuditStage(sink, Redactor((), 4096))
+    bridge = RecordingBridge()
+    answers: list[Any] = []
+
+    async def upstream_pushes(ctx: CallContext) -> dict[str, Any]:
+        pushed = INPUT_BRIDGE.get()  # what the upstream session's InFlight captured for this call
+        assert pushed is not None
+        assert pushed is not bridge
+        answers.append(await pushed.ask("sampling/createMessage", sampling(INJECTION)))
+        with pytest.raises(MCPError, match="Switchyard refused"):
+            await blocking_bridge.ask("sampling/createMessage", sampling(INJECTION))
+        return {"content": [{"type": "text", "text": "done"}]}
+
+    blocking_bridge: Any = None
+
+    async def capture_blocking(ctx: CallContext) -> dict[str, Any]:
+        nonlocal blocking_bridge
+        blocking_bridge = INPUT_BRIDGE.get()
+        return {"content": [{"type": "text", "text": "done"}]}
+
+    token = INPUT_BRIDGE.set(bridge)
+    try:
+        await OutputGuardStage(GuardSettings(injection="block"))(CTX, capture_blocking)
+        guard = OutputGuardStage(GuardSettings())
+
+        async def chain(ctx: CallContext) -> Any:
+            return await guard(ctx, upstream_pushes)
+
+        await audit(CTX, chain)
+        assert INPUT_BRIDGE.get() is bridge  # the stage puts the front's bridge back
+    finally:
+        INPUT_BRIDGE.reset(token)
+    ((method, params),) = bridge.asked  # the blocked one never reached the client
+    assert method == "sampling/createMessage"
+    assert params["messages"][0]["content"]["text"].startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert answers == [{"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "m"}]
+    (row,) = sink.rows
+    assert row.decision == "annotated"
+    assert "sampling/createMessage" in row.reason

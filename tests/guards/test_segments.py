@@ -14,6 +14,7 @@ from switchyard.stages.segments import (
     SEPARATOR,
     Segments,
     collect,
+    collect_request,
     covered,
     key_probes,
     rewrite,
@@ -118,3 +119,31 @@ def test_structured_data_repeated_in_the_text_counts_as_covered() -> None:
     )
     assert covered(structured, content)
     assert not covered(structured, [])
+
+
+def test_collect_request_finds_the_free_texts_of_sampling_and_elicitation_and_nothing_else() -> None:
+    sampling = {
+        "messages": [
+            {"role": "user", "content": {"type": "text", "text": "first"}},
+            {"role": "assistant", "content": [{"type": "text", "text": "second"}, {"type": "image", "data": "AA=="}]},
+        ],
+        "systemPrompt": "system",
+        "maxTokens": 10,
+        "metadata": {"note": "not shown"},
+    }
+    assert [(s.path, s.text) for s in collect_request(sampling)] == [
+        (("messages", 0, "content", "text"), "first"),
+        (("messages", 1, "content", 0, "text"), "second"),
+        (("systemPrompt",), "system"),
+    ]
+    form = {
+        "mode": "form",
+        "message": "Your name?",
+        "requestedSchema": {"type": "object", "properties": {"name": {"type": "string", "description": "Full name"}}},
+    }
+    assert [(s.path, s.text) for s in collect_request(form)] == [
+        (("message",), "Your name?"),
+        (("requestedSchema", "properties", "name", "description"), "Full name"),
+    ]
+    url = {"mode": "url", "message": "Sign in", "url": "https://example.com/x", "elicitationId": "e1"}
+    assert [s.text for s in collect_request(url)] == ["Sign in"]  # a URL is never rewritten

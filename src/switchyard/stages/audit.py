@@ -33,7 +33,7 @@ from switchyard.stages.redact import COMPACT_JSON, Redactor
 from switchyard.store.audit import AuditRow, PendingRow
 from switchyard.upstream.base import JsonObject
 
-__all__ = ["AuditEvent", "AuditSink", "AuditStage", "audit_list", "classify", "note_decision"]
+__all__ = ["AuditEvent", "AuditSink", "AuditStage", "audit_list", "classify", "decision_noter", "note_decision"]
 
 logger = logging.getLogger("switchyard.audit")
 
@@ -49,6 +49,15 @@ def note_decision(decision: str, reason: str) -> None:
     notes = _NOTES.get()
     if notes is not None:
         notes.append((decision, reason))
+
+
+def decision_noter() -> Callable[[str, str], None]:
+    """`note_decision` bound to the current request's audit row, for code that runs later in another task (a
+    request an upstream pushes mid-call is answered in its session's task, outside the call's context)."""
+    notes = _NOTES.get()
+    if notes is None:
+        return lambda decision, reason: None
+    return lambda decision, reason: notes.append((decision, reason))
 
 
 def _with_notes(decision: str, reason: str, notes: list[tuple[str, str]], failed: bool) -> tuple[str, str]:

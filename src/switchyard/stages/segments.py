@@ -2,9 +2,10 @@
 
 Owns: finding every scannable string of a result (text content blocks, embedded resource texts, resource
 links' name, title and description, strings and keys inside `structuredContent`, resource contents' texts),
-joining them into one text with known offsets, mapping spans of that text back to segments, and building a new
-result with segments replaced or wrapped. Pure: no I/O and no decision (the output guard decides,
-stages/guards.py).
+and the display texts of a request an upstream sends the client (`collect_request`: a sampling request's
+prompts, an elicitation's message and field titles); joining them into one text with known offsets, mapping
+spans of that text back to segments, and building a new result with segments replaced or wrapped. Pure: no
+I/O and no decision (the output guard decides, stages/guards.py).
 
 A result is never mutated: rewriting copies only what it changes.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "Segment",
     "Segments",
     "collect",
+    "collect_request",
     "covered",
     "key_probes",
     "rewrite",
@@ -130,6 +132,37 @@ def collect(result: Mapping[str, Any], method: str) -> Collected:
     if "structuredContent" in result:
         _walk(result["structuredContent"], ("structuredContent",), structured)
     return content, structured
+
+
+_REQUEST_TEXTS = frozenset({"text", "title", "description", "message", "systemPrompt"})
+"""Keys of the free text in a request an upstream sends the client: what reaches the client's model
+(`sampling/createMessage`: `systemPrompt`, each message's text blocks) or its user (`elicitation/create`:
+`message`, the requested fields' titles and descriptions)."""
+
+
+def _request_texts(value: Any, path: Path, out: list[Segment]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in cast(Mapping[Any, Any], value).items():
+            key = str(k)
+            if isinstance(v, str):
+                if key in _REQUEST_TEXTS and v:
+                    out.append(Segment((*path, key), v))
+            else:
+                _request_texts(v, (*path, key), out)
+    elif isinstance(value, list):
+        for i, v in enumerate(cast(list[Any], value)):
+            _request_texts(v, (*path, i), out)
+
+
+def collect_request(params: Mapping[str, Any]) -> list[Segment]:
+    """The display texts of an upstream's `sampling/createMessage` or `elicitation/create` params, at any
+    depth (a message's content may be one block or a list; a form's fields sit in `requestedSchema`).
+
+    Only free text is collected, so rewriting a segment (redacted, or wrapped between markers) never
+    changes a role, a type, a field name or a URL."""
+    out: list[Segment] = []
+    _request_texts(params, (), out)
+    return out
 
 
 def _shown_in(texts: Sequence[str]) -> Callable[[str], bool]:

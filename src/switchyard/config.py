@@ -328,7 +328,9 @@ class PolicySettings(_Model):
     """Per-principal visibility. A principal no rule names gets `default`; the local user is always allowed
     unless a rule names "local" (or its groups)."""
 
-    groups: dict[str, tuple[str, ...]] = Field(default_factory=dict, description="principal id -> groups")
+    groups: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="principal (`kind:id`, or a bare id for any kind) -> groups"
+    )
     rules: tuple[PolicyRule, ...] = ()
     default: Literal["allow", "deny"] = "allow"
 

@@ -12,11 +12,21 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-__all__ = ["ANONYMOUS", "LOCAL", "PRINCIPAL_STATE_KEY", "REQUEST_PRINCIPAL", "Principal", "PrincipalKind"]
+__all__ = [
+    "ANONYMOUS",
+    "LOCAL",
+    "PRINCIPAL_STATE_KEY",
+    "REQUEST_PRINCIPAL",
+    "Principal",
+    "PrincipalKind",
+    "is_qualified",
+    "principal_names",
+]
 
 PrincipalKind = Literal["local", "api_key", "jwt", "anonymous"]
+_KIND_PREFIXES = tuple(f"{kind}:" for kind in get_args(PrincipalKind))
 
 PRINCIPAL_STATE_KEY = "switchyard.principal"
 """Where the HTTP front's authentication middleware leaves the `Principal` in the ASGI `scope["state"]`."""
@@ -46,6 +56,19 @@ class Principal:
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.id}"
+
+
+def is_qualified(name: str) -> bool:
+    """Whether a principal name in configuration says its kind (`api_key:alice`, `jwt:alice`)."""
+    return name.startswith(_KIND_PREFIXES)
+
+
+def principal_names(principal: Principal) -> tuple[str, ...]:
+    """The names configuration may give `principal`: always `kind:id`, and the bare id unless the id itself
+    starts with a kind (then only the qualified form names it: `jwt:alice` never means an API key whose
+    principal name is "jwt:alice")."""
+    qualified = str(principal)
+    return (qualified,) if is_qualified(principal.id) else (qualified, principal.id)
 
 
 LOCAL = Principal("local", "local")

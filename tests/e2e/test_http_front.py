@@ -486,3 +486,28 @@ def test_a_session_replays_its_own_events_and_never_another_sessions(gateway_url
     assert "alice-only-7f3a" not in _resume(gateway_url, bob, swapped, "alice-only-7f3a")
     for headers in (alice, bob):
         httpx2.delete(gateway_url, headers=headers, timeout=STEP)
+
+
+def test_serve_warns_about_bare_principal_names_when_keys_and_tokens_are_both_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    auth = {
+        "mode": "both",
+        "resource_url": "https://mcp.example.com/mcp",
+        "jwt": {"secret": "a-shared-secret-of-enough-length", "algorithms": ["HS256"], "issuer": "https://as.example"},
+    }
+    policy = {"groups": {"jwt:bob": ["ops"]}, "rules": [{"principals": ["alice", "api_key:carol"]}]}
+    config = tmp_path / "servers.json"
+    config.write_text(json.dumps({"mcpServers": {}, "switchyard": {"auth": auth, "policy": policy}}), "utf-8")
+    assert cli_main(["serve", "-c", str(config), "--http", "0.0.0.0:8765"]) == 2  # refused before serving
+    err = capsys.readouterr().err
+    assert "refusing to bind 0.0.0.0" in err  # the configuration itself is valid
+    assert "switchyard.policy names 'alice' without a kind" in err
+    assert "carol" not in err
+    assert "bob" not in err
+    auth["mode"] = "api_key"
+    config.write_text(json.dumps({"mcpServers": {}, "switchyard": {"auth": auth, "policy": policy}}), "utf-8")
+    assert cli_main(["serve", "-c", str(config), "--http", "0.0.0.0:8765"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to bind 0.0.0.0" in err
+    assert "without a kind" not in err

@@ -13,7 +13,7 @@ from switchyard.config import PolicySettings
 from switchyard.errors import Hidden, NotFound, Quarantined, SwitchyardError, to_error_data
 from switchyard.identity import LOCAL, REQUEST_PRINCIPAL, Principal
 from switchyard.server.mcp import FrontServer
-from switchyard.stages.policy import Policy, uri_forms
+from switchyard.stages.policy import Policy, unqualified_names, uri_forms
 from switchyard.testing.harness import gateway_client
 
 pytestmark = pytest.mark.anyio
@@ -185,3 +185,40 @@ async def test_the_header_checks_schema_lookup_knows_no_tool_its_caller_may_not_
                 REQUEST_PRINCIPAL.reset(token)
             assert (schema is not None) is visible, principal
             assert (hidden is not None) is (principal is None), principal  # admin tools: hidden from alice too
+
+
+def test_a_principal_named_with_its_kind_is_not_another_kind_of_the_same_id() -> None:
+    settings = PolicySettings.model_validate(
+        {
+            "groups": {"api_key:ci": ["ops"], "sam": ["dev"]},
+            "default": "deny",
+            "rules": [
+                {"principals": ["api_key:alice"], "servers": {"allow": ["alpha"]}},
+                {"principals": ["carol"], "servers": {"allow": ["beta"]}},
+                {"groups": ["ops"], "servers": {"allow": ["beta"]}},
+                {"groups": ["dev"], "servers": {"allow": ["alpha"]}},
+            ],
+        }
+    )
+    policy = Policy(settings)
+    assert policy.allows(Principal("alice", "api_key"), "tools", "alpha", "alpha__echo")
+    assert not policy.allows(Principal("alice", "jwt"), "tools", "alpha", "alpha__echo")  # a JWT sub "alice"
+    # A bare name names that id of any kind (as before kinds could be written).
+    assert policy.allows(Principal("carol", "api_key"), "tools", "beta", "beta__lookup")
+    assert policy.allows(Principal("carol", "jwt"), "tools", "beta", "beta__lookup")
+    # The keys of `groups` follow the same rule.
+    assert policy.groups_of(Principal("ci", "api_key")) == frozenset({"ops"})
+    assert policy.groups_of(Principal("ci", "jwt")) == frozenset()
+    assert policy.groups_of(Principal("sam", "jwt", frozenset({"x"}))) == frozenset({"x", "dev"})
+    # An id that starts with a kind is named only in full: "api_key:alice" is not the JWT sub "api_key:alice".
+    assert not policy.allows(Principal("api_key:alice", "jwt"), "tools", "alpha", "alpha__echo")
+
+
+def test_the_bare_names_of_a_policy_are_listed_for_the_mixed_mode_warning() -> None:
+    settings = PolicySettings.model_validate(
+        {
+            "groups": {"alice": ["dev"], "jwt:bob": ["ops"]},
+            "rules": [{"principals": ["*", "local", "carol", "api_key:dave"]}, {"groups": ["dev"]}],
+        }
+    )
+    assert unqualified_names(settings) == ["alice", "carol"]

@@ -213,3 +213,12 @@ async def test_search_tools_is_audited_and_rate_limited_like_any_call(tmp_path: 
     assert limited.value.code == RATE_LIMITED
     rows = [(r.tool, r.decision) for r in sink.rows if r.method == "tools/call"]
     assert rows == [("search_tools", "allowed"), ("search_tools", "allowed"), ("search_tools", "rate_limited")]
+
+
+async def test_an_api_key_and_a_jwt_of_the_same_name_have_their_own_buckets() -> None:
+    clock = FakeClock()
+    async with governed({"limits": {"per_principal": {"rate": 1, "burst": 3}}}, clock=clock) as gateway:
+        as_key = await burst(gateway, 5, Principal("alice", "api_key"))
+        as_token = await burst(gateway, 5, Principal("alice", "jwt"))
+    assert as_key.count("ok") == 3
+    assert as_token.count("ok") == 3

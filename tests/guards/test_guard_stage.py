@@ -228,6 +228,7 @@ async def test_a_refused_request_for_input_becomes_the_error_result_and_is_audit
     assert out["isError"] is True
     assert "inputRequests" not in out
     assert INJECTION not in out["content"][0]["text"]
+    assert out["_meta"][GUARD_META]["actions"] == ["blocked"]  # the flow policy reads it as for a result
     (row,) = sink.rows
     assert row.decision == "blocked"
     prompt_get = CallContext(method="prompts/get", name="p", params={"name": "p"}, server="srv")

@@ -71,6 +71,16 @@ def run(args: argparse.Namespace) -> int:
     from switchyard.server.http import is_loopback, serve_http  # noqa: PLC0415 - stdio never loads uvicorn
 
     host, port = listen
+    if config.switchyard.auth.mode == "both":
+        from switchyard.stages.policy import unqualified_names  # noqa: PLC0415
+
+        if names := unqualified_names(config.switchyard.policy):
+            logger.warning(
+                "switchyard.policy names %s without a kind while both API keys and JWTs are accepted: a JWT whose "
+                "sub is one of these names gets the same rules and groups as the API key's principal. Write "
+                "'api_key:<name>' or 'jwt:<name>' to name one of them",
+                ", ".join(repr(n) for n in names),
+            )
     if not is_loopback(host):
         if not args.allow_remote:
             stderr.print(

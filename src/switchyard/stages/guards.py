@@ -403,7 +403,9 @@ class OutputGuardStage:
             note_decision("blocked", exc.message)
             if ctx.method != "tools/call":
                 raise
-            return {"content": [{"type": "text", "text": exc.message}], "isError": True}
+            data: Any = exc.data
+            meta: JsonObject = {GUARD_META: cast(Mapping[str, Any], data)["guard"]} if isinstance(data, Mapping) else {}
+            return {"content": [{"type": "text", "text": exc.message}], "isError": True, "_meta": meta}
         except Exception:
             correlation = _failed("request for input")
             message = (

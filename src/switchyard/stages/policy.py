@@ -9,10 +9,11 @@ A hidden item is indistinguishable from a nonexistent one: `PolicyStage` raises 
 whose code, message and data are exactly those the catalog gives for an unknown name, so guessing names
 reveals nothing. Only the audit log records that policy, not absence, refused the call.
 
-Rules: a rule applies to a principal when it names the principal's id or one of its groups ("*" names
-everyone). An item is visible when at least one applicable rule allows it (server glob AND item glob) and no
-applicable rule denies it (server OR item deny glob): deny wins. A principal no rule applies to gets
-`policy.default`, except the local user, who is always allowed unless a rule names it.
+Rules: a rule applies to a principal when it names the principal (`kind:id`, or the bare id, which names that
+id of any kind: `identity.principal_names`) or one of its groups ("*" names everyone). An item is visible when
+at least one applicable rule allows it (server glob AND item glob) and no applicable rule denies it (server OR
+item deny glob): deny wins. A principal no rule applies to gets `policy.default`, except the local user, who is
+always allowed unless a rule names it.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from switchyard.catalog.catalog import Catalog
 from switchyard.config import AccessFilter, PolicyRule, PolicySettings
 from switchyard.errors import Hidden
-from switchyard.identity import Principal
+from switchyard.identity import Principal, is_qualified, principal_names
 from switchyard.pipeline.chain import Handler
 from switchyard.pipeline.context import CallContext
 from switchyard.upstream.base import JsonObject
 
-__all__ = ["ItemKind", "Policy", "PolicyStage", "item_kind"]
+__all__ = ["ItemKind", "Policy", "PolicyStage", "item_kind", "unqualified_names"]
 
 ItemKind = Literal["tools", "prompts", "resources"]
 
@@ -75,7 +76,18 @@ class _Rule:
         return cls(frozenset(rule.principals), frozenset(rule.groups), _Globs.of(rule.servers), items)
 
     def applies(self, principal: Principal, groups: frozenset[str]) -> bool:
-        return "*" in self.principals or principal.id in self.principals or bool(self.groups & (groups | {"*"}))
+        return (
+            "*" in self.principals
+            or any(name in self.principals for name in principal_names(principal))
+            or bool(self.groups & (groups | {"*"}))
+        )
+
+
+def unqualified_names(settings: PolicySettings) -> list[str]:
+    """The principal names in `settings` written without a kind (rules' `principals`, `groups` keys), apart from
+    "*", "local" and "anonymous": each names that id whether it is an API key's principal or a JWT `sub`."""
+    names = [n for rule in settings.rules for n in rule.principals] + list(settings.groups)
+    return sorted({n for n in names if not is_qualified(n) and n not in ("*", "local", "anonymous")})
 
 
 def item_kind(method: str, params: Mapping[str, Any]) -> ItemKind | None:
@@ -104,8 +116,9 @@ class Policy:
         """True when everyone may see everything (no rules, default allow): every check is skipped."""
 
     def groups_of(self, principal: Principal) -> frozenset[str]:
-        """The principal's own groups plus those `policy.groups` gives its id."""
-        return principal.groups | self._groups.get(principal.id, frozenset())
+        """The principal's own groups plus those `policy.groups` gives it (by its id or `kind:id`)."""
+        extra = [self._groups[name] for name in principal_names(principal) if name in self._groups]
+        return principal.groups.union(*extra) if extra else principal.groups
 
     def allows(self, principal: Principal, kind: ItemKind, server: str, name: str) -> bool:
         """Whether `principal` may see and use the item `name` (federated name or URI) of `server`.

@@ -108,12 +108,13 @@ class RateLimitStage:
         """Take one token from every applicable bucket, or raise `RateLimited` having taken none."""
         now = self.clock()
         who = ctx.principal.id
+        key = str(ctx.principal)  # `kind:id`: an API key and a JWT `sub` of the same name have their own buckets
         found: list[tuple[str, TokenBucket]] = []
         if self._principal is not None:
-            found.append((f"principal '{who}'", self._principal.get(who, now)))
+            found.append((f"principal '{who}'", self._principal.get(key, now)))
         if ctx.server:
             if self._tool is not None and ctx.method == "tools/call":
-                found.append((f"principal '{who}' on tool '{ctx.name}'", self._tool.get((who, ctx.name), now)))
+                found.append((f"principal '{who}' on tool '{ctx.name}'", self._tool.get((key, ctx.name), now)))
             upstream = self._upstream_bucket(ctx.server, now)
             if upstream is not None:
                 found.append((f"server '{ctx.server}'", upstream))

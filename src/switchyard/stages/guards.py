@@ -63,6 +63,8 @@ GUARD_META = "io.switchyard/guard"
 """`_meta` key of a guarded result: what the guard found and did."""
 REDACTED = "[REDACTED]"
 _GUARDED = frozenset({"tools/call", "resources/read"})
+_SAMPLING = "sampling/createMessage"
+_ELICITATION = "elicitation/create"
 _SECRET_RULE = "SY303"
 
 
@@ -341,7 +343,9 @@ class OutputGuardStage:
         """Pass the request on; scan, decide and rewrite the result (or the upstream's error), and the requests
         the upstream sends the client on the way (pushed, or in an `input_required` result)."""
         bridge = INPUT_BRIDGE.get()
-        token = INPUT_BRIDGE.set(_ScreenedBridge(bridge, self.guard, ctx)) if bridge is not None else None
+        token = None
+        if bridge is not None and (bridge.can(_SAMPLING) or bridge.can(_ELICITATION)):  # else it is never asked
+            token = INPUT_BRIDGE.set(_ScreenedBridge(bridge, self.guard, ctx))
         try:
             result = await call_next(ctx)
         except UpstreamError as exc:

@@ -415,7 +415,8 @@ class GuardOverride(_Model):
 
 
 class GuardSettings(_Model):
-    """The output guard on tool results and resource reads: injected instructions and secrets.
+    """The output guard on tool results, resource reads, prompts and the requests upstreams make of the client
+    (sampling, elicitation): injected instructions and secrets.
 
     `injection`: `annotate` wraps the affected content between visible untrusted-data markers, `block` replaces
     the result by an error saying why. `secrets`: `redact` replaces each secret, `block` refuses the result.

@@ -109,7 +109,9 @@ async def test_injected_mail_is_annotated_and_secrets_never_leave(peers: Any, tm
         mail = await client.call_tool("inbox__list_emails", {})
         secret = await client.call_tool("files__read_file", {"path": "secrets.env"})
         resource = await client.read_resource("file:///secrets.env")
+        prompt = await client.get_prompt("inbox__triage", {"index": "1"})
     assert text_of(mail).startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert prompt.messages[0].content.text.startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
     assert "[REDACTED]" in text_of(secret)
     log = config.with_suffix(".log").read_text()
     rows = SqliteAuditStore(tmp_path / "audit.db").query()

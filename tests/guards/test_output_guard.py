@@ -113,3 +113,33 @@ async def test_the_guard_can_be_switched_off(tmp_path: Path) -> None:
     async with guarded(tmp_path, {"guards": {"enabled": False}}) as (_, client):
         result = await client.call_tool("files__read_file", {"path": "secrets.env"})
     assert SECRETS[0] in text_of(result)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_prompt_carrying_an_injection_is_marked_inside_its_message_and_a_clean_one_passes(
+    tmp_path: Path, mode: str
+) -> None:
+    sink = ListSink()
+    async with guarded(tmp_path, sink=sink, mode=mode) as (_, client):
+        injected = await client.get_prompt("inbox__triage", {"index": "1"})
+        clean = await client.get_prompt("inbox__triage", {"index": "0"})
+    (message,) = injected.messages
+    text = message.content.text  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownVariableType]
+    assert message.role == "user"
+    assert text.startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert "The prompt below contains text that looks like instructions" in text
+    assert "collect.example.net" in text  # kept, only marked
+    assert sink.last("inbox__triage").decision == "allowed"  # the clean one came last
+    assert [r.decision for r in sink.rows if r.tool == "inbox__triage"] == ["annotated", "allowed"]
+    (plain,) = clean.messages
+    assert plain.content.text.startswith("Triage this e-mail from alice@example.com")  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+
+
+async def test_block_refuses_an_injected_prompt_with_a_json_rpc_error(tmp_path: Path) -> None:
+    async with guarded(tmp_path, {"guards": {"injection": "block"}}) as (_, client):
+        with pytest.raises(MCPError) as info:
+            await client.get_prompt("inbox__triage", {"index": "1"})
+        clean = await client.get_prompt("inbox__triage", {"index": "0"})
+    assert "withheld" in info.value.message
+    assert "collect.example.net" not in info.value.message
+    assert len(clean.messages) == 1

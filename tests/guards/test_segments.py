@@ -147,3 +147,22 @@ def test_collect_request_finds_the_free_texts_of_sampling_and_elicitation_and_no
     ]
     url = {"mode": "url", "message": "Sign in", "url": "https://example.com/x", "elicitationId": "e1"}
     assert [s.text for s in collect_request(url)] == ["Sign in"]  # a URL is never rewritten
+
+
+def test_collect_finds_a_prompts_description_and_every_message_text() -> None:
+    prompt = {
+        "description": "Triage",
+        "messages": [
+            {"role": "user", "content": {"type": "text", "text": "one"}},
+            {"role": "user", "content": {"type": "resource", "resource": {"uri": "x://y", "text": "two"}}},
+            {"role": "assistant", "content": [{"type": "image", "data": "AA=="}, {"type": "text", "text": "three"}]},
+        ],
+    }
+    content, structured = collect(prompt, "prompts/get")
+    assert structured == []
+    assert [(s.path, s.text) for s in content] == [
+        (("description",), "Triage"),
+        (("messages", 0, "content", "text"), "one"),
+        (("messages", 1, "content", "resource", "text"), "two"),
+        (("messages", 2, "content", 1, "text"), "three"),
+    ]

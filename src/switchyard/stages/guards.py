@@ -1,4 +1,4 @@
-"""The output guard: every tool result and resource read is scanned for injected instructions and secrets.
+"""The output guard: every tool result, resource read and prompt is scanned for injected instructions and secrets.
 
 Owns: `OutputGuard` (scan one result, decide, rewrite) and `OutputGuardStage`. The scanner's rules decide what
 is an injection or a secret (`switchyard.security`); the guard applies the configured action, per server:
@@ -62,7 +62,9 @@ logger = logging.getLogger("switchyard.guards")
 GUARD_META = "io.switchyard/guard"
 """`_meta` key of a guarded result: what the guard found and did."""
 REDACTED = "[REDACTED]"
-_GUARDED = frozenset({"tools/call", "resources/read"})
+_GUARDED = frozenset({"tools/call", "resources/read", "prompts/get"})
+_NOT_TOOL_RESULTS = frozenset({"resources/read", "prompts/get"})
+"""Guarded methods whose result has no `isError`: a withheld one is a JSON-RPC error instead."""
 _SAMPLING = "sampling/createMessage"
 _ELICITATION = "elicitation/create"
 _SECRET_RULE = "SY303"
@@ -226,14 +228,15 @@ class OutputGuard:
             f"Switchyard withheld the result of '{name}' (server '{server}'): it contains {_what(outcome)}. "
             f"Findings: {outcome.summary()}."
         )
-        if method == "resources/read":
+        if method in _NOT_TOOL_RESULTS:
             raise PolicyDenied(message, {"guard": outcome.meta()})
         return {"content": [{"type": "text", "text": message}], "isError": True, "_meta": {GUARD_META: outcome.meta()}}
 
     def _annotated(self, result: JsonObject, method: str, segments: Segments, outcome: GuardOutcome) -> JsonObject:
-        prefix, suffix = _markers(outcome, "tool output below")
+        subject = "prompt below" if method == "prompts/get" else "tool output below"
+        prefix, suffix = _markers(outcome, subject)
         affected = _affected(segments, outcome)
-        if method == "resources/read":
+        if method in _NOT_TOOL_RESULTS:
             paths = [segments.items[i].path for i in sorted(affected)] or [s.path for s in segments.items]
             return rewrite(result, dict.fromkeys(paths, lambda text: f"{prefix}\n{text}\n{suffix}"))
         blocks = {cast(int, segments.items[i].path[1]) for i in affected if not segments.items[i].structured}
@@ -375,7 +378,7 @@ class OutputGuardStage:
             message = (
                 f"Switchyard's output guard failed on this result, so it was withheld (correlation id {correlation})."
             )
-            if ctx.method == "resources/read":
+            if ctx.method in _NOT_TOOL_RESULTS:
                 raise PolicyDenied(message) from None
             return {"content": [{"type": "text", "text": message}], "isError": True}
         if outcome is not None:

@@ -1,7 +1,8 @@
 """The texts of a tool result or resource read, located so they can be scanned at once and rewritten.
 
 Owns: finding every scannable string of a result (text content blocks, embedded resource texts, resource
-links' name, title and description, strings and keys inside `structuredContent`, resource contents' texts),
+links' name, title and description, strings and keys inside `structuredContent`, resource contents' texts,
+a prompt's messages and description),
 and the display texts of a request an upstream sends the client (`collect_request`: a sampling request's
 prompts, an elicitation's message and field titles); joining them into one text with known offsets, mapping
 spans of that text back to segments, and building a new result with segments replaced or wrapped. Pure: no
@@ -105,8 +106,27 @@ Collected = tuple[list[Segment], list[Segment]]
 """What `collect` returns: (content segments, structured segments)."""
 
 
+def _block_texts(block: Any, path: Path, out: list[Segment]) -> None:
+    """The scannable texts of one content block at `path`: a text, an embedded resource's text, or what a
+    client shows of a resource link."""
+    if not isinstance(block, Mapping):
+        return
+    b = cast(Mapping[str, Any], block)
+    if b.get("type") == "text" and isinstance(b.get("text"), str):
+        out.append(Segment((*path, "text"), str(b["text"])))
+    elif b.get("type") == "resource" and isinstance(res := b.get("resource"), Mapping):
+        text: Any = cast(Mapping[str, Any], res).get("text")
+        if isinstance(text, str):
+            out.append(Segment((*path, "resource", "text"), text))
+    elif b.get("type") == "resource_link":
+        for field in _LINK_TEXTS:  # what a client shows of a link, and so what the model may read
+            value: Any = b.get(field)
+            if isinstance(value, str) and value:
+                out.append(Segment((*path, field), value))
+
+
 def collect(result: Mapping[str, Any], method: str) -> Collected:
-    """(content segments, structured segments) of a `tools/call` or `resources/read` result."""
+    """(content segments, structured segments) of a `tools/call`, `resources/read` or `prompts/get` result."""
     content: list[Segment] = []
     structured: list[Segment] = []
     if method == "resources/read":
@@ -114,21 +134,21 @@ def collect(result: Mapping[str, Any], method: str) -> Collected:
             if isinstance(item, Mapping) and isinstance(text := cast(Mapping[str, Any], item).get("text"), str):
                 content.append(Segment(("contents", i, "text"), text))
         return content, structured
+    if method == "prompts/get":
+        # The prompt's messages go into the conversation as they are: each message's content (one block, or a
+        # list of blocks), and the description a client shows beside it.
+        if isinstance(description := result.get("description"), str) and description:
+            content.append(Segment(("description",), description))
+        for i, message in enumerate(cast(list[Any], result.get("messages") or [])):
+            body: Any = cast(Mapping[str, Any], message).get("content") if isinstance(message, Mapping) else None
+            if isinstance(body, list):
+                for j, block in enumerate(cast(list[Any], body)):
+                    _block_texts(block, ("messages", i, "content", j), content)
+            else:
+                _block_texts(body, ("messages", i, "content"), content)
+        return content, structured
     for i, block in enumerate(cast(list[Any], result.get("content") or [])):
-        if not isinstance(block, Mapping):
-            continue
-        b = cast(Mapping[str, Any], block)
-        if b.get("type") == "text" and isinstance(b.get("text"), str):
-            content.append(Segment(("content", i, "text"), str(b["text"])))
-        elif b.get("type") == "resource" and isinstance(res := b.get("resource"), Mapping):
-            text: Any = cast(Mapping[str, Any], res).get("text")
-            if isinstance(text, str):
-                content.append(Segment(("content", i, "resource", "text"), text))
-        elif b.get("type") == "resource_link":
-            for field in _LINK_TEXTS:  # what a client shows of a link, and so what the model may read
-                value: Any = b.get(field)
-                if isinstance(value, str) and value:
-                    content.append(Segment(("content", i, field), value))
+        _block_texts(block, ("content", i), content)
     if "structuredContent" in result:
         _walk(result["structuredContent"], ("structuredContent",), structured)
     return content, structured

@@ -1,9 +1,9 @@
-"""The texts of a tool result or resource read, located so they can be scanned at once and rewritten.
+"""The texts of a tool result, resource read or prompt, and of a request an upstream makes of the client,
+located so they can be scanned at once and rewritten.
 
 Owns: finding every scannable string of a result (text content blocks, embedded resource texts, resource
-links' name, title and description, strings and keys inside `structuredContent`, resource contents' texts,
-a prompt's messages and description),
-and the display texts of a request an upstream sends the client (`collect_request`: a sampling request's
+links' name, title and description, strings and keys inside `structuredContent`, resource contents' texts, a
+prompt's description and message texts) and of a request for input (`collect_request`: a sampling request's
 prompts, an elicitation's message and field titles); joining them into one text with known offsets, mapping
 spans of that text back to segments, and building a new result with segments replaced or wrapped. Pure: no
 I/O and no decision (the output guard decides, stages/guards.py).

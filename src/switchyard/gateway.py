@@ -567,7 +567,7 @@ class Gateway:
         interactive = ctx.method in _INTERACTIVE
         if interactive and "requestState" in params:
             # A retry: only an envelope this gateway sealed for this caller and item is accepted.
-            sealed = self.sealer.open(params["requestState"], principal=ctx.principal.id, item=ctx.name)
+            sealed = self.sealer.open(params["requestState"], principal=str(ctx.principal), item=ctx.name)
             if sealed.server != ctx.server:
                 raise InvalidRequest("requestState was issued for another server")
             if sealed.state is None:
@@ -585,6 +585,6 @@ class Gateway:
         )
         if interactive and result.get("resultType") == "input_required":
             state = result.get("requestState")
-            sealed_state = self.sealer.seal(server=ctx.server, item=ctx.name, principal=ctx.principal.id, state=state)
+            sealed_state = self.sealer.seal(server=ctx.server, item=ctx.name, principal=str(ctx.principal), state=state)
             result = {**result, "requestState": sealed_state}
         return result

@@ -14,6 +14,8 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from switchyard.cli.main import main
+from switchyard.errors import SwitchyardError
+from switchyard.identity import LOCAL, Principal
 from switchyard.server.mcp import FrontServer
 from switchyard.stages.approval import APPROVAL_KEY
 
@@ -150,9 +152,9 @@ async def test_a_state_sealed_for_the_upstream_never_passes_for_an_approval(tmp_
         first = await client.session.call_tool(*POST, allow_input_required=True)
         assert isinstance(first, types.InputRequiredResult)
         assert first.request_state is not None
-        ident = gateway.sealer.open(first.request_state, principal="local").state["approval"]
+        ident = gateway.sealer.open(first.request_state, principal=str(LOCAL)).state["approval"]
         # What the gateway would seal around an upstream's own state shaped like an approval.
-        forged = gateway.sealer.seal(server="web", item=POST[0], principal="local", state={"approval": ident})
+        forged = gateway.sealer.seal(server="web", item=POST[0], principal=str(LOCAL), state={"approval": ident})
         again = await client.session.call_tool(
             *POST,
             input_responses={APPROVAL_KEY: {"action": "accept", "content": {"approve": True}}},
@@ -176,3 +178,18 @@ async def test_a_call_through_the_call_tool_meta_tool_can_be_approved(tmp_path: 
     assert "posted 5 characters" in text_of(posted)
     assert len(asked) == 1
     assert "example.org/forum" in text_of(outbox)
+
+
+async def test_a_yes_for_an_api_keys_call_is_not_one_for_a_jwt_of_the_same_name(tmp_path: Path) -> None:
+    key, token = Principal("alice", "api_key"), Principal("alice", "jwt")
+    params = {"name": POST[0], "arguments": POST[1]}
+    async with guarded(tmp_path, server_keys=REQUIRED) as (gateway, _):
+        with pytest.raises(SwitchyardError) as held:
+            await gateway.request("tools/call", params, principal=key)
+        ident = _approval_id(str(held.value))
+        assert main(["approve-call", ident, "--store", str(tmp_path / "store.db")]) == 0
+        approved = await gateway.request("tools/call", params, principal=key)
+        with pytest.raises(SwitchyardError) as other:
+            await gateway.request("tools/call", params, principal=token)
+    assert "posted 5 characters" in approved["content"][0]["text"]
+    assert _approval_id(str(other.value)) != ident  # held again, as its own call

@@ -289,11 +289,11 @@ class FrontServer:
         server, item = parked
 
         def seal(ident: str) -> str:
-            return gw.sealer.seal(server=server, item=item, principal=principal.id, state={"parked": ident})
+            return gw.sealer.seal(server=server, item=item, principal=str(principal), state={"parked": ident})
 
         state = (params or {}).get("requestState")
         if state is not None:
-            opened: Any = gw.sealer.open(state, principal=principal.id, item=item).state
+            opened: Any = gw.sealer.open(state, principal=str(principal), item=item).state
             if isinstance(opened, Mapping) and "parked" in opened:
                 responses = cast(Mapping[str, Any], (params or {}).get("inputResponses") or {})
                 return await self.parked.resume(str(cast(Mapping[str, Any], opened)["parked"]), responses, seal)

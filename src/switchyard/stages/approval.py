@@ -140,11 +140,11 @@ class Approvals:
             InvalidRequest: a retry's approval state belongs to another call.
         """
         arguments: Any = ctx.params.get("arguments") if ctx.method == "tools/call" else {"uri": ctx.name}
-        ident = approval_id(ctx.principal.id, ctx.server, ctx.name, arguments)
+        ident = approval_id(str(ctx.principal), ctx.server, ctx.name, arguments)
         modern = ctx.era in MODERN_PROTOCOL_VERSIONS
         state = ctx.params.get("requestState")
         if modern and state is not None:
-            sealed = gateway.sealer.open(state, principal=ctx.principal.id, item=ctx.name)
+            sealed = gateway.sealer.open(state, principal=str(ctx.principal), item=ctx.name)
             opened: Any = sealed.state
             # Only an envelope sealed for the approval itself counts (an upstream's state is sealed for its server).
             if sealed.server == _SEALED_FOR + ctx.server and isinstance(opened, Mapping) and _STATE_KEY in opened:
@@ -172,7 +172,7 @@ class Approvals:
                 return ctx
         elif modern and _declares_form_elicitation(ctx.client_capabilities):
             sealed_state = gateway.sealer.seal(
-                server=_SEALED_FOR + ctx.server, item=ctx.name, principal=ctx.principal.id, state={_STATE_KEY: ident}
+                server=_SEALED_FOR + ctx.server, item=ctx.name, principal=str(ctx.principal), state={_STATE_KEY: ident}
             )
             note_decision("held", f"{reason} Asked the user (approval {ident}).")
             return {
@@ -191,7 +191,7 @@ class Approvals:
     def _pending(self, ctx: CallContext, ident: str, preview: str, reason: str, now: float) -> CallApproval:
         return CallApproval(
             id=ident,
-            principal=ctx.principal.id,
+            principal=str(ctx.principal),
             server=ctx.server,
             tool=ctx.name,
             arguments=preview,

@@ -71,8 +71,9 @@ def _without_conversation_meta(ctx: CallContext) -> CallContext:
 
 
 def conversation_key(ctx: CallContext) -> str:
-    """The conversation a request belongs to, scoped to its principal."""
-    who = ctx.principal.id
+    """The conversation a request belongs to, scoped to its principal (`kind:id`: an API key and a JWT `sub` of
+    the same name are two callers)."""
+    who = str(ctx.principal)
     session = LEGACY_SESSION.get()
     if session:
         return f"{who}\x00session\x00{session}"

@@ -3,6 +3,7 @@ upstream cannot forge, failing closed, and the audit row it leaves."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from switchyard.errors import PolicyDenied, UpstreamError
 from switchyard.pipeline.context import CallContext
 from switchyard.security import Scanner
 from switchyard.stages.audit import AuditStage
-from switchyard.stages.guards import GUARD_META, OutputGuardStage, _size  # pyright: ignore[reportPrivateUsage]
+from switchyard.stages.guards import GUARD_META, OutputGuard, OutputGuardStage, _size  # pyright: ignore[reportPrivateUsage]
 from switchyard.stages.redact import Redactor
 from switchyard.stages.segments import collect
 from switchyard.upstream.bridge import INPUT_BRIDGE
@@ -304,3 +305,56 @@ async def test_a_pushed_request_is_screened_through_the_calls_bridge_and_noted_o
     (row,) = sink.rows
     assert row.decision == "annotated"
     assert "sampling/createMessage" in row.reason
+
+
+async def test_an_injection_outside_the_free_texts_marks_them_all_or_refuses_a_request_without_any() -> None:
+    hidden = {"type": "tool_result", "toolUseId": "t1", "content": [], "structuredContent": {"note": INJECTION}}
+    params = {
+        "messages": [
+            {"role": "user", "content": {"type": "text", "text": "Summarize the tool's answer."}},
+            {"role": "user", "content": [hidden]},
+        ],
+        "maxTokens": 50,
+    }
+    out = await OutputGuardStage(GuardSettings())(CTX, handler(asking(params)))
+    sent = out["inputRequests"]["q"]["params"]
+    assert sent["messages"][0]["content"]["text"].startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert sent["messages"][1]["content"][0] == hidden  # structured data is never rewritten
+    bare = {"messages": [{"role": "user", "content": [hidden]}], "maxTokens": 50}
+    refused = await OutputGuardStage(GuardSettings())(CTX, handler(asking(bare)))
+    assert refused["isError"] is True
+    assert "cannot be marked as untrusted" in refused["content"][0]["text"]
+
+
+async def test_a_secret_among_an_elicitations_choices_is_redacted() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"key": {"type": "string", "enum": ["k1", "k2"], "enumNames": ["old", SECRETS[0]]}},
+    }
+    form = {"mode": "form", "message": "Pick a key", "requestedSchema": schema}
+    out = await OutputGuardStage(GuardSettings())(CTX, handler(asking(form, "elicitation/create")))
+    sent = out["inputRequests"]["q"]["params"]
+    assert sent["requestedSchema"]["properties"]["key"]["enumNames"] == ["old", "[REDACTED]"]
+    assert sent["requestedSchema"]["properties"]["key"]["enum"] == ["k1", "k2"]
+    assert sent["message"] == "Pick a key"
+
+
+async def test_a_large_request_for_input_is_scanned_on_a_worker_thread_with_the_same_outcome(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads: list[str] = []
+    original = OutputGuard.screen_request
+
+    def recording(self: OutputGuard, *args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(OutputGuard, "screen_request", recording)
+    small = await OutputGuardStage(GuardSettings())(CTX, handler(asking(sampling(INJECTION))))
+    large = await OutputGuardStage(GuardSettings(offload_chars=10))(CTX, handler(asking(sampling(INJECTION))))
+    assert threads[0] == threading.current_thread().name
+    assert threads[1] != threading.current_thread().name
+    for out in (small, large):
+        assert out["inputRequests"]["q"]["params"]["messages"][0]["content"]["text"].startswith(
+            "[Switchyard guard] UNTRUSTED DATA BEGINS"
+        )

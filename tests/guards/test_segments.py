@@ -121,32 +121,49 @@ def test_structured_data_repeated_in_the_text_counts_as_covered() -> None:
     assert not covered(structured, [])
 
 
-def test_collect_request_finds_the_free_texts_of_sampling_and_elicitation_and_nothing_else() -> None:
+def test_collect_request_marks_the_free_texts_and_keeps_every_other_string_for_the_scan() -> None:
     sampling = {
         "messages": [
             {"role": "user", "content": {"type": "text", "text": "first"}},
             {"role": "assistant", "content": [{"type": "text", "text": "second"}, {"type": "image", "data": "AA=="}]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "toolUseId": "t1", "structuredContent": {"note": "hidden"}}],
+            },
         ],
         "systemPrompt": "system",
         "maxTokens": 10,
         "metadata": {"note": "not shown"},
     }
-    assert [(s.path, s.text) for s in collect_request(sampling)] == [
+    found = collect_request(sampling)
+    assert [(s.path, s.text) for s in found if not s.structured] == [
         (("messages", 0, "content", "text"), "first"),
         (("messages", 1, "content", 0, "text"), "second"),
         (("systemPrompt",), "system"),
     ]
+    scanned = {s.path: (s.label, s.text) for s in found if s.structured}
+    assert scanned[("messages", 0, "role")] == ("role: ", "user")
+    assert scanned[("messages", 2, "content", 0, "structuredContent", "note")] == ("note: ", "hidden")
+    assert scanned[("metadata", "note")] == ("note: ", "not shown")
+    assert scanned[("maxTokens",)] == ("maxTokens: ", "")  # a key over a number is scanned as a key
     form = {
         "mode": "form",
         "message": "Your name?",
-        "requestedSchema": {"type": "object", "properties": {"name": {"type": "string", "description": "Full name"}}},
+        "requestedSchema": {
+            "type": "object",
+            "properties": {"name": {"type": "string", "description": "Full name", "enum": ["a", "b"]}},
+        },
     }
-    assert [(s.path, s.text) for s in collect_request(form)] == [
+    form_found = collect_request(form)
+    assert [(s.path, s.text) for s in form_found if not s.structured] == [
         (("message",), "Your name?"),
         (("requestedSchema", "properties", "name", "description"), "Full name"),
     ]
+    assert ("requestedSchema", "properties", "name", "enum", 1) in {s.path for s in form_found if s.structured}
     url = {"mode": "url", "message": "Sign in", "url": "https://example.com/x", "elicitationId": "e1"}
-    assert [s.text for s in collect_request(url)] == ["Sign in"]  # a URL is never rewritten
+    url_found = collect_request(url)
+    assert [s.text for s in url_found if not s.structured] == ["Sign in"]  # a URL is never wrapped
+    assert "https://example.com/x" in [s.text for s in url_found if s.structured]
 
 
 def test_collect_finds_a_prompts_description_and_every_message_text() -> None:

@@ -44,6 +44,7 @@ from switchyard.security.engine import merge_spans
 from switchyard.stages.audit import decision_noter, note_decision
 from switchyard.stages.segments import (
     Collected,
+    Segment,
     Segments,
     collect,
     collect_request,
@@ -190,17 +191,29 @@ class OutputGuard:
                 actions.append("annotated")
         return GuardOutcome(injection, len(spans), _secret_kinds(verdict), tuple(actions)), spans
 
+    async def screen_request_async(
+        self, method: str, params: JsonObject, server: str, name: str, offload_chars: int
+    ) -> tuple[JsonObject, GuardOutcome | None]:
+        """`screen_request`, on a worker thread when the request's texts hold `offload_chars` characters or more
+        (as for results: a huge prompt must not stall every other call on the event loop)."""
+        found = collect_request(params)
+        run = partial(self.screen_request, method, params, server, name, found=found)
+        if sum(len(seg.label) + len(seg.text) for seg in found) >= offload_chars:
+            return await anyio.to_thread.run_sync(run)
+        return run()
+
     def screen_request(
-        self, method: str, params: JsonObject, server: str, name: str
+        self, method: str, params: JsonObject, server: str, name: str, *, found: list[Segment] | None = None
     ) -> tuple[JsonObject, GuardOutcome | None]:
         """The params to send the client for a request `server` makes during a call of `name`
-        (`sampling/createMessage`, `elicitation/create`), and what was found (None when clean).
+        (`sampling/createMessage`, `elicitation/create`), and what was found (None when clean); `found` is
+        `collect_request(params)` when the caller has it already.
 
         Raises:
             PolicyDenied: the request is refused (injection or secrets under `block`); the message says why.
         """
         injection_action, secret_action = self.actions_for(server)
-        found = collect_request(params)
+        found = collect_request(params) if found is None else found
         if (injection_action == "off" and secret_action == "off") or not found:
             return params, None
         segments = Segments.of(found)
@@ -214,12 +227,25 @@ class OutputGuard:
                 f"{_what(outcome)}. Findings: {outcome.summary()}.",
                 {"guard": outcome.meta()},
             )
+        targets: set[int] = set()
+        if outcome.injection:
+            # Only free texts are wrapped; evidence elsewhere (or only in keys) marks every free text, and a
+            # request with none to mark is refused rather than passed on unmarked.
+            free = {i for i, seg in enumerate(segments.items) if not seg.structured}
+            affected = _affected(segments, outcome)
+            targets = affected & free if affected and affected <= free else free
+            if not targets:
+                raise PolicyDenied(
+                    f"Switchyard refused the {method} request that server '{server}' sent during '{name}': it "
+                    f"contains {_what(outcome)} in fields that cannot be marked as untrusted. "
+                    f"Findings: {outcome.summary()}.",
+                    {"guard": outcome.meta()},
+                )
         if spans:
             params = _redacted(params, segments, spans)
-        if outcome.injection:
+        if targets:
             prefix, suffix = _markers(outcome, f"request below, sent by server '{server}' during '{name}',")
-            affected = sorted(_affected(segments, outcome))
-            paths = [segments.items[i].path for i in affected] or [seg.path for seg in segments.items]
+            paths = [segments.items[i].path for i in sorted(targets)]
             params = rewrite(params, dict.fromkeys(paths, lambda text: f"{prefix}\n{text}\n{suffix}"))
         return params, outcome
 
@@ -348,7 +374,7 @@ class OutputGuardStage:
         bridge = INPUT_BRIDGE.get()
         token = None
         if bridge is not None and (bridge.can(_SAMPLING) or bridge.can(_ELICITATION)):  # else it is never asked
-            token = INPUT_BRIDGE.set(_ScreenedBridge(bridge, self.guard, ctx))
+            token = INPUT_BRIDGE.set(_ScreenedBridge(bridge, self.guard, ctx, self.offload_chars))
         try:
             result = await call_next(ctx)
         except UpstreamError as exc:
@@ -359,7 +385,7 @@ class OutputGuardStage:
             if token is not None:
                 INPUT_BRIDGE.reset(token)
         if result.get("resultType") == "input_required":
-            return self._screened_inputs(result, ctx)
+            return await self._screened_inputs(result, ctx)
         if ctx.method not in _GUARDED:
             return result
         try:
@@ -385,7 +411,7 @@ class OutputGuardStage:
             _note(outcome, "output guard")
         return guarded
 
-    def _screened_inputs(self, result: JsonObject, ctx: CallContext) -> JsonObject:
+    async def _screened_inputs(self, result: JsonObject, ctx: CallContext) -> JsonObject:
         """An upstream's `input_required` result with each of its `inputRequests` screened; a refused one makes
         the whole result the guard's error (the client is asked nothing). Fails closed."""
         requests: Any = result.get("inputRequests")
@@ -401,7 +427,9 @@ class OutputGuardStage:
                     screened[key] = request
                     continue
                 method = str(asked.get("method", ""))
-                new, outcome = self.guard.screen_request(method, dict(cast(JsonObject, params)), ctx.server, ctx.name)
+                new, outcome = await self.guard.screen_request_async(
+                    method, dict(cast(JsonObject, params)), ctx.server, ctx.name, self.offload_chars
+                )
                 if outcome is not None:
                     _note(outcome, f"output guard on the upstream's {method} request")
                     changed = True
@@ -450,9 +478,10 @@ class _ScreenedBridge:
     """The call's `InputBridge` with every request the upstream pushes screened by the guard first; a refused
     one is answered with an error and never reaches the client. Bound to the call's audit row."""
 
-    def __init__(self, inner: InputBridge, guard: OutputGuard, ctx: CallContext) -> None:
+    def __init__(self, inner: InputBridge, guard: OutputGuard, ctx: CallContext, offload_chars: int) -> None:
         self._inner = inner
         self._guard = guard
+        self._offload_chars = offload_chars
         self._server = ctx.server
         self._name = ctx.name
         self._note = decision_noter()
@@ -466,7 +495,9 @@ class _ScreenedBridge:
     async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
         if params:
             try:
-                params, outcome = self._guard.screen_request(method, dict(params), self._server, self._name)
+                params, outcome = await self._guard.screen_request_async(
+                    method, dict(params), self._server, self._name, self._offload_chars
+                )
             except PolicyDenied as exc:
                 self._note("blocked", exc.message)
                 raise MCPError(code=types.INVALID_REQUEST, message=exc.message) from None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from switchyard.upstream.base import JsonObject
@@ -160,29 +160,20 @@ _REQUEST_TEXTS = frozenset({"text", "title", "description", "message", "systemPr
 `message`, the requested fields' titles and descriptions)."""
 
 
-def _request_texts(value: Any, path: Path, out: list[Segment]) -> None:
-    if isinstance(value, Mapping):
-        for k, v in cast(Mapping[Any, Any], value).items():
-            key = str(k)
-            if isinstance(v, str):
-                if key in _REQUEST_TEXTS and v:
-                    out.append(Segment((*path, key), v))
-            else:
-                _request_texts(v, (*path, key), out)
-    elif isinstance(value, list):
-        for i, v in enumerate(cast(list[Any], value)):
-            _request_texts(v, (*path, i), out)
-
-
 def collect_request(params: Mapping[str, Any]) -> list[Segment]:
-    """The display texts of an upstream's `sampling/createMessage` or `elicitation/create` params, at any
-    depth (a message's content may be one block or a list; a form's fields sit in `requestedSchema`).
+    """Every string of an upstream's `sampling/createMessage` or `elicitation/create` params, at any depth,
+    each after its key (and every key over a non-string value), as `_walk` finds them in structured content.
 
-    Only free text is collected, so rewriting a segment (redacted, or wrapped between markers) never
-    changes a role, a type, a field name or a URL."""
+    The free texts (a string under a key of `_REQUEST_TEXTS`) are the segments with `structured` False: only
+    they are ever wrapped between markers. The rest (a tool result's structured content, a tool call's input,
+    enum values and their names, defaults, URLs) have `structured` True: scanned, and redacted when they hold
+    a secret, but never wrapped, so a role, a type, a field name or a URL keeps its meaning."""
     out: list[Segment] = []
-    _request_texts(params, (), out)
-    return out
+    _walk(params, (), out)
+    return [
+        replace(seg, structured=False) if seg.text and seg.path and seg.path[-1] in _REQUEST_TEXTS else seg
+        for seg in out
+    ]
 
 
 def _shown_in(texts: Sequence[str]) -> Callable[[str], bool]:

@@ -63,12 +63,18 @@ def is_qualified(name: str) -> bool:
     return name.startswith(_KIND_PREFIXES)
 
 
+_FIXED = frozenset({"local", "anonymous"})
+
+
 def principal_names(principal: Principal) -> tuple[str, ...]:
     """The names configuration may give `principal`: always `kind:id`, and the bare id unless the id itself
     starts with a kind (then only the qualified form names it: `jwt:alice` never means an API key whose
-    principal name is "jwt:alice")."""
+    principal name is "jwt:alice"), or is "local" or "anonymous" on another kind (a bare "local" names only
+    the local user, never a JWT whose `sub` is "local")."""
     qualified = str(principal)
-    return (qualified,) if is_qualified(principal.id) else (qualified, principal.id)
+    if is_qualified(principal.id) or (principal.id in _FIXED and principal.kind != principal.id):
+        return (qualified,)
+    return (qualified, principal.id)
 
 
 LOCAL = Principal("local", "local")

@@ -36,6 +36,18 @@ def test_a_created_key_is_printed_once_works_and_is_listed_without_its_secret(
     store.close()
 
 
+@pytest.mark.parametrize("name", ["jwt:alice", "api_key:bob", "local", "anonymous"])
+def test_a_principal_name_policy_would_read_as_another_kind_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    db = tmp_path / "s.db"
+    assert main(["keys", "create", name, "--store", str(db)]) != 0
+    assert "would be read as another kind of caller" in capsys.readouterr().err
+    store = SqliteKeyStore(str(db))
+    assert store.list() == []
+    store.close()
+
+
 def _rows(db: Path) -> None:
     store = SqliteAuditStore(db)
     store.start()

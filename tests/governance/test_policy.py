@@ -212,6 +212,12 @@ def test_a_principal_named_with_its_kind_is_not_another_kind_of_the_same_id() ->
     assert policy.groups_of(Principal("sam", "jwt", frozenset({"x"}))) == frozenset({"x", "dev"})
     # An id that starts with a kind is named only in full: "api_key:alice" is not the JWT sub "api_key:alice".
     assert not policy.allows(Principal("api_key:alice", "jwt"), "tools", "alpha", "alpha__echo")
+    # A bare "local" names the local user only, never a JWT whose sub is "local".
+    local_rule = Policy(
+        PolicySettings.model_validate({"rules": [{"principals": ["local"], "servers": {"deny": ["*"]}}]})
+    )
+    assert not local_rule.allows(LOCAL, "tools", "alpha", "alpha__echo")
+    assert local_rule.allows(Principal("local", "jwt"), "tools", "alpha", "alpha__echo")
 
 
 def test_the_bare_names_of_a_policy_are_listed_for_the_mixed_mode_warning() -> None:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from switchyard.cli.common import add_config_option, load, stderr
 from switchyard.errors import InvalidRequest
+from switchyard.identity import is_qualified
 from switchyard.store.keys import SqliteKeyStore
 
 __all__ = ["register"]
@@ -54,6 +55,13 @@ def _when(ts: float | None) -> str:
 def _create(args: argparse.Namespace) -> int:
     if not args.principal.strip():
         raise InvalidRequest("the principal must not be empty")
+    if is_qualified(args.principal) or args.principal in ("local", "anonymous"):
+        # Policy reads "jwt:x" as a kind and an id, and "local"/"anonymous" as the gateway's own principals.
+        raise InvalidRequest(
+            f"the principal {args.principal!r} would be read as another kind of caller in policy rules; "
+            "choose a name that is not 'local' or 'anonymous' and does not start with 'api_key:', 'jwt:', "
+            "'local:' or 'anonymous:'"
+        )
     store = _store(args)
     try:
         record, plaintext = store.create(args.principal, tuple(args.group), args.note)

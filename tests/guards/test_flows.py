@@ -180,3 +180,17 @@ async def test_a_resource_uri_that_spells_a_tools_name_does_not_share_its_labels
         as_tool = CallContext(method="tools/call", name=name, params={"arguments": {}}, server="web")
         assert "egress" not in stage.labels(as_resource).labels  # read first: before, the tool got these labels
         assert "egress" in stage.labels(as_tool).labels
+
+
+@pytest.mark.parametrize("index", ["1", "0"])
+async def test_an_injected_prompt_taints_the_conversation_and_a_clean_one_does_not(tmp_path: Path, index: str) -> None:
+    async with guarded(tmp_path, BLOCK) as (_, client):
+        await client.get_prompt("inbox__triage", {"index": index})  # "1" carries the injected e-mail
+        await client.call_tool("files__read_file", {"path": "secrets.env"})
+        if index == "1":
+            with pytest.raises(MCPError) as info:
+                await client.call_tool(*POST)
+            assert "inbox__triage" in info.value.message
+        else:
+            posted = await client.call_tool(*POST)
+            assert not posted.is_error

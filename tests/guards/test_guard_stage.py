@@ -358,3 +358,24 @@ async def test_a_large_request_for_input_is_scanned_on_a_worker_thread_with_the_
         assert out["inputRequests"]["q"]["params"]["messages"][0]["content"]["text"].startswith(
             "[Switchyard guard] UNTRUSTED DATA BEGINS"
         )
+
+
+async def test_what_a_pushed_request_carried_joins_the_results_guard_entry_for_the_flow_policy() -> None:
+    bridge = RecordingBridge()
+
+    async def upstream_pushes(ctx: CallContext) -> dict[str, Any]:
+        pushed = INPUT_BRIDGE.get()
+        assert pushed is not None
+        await pushed.ask("sampling/createMessage", sampling(INJECTION))
+        return {"content": [{"type": "text", "text": "a clean answer"}]}
+
+    token = INPUT_BRIDGE.set(bridge)
+    try:
+        out = await OutputGuardStage(GuardSettings())(CTX, upstream_pushes)
+        modern = await OutputGuardStage(GuardSettings())(CTX, handler(asking(sampling(INJECTION))))
+    finally:
+        INPUT_BRIDGE.reset(token)
+    assert out["content"] == [{"type": "text", "text": "a clean answer"}]  # the result itself is untouched
+    assert out["_meta"][GUARD_META]["actions"] == ["annotated"]
+    assert out["_meta"][GUARD_META]["injection"]
+    assert modern["_meta"][GUARD_META]["injection"]

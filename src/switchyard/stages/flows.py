@@ -40,7 +40,7 @@ LEGACY_SESSION: ContextVar[str | None] = ContextVar("switchyard_legacy_session",
 """Set by the front around a call on a legacy (2025-11-25) session: an id unique to that session."""
 CONVERSATION_META = "io.switchyard/conversation"
 """The `_meta` key a stateless client uses to name the conversation a request belongs to."""
-_FLOW_METHODS = frozenset({"tools/call", "resources/read"})
+_FLOW_METHODS = frozenset({"tools/call", "resources/read", "prompts/get"})
 _NONE = Labelled(frozenset())
 
 
@@ -129,6 +129,8 @@ class FlowStage:
         configured = server.labels if server is not None else None
         if ctx.method == "resources/read":
             return config_labels(configured, ctx.name) or (label_uri(ctx.name) if self.settings.heuristics else _NONE)
+        if ctx.method == "prompts/get":
+            return _NONE  # a prompt sends nothing anywhere; what it carries is the output guard's to say (`_record`)
         entry = catalog.tools.get(ctx.name)
         original = entry.original if entry is not None else ctx.original
         chosen = config_labels(configured, original)
@@ -195,16 +197,18 @@ class FlowStage:
         return result
 
     def _record(self, key: str, ctx: CallContext, labelled: Labelled, result: JsonObject) -> None:
-        if result.get("resultType") == "input_required":
-            return
-        brought = set(labelled.labels)
+        # The guard's findings (in a result, a prompt, or a request for input shown to the client) only ever add
+        # taint, so an upstream imitating the guard's entry cannot clear a conversation.
+        brought: set[str] = set()
         meta: Any = result.get("_meta")
         guard: Any = cast(Mapping[str, Any], meta).get(GUARD_META) if isinstance(meta, Mapping) else None
         if isinstance(guard, Mapping):
-            # Only ever adds taint, so an upstream imitating the guard's entry cannot clear a conversation.
             found = cast(Mapping[str, Any], guard)
             if found.get("injection"):
                 brought.add("untrusted")
             if found.get("secrets"):
                 brought.add("private")
-        self.tracker.record(key, brought, ctx.name)  # pyright: ignore[reportArgumentType]
+        if result.get("resultType") != "input_required":  # the call's own labels come with its result
+            brought |= set(labelled.labels)
+        if brought or result.get("resultType") != "input_required":
+            self.tracker.record(key, brought, ctx.name)  # pyright: ignore[reportArgumentType]

@@ -351,6 +351,25 @@ def _without_guard_meta(result: JsonObject) -> JsonObject:
     return result
 
 
+def _with_findings(result: JsonObject, outcomes: list[GuardOutcome]) -> JsonObject:
+    """`result` with what requests for input carried added to its guard entry (actions, injection findings and
+    the secret count only grow), so the flow policy counts it as content the conversation has seen."""
+    meta: Any = result.get("_meta")
+    base = dict(cast(Mapping[str, Any], meta)) if isinstance(meta, Mapping) else {}
+    entry: Any = base.get(GUARD_META)
+    found = dict(cast(Mapping[str, Any], entry)) if isinstance(entry, Mapping) else {}
+    actions = list(cast(list[str], found.get("actions") or []))
+    injection = list(cast(list[Any], found.get("injection") or []))
+    secrets_seen = int(found.get("secrets") or 0)
+    for outcome in outcomes:
+        part = outcome.meta()
+        actions += [a for a in cast(list[str], part["actions"]) if a not in actions]
+        injection += cast(list[Any], part["injection"])
+        secrets_seen += int(part["secrets"])
+    entry_out: JsonObject = {"actions": actions, "injection": injection, "secrets": secrets_seen}
+    return {**result, "_meta": {**base, GUARD_META: entry_out}}
+
+
 def _with_meta(result: JsonObject, outcome: GuardOutcome) -> JsonObject:
     meta: Any = result.get("_meta")
     base = dict(cast(Mapping[str, Any], meta)) if isinstance(meta, Mapping) else {}
@@ -372,9 +391,11 @@ class OutputGuardStage:
         """Pass the request on; scan, decide and rewrite the result (or the upstream's error), and the requests
         the upstream sends the client on the way (pushed, or in an `input_required` result)."""
         bridge = INPUT_BRIDGE.get()
+        screened: _ScreenedBridge | None = None
         token = None
         if bridge is not None and (bridge.can(_SAMPLING) or bridge.can(_ELICITATION)):  # else it is never asked
-            token = INPUT_BRIDGE.set(_ScreenedBridge(bridge, self.guard, ctx, self.offload_chars))
+            screened = _ScreenedBridge(bridge, self.guard, ctx, self.offload_chars)
+            token = INPUT_BRIDGE.set(screened)
         try:
             result = await call_next(ctx)
         except UpstreamError as exc:
@@ -385,9 +406,16 @@ class OutputGuardStage:
             if token is not None:
                 INPUT_BRIDGE.reset(token)
         if result.get("resultType") == "input_required":
-            return await self._screened_inputs(result, ctx)
-        if ctx.method not in _GUARDED:
-            return result
+            result = await self._screened_inputs(result, ctx)
+        elif ctx.method in _GUARDED:
+            result = await self._guarded_result(result, ctx)
+        if screened is not None and screened.passed:
+            # What the client was shown on the way (annotated or redacted) is in the conversation now too.
+            result = _with_findings(result, screened.passed)
+        return result
+
+    async def _guarded_result(self, result: JsonObject, ctx: CallContext) -> JsonObject:
+        """Scan, decide and rewrite one result (fails closed)."""
         try:
             collected = collect(result, ctx.method)
             apply = partial(self.guard.apply, result, ctx.method, ctx.server, ctx.name, collected=collected)
@@ -418,7 +446,7 @@ class OutputGuardStage:
         if not isinstance(requests, Mapping):
             return result
         screened: JsonObject = {}
-        changed = False
+        passed: list[GuardOutcome] = []
         try:
             for key, request in cast(Mapping[str, Any], requests).items():
                 asked: Mapping[str, Any] = cast(Mapping[str, Any], request) if isinstance(request, Mapping) else {}
@@ -432,7 +460,7 @@ class OutputGuardStage:
                 )
                 if outcome is not None:
                     _note(outcome, f"output guard on the upstream's {method} request")
-                    changed = True
+                    passed.append(outcome)
                 screened[key] = {**asked, "params": new}
         except PolicyDenied as exc:
             note_decision("blocked", exc.message)
@@ -450,7 +478,7 @@ class OutputGuardStage:
             if ctx.method != "tools/call":
                 raise PolicyDenied(message) from None
             return {"content": [{"type": "text", "text": message}], "isError": True}
-        return {**result, "inputRequests": screened} if changed else result
+        return _with_findings({**result, "inputRequests": screened}, passed) if passed else result
 
     def _guarded_error(self, exc: UpstreamError, ctx: CallContext) -> UpstreamError:
         """An upstream's JSON-RPC error reaches the model as text too: its message (and `data`) get the same
@@ -485,6 +513,8 @@ class _ScreenedBridge:
         self._server = ctx.server
         self._name = ctx.name
         self._note = decision_noter()
+        self.passed: list[GuardOutcome] = []
+        """What the requests passed on to the client carried (annotated or redacted), in order."""
 
     def can(self, method: str) -> bool:
         return self._inner.can(method)
@@ -510,6 +540,7 @@ class _ScreenedBridge:
                     message=f"Switchyard's output guard failed on this {method} request (correlation id {correlation})",
                 ) from None
             if outcome is not None:
+                self.passed.append(outcome)
                 strongest = outcome.actions[-1]
                 self._note(strongest, f"output guard on the upstream's {method} request: {outcome.summary()}")
         return await self._inner.ask(method, params)

@@ -58,7 +58,9 @@ def test_an_unknown_severity_is_a_usage_error(tmp_path: Path, flag: str, capsys:
 def test_an_unreadable_file_is_a_usage_error_in_one_line(
     tmp_path: Path, content: str | None, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "tools.json"
+    folder = tmp_path / ("long-folder-name-" * 5)  # the message is longer than a terminal line: never re-wrapped
+    folder.mkdir()
+    path = folder / "tools.json"
     if content is not None:
         path.write_text(content, encoding="utf-8")
     assert main(["scan", "--file", str(path)]) == 2

@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(message: str) -> None:
+    # soft_wrap: the terminal wraps long lines; rich must not break a path or an id with a newline of its own.
     stderr.print("error:", style="bold red", end=" ")
-    stderr.print(message, markup=False, highlight=False)
+    stderr.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -379,3 +379,19 @@ async def test_what_a_pushed_request_carried_joins_the_results_guard_entry_for_t
     assert out["_meta"][GUARD_META]["actions"] == ["annotated"]
     assert out["_meta"][GUARD_META]["injection"]
     assert modern["_meta"][GUARD_META]["injection"]
+
+
+async def test_a_prompts_resource_link_name_is_never_rewritten_the_other_texts_are_marked() -> None:
+    link = {"type": "resource_link", "uri": "x://doc", "name": INJECTION}
+    prompt = {
+        "messages": [
+            {"role": "user", "content": {"type": "text", "text": "Read the linked document."}},
+            {"role": "user", "content": link},
+        ]
+    }
+    get = CallContext(method="prompts/get", name="srv__p", params={"name": "srv__p"}, server="srv")
+    out = await OutputGuardStage(GuardSettings())(get, handler(prompt))
+    assert out["messages"][1]["content"] == link
+    assert out["messages"][0]["content"]["text"].startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    with pytest.raises(PolicyDenied, match="cannot be marked as untrusted"):
+        await OutputGuardStage(GuardSettings())(get, handler({"messages": [{"role": "user", "content": link}]}))

@@ -263,7 +263,17 @@ class OutputGuard:
         prefix, suffix = _markers(outcome, subject)
         affected = _affected(segments, outcome)
         if method in _NOT_TOOL_RESULTS:
-            paths = [segments.items[i].path for i in sorted(affected)] or [s.path for s in segments.items]
+            # A resource link's `name` is an identifier, never wrapped: evidence there (or only in labels) marks
+            # every other text instead.
+            wrappable = {i for i, seg in enumerate(segments.items) if seg.path[-1] != "name"}
+            targets = affected if affected and affected <= wrappable else wrappable
+            if not targets:
+                raise PolicyDenied(
+                    f"Switchyard withheld the result of this {method}: it contains {_what(outcome)} in fields that "
+                    f"cannot be marked as untrusted. Findings: {outcome.summary()}.",
+                    {"guard": outcome.meta()},
+                )
+            paths = [segments.items[i].path for i in sorted(targets)]
             return rewrite(result, dict.fromkeys(paths, lambda text: f"{prefix}\n{text}\n{suffix}"))
         blocks = {cast(int, segments.items[i].path[1]) for i in affected if not segments.items[i].structured}
         return wrap_blocks(result, blocks, prefix, suffix)

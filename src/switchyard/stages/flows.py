@@ -208,7 +208,8 @@ class FlowStage:
                 brought.add("untrusted")
             if found.get("secrets"):
                 brought.add("private")
-        if result.get("resultType") != "input_required":  # the call's own labels come with its result
-            brought |= set(labelled.labels)
-        if brought or result.get("resultType") != "input_required":
-            self.tracker.record(key, brought, ctx.name)  # pyright: ignore[reportArgumentType]
+        if result.get("resultType") == "input_required":  # the call's own labels come with its final result
+            if brought:
+                self.tracker.record(key, brought, ctx.name)  # pyright: ignore[reportArgumentType]
+            return
+        self.tracker.record(key, brought | labelled.labels, ctx.name)  # pyright: ignore[reportArgumentType]

@@ -169,7 +169,7 @@ class OutputGuard:
             return result, None
         redacting = secret_action == "redact"
         segments, verdict = self.scan(result, method, server, name, redacting=redacting, collected=collected)
-        decided = self._decide(segments, verdict, server)
+        decided = self._decide(segments, verdict, injection_action, secret_action)
         if decided is None:
             return result, None
         outcome, spans = decided
@@ -182,11 +182,10 @@ class OutputGuard:
         return _with_meta(result, outcome), outcome
 
     def _decide(
-        self, segments: Segments, verdict: ItemVerdict, server: str
+        self, segments: Segments, verdict: ItemVerdict, injection_action: InjectionAction, secret_action: SecretAction
     ) -> tuple[GuardOutcome, list[tuple[int, int]]] | None:
-        """What to do about `verdict` under `server`'s actions: the outcome and the secret spans to redact
+        """What to do about `verdict` under the server's actions: the outcome and the secret spans to redact
         (None when there is nothing to act on)."""
-        injection_action, secret_action = self.actions_for(server)
         injection = _injection_findings(verdict) if verdict.malicious and injection_action != "off" else ()
         spans = _with_repeats(segments, redaction_spans(verdict)) if secret_action != "off" else []
         if not injection and not spans:
@@ -227,7 +226,8 @@ class OutputGuard:
         if (injection_action == "off" and secret_action == "off") or not found:
             return params, None
         segments = Segments.of(found)
-        decided = self._decide(segments, self.scanner.scan_text(segments.joined, server=server, name=name), server)
+        verdict = self.scanner.scan_text(segments.joined, server=server, name=name)
+        decided = self._decide(segments, verdict, injection_action, secret_action)
         if decided is None:
             return params, None
         outcome, spans = decided
@@ -239,18 +239,11 @@ class OutputGuard:
             )
         targets: set[int] = set()
         if outcome.injection:
-            # Only free texts are wrapped; evidence elsewhere (or only in keys) marks every free text, and a
-            # request with none to mark is refused rather than passed on unmarked.
+            # Only free texts are wrapped (the rest is structure: roles, types, URLs, tool inputs).
             free = {i for i, seg in enumerate(segments.items) if not seg.structured}
-            affected = _affected(segments, outcome)
-            targets = affected & free if affected and affected <= free else free
-            if not targets:
-                raise PolicyDenied(
-                    f"Switchyard refused the {method} request that server '{server}' sent during '{name}': it "
-                    f"contains {_what(outcome)} in fields that cannot be marked as untrusted. "
-                    f"Findings: {self.reasons(outcome)}.",
-                    {"guard": outcome.meta()},
-                )
+            targets = self._wrap_targets(
+                segments, outcome, free, f"the {method} request that server '{server}' sent during '{name}'"
+            )
         if spans:
             params = _redacted(params, segments, spans)
         if targets:
@@ -260,6 +253,23 @@ class OutputGuard:
             paths = [segments.items[i].path for i in sorted(targets)]
             params = rewrite(params, dict.fromkeys(paths, lambda text: f"{prefix}\n{text}\n{suffix}"))
         return params, outcome
+
+    def _wrap_targets(self, segments: Segments, outcome: GuardOutcome, wrappable: set[int], what: str) -> set[int]:
+        """The segments to wrap between markers: those the evidence lies in, when all of them may be wrapped;
+        otherwise (evidence in a segment that may not be, or only in keys) every one that may.
+
+        Raises:
+            PolicyDenied: none may be wrapped: `what` is refused rather than passed on unmarked.
+        """
+        affected = _affected(segments, outcome)
+        targets = affected if affected and affected <= wrappable else wrappable
+        if not targets:
+            raise PolicyDenied(
+                f"Switchyard refused {what}: it contains {_what(outcome)} in fields that cannot be marked as "
+                f"untrusted. Findings: {self.reasons(outcome)}.",
+                {"guard": outcome.meta()},
+            )
+        return targets
 
     def _blocked(self, method: str, server: str, name: str, outcome: GuardOutcome) -> JsonObject:
         message = (
@@ -275,16 +285,9 @@ class OutputGuard:
         prefix, suffix = _markers(self.reasons(outcome), subject)
         affected = _affected(segments, outcome)
         if method in _NOT_TOOL_RESULTS:
-            # A resource link's `name` is an identifier, never wrapped: evidence there (or only in labels) marks
-            # every other text instead.
+            # A resource link's `name` is an identifier, never wrapped.
             wrappable = {i for i, seg in enumerate(segments.items) if seg.path[-1] != "name"}
-            targets = affected if affected and affected <= wrappable else wrappable
-            if not targets:
-                raise PolicyDenied(
-                    f"Switchyard withheld the result of this {method}: it contains {_what(outcome)} in fields that "
-                    f"cannot be marked as untrusted. Findings: {self.reasons(outcome)}.",
-                    {"guard": outcome.meta()},
-                )
+            targets = self._wrap_targets(segments, outcome, wrappable, f"the result of this {method}")
             paths = [segments.items[i].path for i in sorted(targets)]
             return rewrite(result, dict.fromkeys(paths, lambda text: f"{prefix}\n{text}\n{suffix}"))
         blocks = {cast(int, segments.items[i].path[1]) for i in affected if not segments.items[i].structured}
@@ -554,31 +557,29 @@ class _ScreenedBridge:
                 self._note("blocked", exc.message)
                 raise MCPError(code=types.INVALID_REQUEST, message=exc.message) from None
             except Exception:
-                correlation = uuid.uuid4().hex[:12]
-                logger.exception("output guard failed (%s); %s request withheld", correlation, method)
-                self._note("blocked", f"output guard failed (correlation id {correlation})")
+                correlation = _failed(f"{method} request", self._note)
                 raise MCPError(
                     code=types.INVALID_REQUEST,
                     message=f"Switchyard's output guard failed on this {method} request (correlation id {correlation})",
                 ) from None
             if outcome is not None:
                 self.passed.append(outcome)
-                strongest = outcome.actions[-1]
-                self._note(strongest, f"output guard on the upstream's {method} request: {outcome.summary()}")
+                _note(outcome, f"output guard on the upstream's {method} request", self._note)
         return await self._inner.ask(method, params)
 
 
-def _failed(what: str) -> str:
-    """Log a guard failure (fail closed) and record the decision; the correlation id the client is told."""
+def _failed(what: str, note: Callable[[str, str], None] = note_decision) -> str:
+    """Log a guard failure (fail closed) and record the decision with `note` (the current request's audit row
+    by default); the correlation id the client is told."""
     correlation = uuid.uuid4().hex[:12]
     logger.exception("output guard failed (%s); %s withheld", correlation, what)
-    note_decision("blocked", f"output guard failed (correlation id {correlation})")
+    note("blocked", f"output guard failed (correlation id {correlation})")
     return correlation
 
 
-def _note(outcome: GuardOutcome, source: str) -> None:
+def _note(outcome: GuardOutcome, source: str, note: Callable[[str, str], None] = note_decision) -> None:
     strongest = "blocked" if "blocked" in outcome.actions else outcome.actions[-1]
-    note_decision(strongest, f"{source} ({', '.join(outcome.actions)}): {outcome.summary()}")
+    note(strongest, f"{source} ({', '.join(outcome.actions)}): {outcome.summary()}")
 
 
 def _size(collected: Collected) -> int:

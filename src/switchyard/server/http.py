@@ -11,7 +11,9 @@ SDK's -32022 `data.supported` list so it names every version Switchyard serves. 
 
 Request flow: `_HostOriginGuard` (403 on a bad Host or Origin, any path) → Starlette routing → for `/mcp`,
 `_BodyChecks` (413 over the size limit, 400 for a JSON-RPC batch) → `_SupportedVersions` (rewrites a -32022
-body on the way out) → the SDK's session manager (modern entry or legacy session).
+body on the way out) → `QuietLane` (http_lane.py: modern requests that can only get their answer) →
+`SessionLane` (session_lane.py: `tools/call` on an open legacy session) → the SDK's session manager (modern
+entry or legacy session).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from switchyard.gateway import Gateway
 from switchyard.server.auth import is_loopback, protect
 from switchyard.server.http_lane import BODY_SCOPE_KEY, QuietLane
 from switchyard.server.mcp import FrontServer
+from switchyard.server.session_lane import SessionLane
 from switchyard.server.signals import stop_on_signal
 from switchyard.upstream.base import UpstreamState
 
@@ -479,7 +482,8 @@ class HttpFront:
             max_sessions=settings.max_sessions,
             event_store=MemoryEventStore(),
         )
-        sdk_endpoint = QuietLane(StreamableHTTPASGIApp(self.manager), self.manager)
+        self.session_lane = SessionLane(StreamableHTTPASGIApp(self.manager), self.manager)
+        sdk_endpoint = QuietLane(self.session_lane, self.manager)
         mcp_endpoint = _BodyChecks(_SupportedVersions(sdk_endpoint), settings.max_body_bytes)
         starlette = Starlette(
             routes=[

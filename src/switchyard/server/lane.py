@@ -70,7 +70,7 @@ from pydantic import ValidationError
 
 from switchyard.upstream.lane import tracing_active
 
-__all__ = ["FrontLane"]
+__all__ = ["FrontLane", "LaneKernel", "progress_token"]
 
 logger = logging.getLogger("switchyard.front")
 
@@ -197,10 +197,87 @@ class _InFlight:
     dctx: _LaneContext
 
 
-def _progress_token(params: Mapping[str, Any]) -> types.ProgressToken | None:
+def progress_token(params: Mapping[str, Any]) -> types.ProgressToken | None:
+    """The request's progress token (a string or integer in `_meta`), else None."""
     meta: Any = params.get("_meta")
     token: Any = cast(Mapping[str, Any], meta).get("progressToken") if isinstance(meta, Mapping) else None
     return token if isinstance(token, str | int) and not isinstance(token, bool) else None
+
+
+class LaneKernel:
+    """The SDK's request kernel for one lane's `tools/call` (module docstring): the whole of
+    `ServerRunner.on_request`, or for plain params the same chain without its validations and span. Shared by
+    the stdio lane and the HTTP session lane (`session_lane.py`); `label` names the lane in debug logs."""
+
+    def __init__(self, server: Any, label: str) -> None:
+        self._server = server
+        self._label = label
+        self._plain_seen = False
+        self._middleware: tuple[list[Any], list[Any]] = ([], [])
+        """The server's middleware as last seen, and that list without OpenTelemetry's (rebuilt on a change)."""
+
+    def plain(self, params: dict[str, Any], *, modern: bool) -> HandlerEntry[Any] | None:
+        """The `tools/call` handler when this request may skip the kernel's validations and span (module
+        docstring), else None."""
+        if not plain_call_params(params, modern=modern) or tracing_active():
+            return None
+        return self._server.get_request_handler("tools/call")
+
+    def _lane_middleware(self) -> list[Any]:
+        """The server's middleware minus OpenTelemetry's (the lane opens no span), recomputed only when the
+        server's list changed (a list compare is one C loop; the filter's `isinstance` on a protocol is not)."""
+        seen, kept = self._middleware
+        current = self._server.middleware
+        if current != seen:
+            kept = [m for m in current if not isinstance(m, OpenTelemetryMiddleware)]
+            self._middleware = (list(current), kept)
+        return kept
+
+    async def run(
+        self, runner: ServerRunner[Any], dctx: Any, params: dict[str, Any], entry: HandlerEntry[Any]
+    ) -> dict[str, Any]:
+        """`runner.on_request(dctx, "tools/call", params)` for params `plain` accepted, without the validations
+        they pass anyway and the span that would record nothing."""
+        if not self._plain_seen:
+            self._plain_seen = True
+            logger.debug("%s: plain tools/call params skip the kernel's validation and span", self._label)
+        version = runner.connection.protocol_version
+        middleware = self._lane_middleware()
+        # The SDK's `_extract_meta` validates the whole params as `RequestParams` to read `_meta`; the other keys
+        # are extras it keeps and drops again, so `_meta` alone gives the same meta (or the same None).
+        meta = _extract_meta({"_meta": params["_meta"]}) if "_meta" in params else None
+        # The handler's typed params (the front reads `ctx.params`); pydantic-core builds them faster than
+        # `model_construct`.
+        typed = types.CallToolRequestParams.model_validate(
+            {"name": params["name"], "arguments": params.get("arguments")}
+        )
+
+        async def inner(ctx: ServerRequestContext[Any, Any]) -> HandlerResult:
+            result = await entry.handler(ctx, typed)
+            if isinstance(result, types.ErrorData):
+                raise MCPError.from_error_data(result)
+            return runner._serialize(ctx.method, version, result)  # pyright: ignore[reportPrivateUsage]
+
+        call: Call = inner
+        for step in reversed(middleware):
+            call = partial(_apply_middleware, step, call)
+        ctx = runner._make_context(dctx, "tools/call", params, meta, version)  # pyright: ignore[reportPrivateUsage]
+        return _dump_result(await call(ctx))
+
+    async def legacy(self, connection: Connection, lifespan: Any, dctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """`tools/call` on a handshake-era connection, errors mapped as the SDK dispatcher maps them."""
+        runner = ServerRunner(self._server, connection, lifespan)
+        try:
+            entry = self.plain(params, modern=False)
+            if entry is None:
+                return await runner.on_request(dctx, "tools/call", params)
+            return await self.run(runner, dctx, params, entry)
+        except Exception as exc:
+            error = handler_exception_to_error_data(exc)
+            if error is None:
+                logger.exception("handler for 'tools/call' raised")
+                error = types.ErrorData(code=0, message=str(exc))  # the SDK dispatcher's catch-all, kept
+            raise MCPError.from_error_data(error) from None
 
 
 class FrontLane:
@@ -217,9 +294,7 @@ class FrontLane:
         self._in_flight: dict[types.RequestId, _InFlight] = {}
         self._outbound = NotifyOnlyOutbound(cast(Any, self))
         self._announced = False
-        self._plain_seen = False
-        self._middleware: tuple[list[Any], list[Any]] = ([], [])
-        """The server's middleware as last seen, and that list without OpenTelemetry's (rebuilt on a change)."""
+        self._kernel = LaneKernel(server, "stdio lane")
         self._envelope: tuple[str, Any, Any, InitializeRequestParams | None, ClientCapabilities | None] | None = None
         """The last modern request's envelope: (version, raw client info, raw capabilities, and their typed forms)."""
         self.served = 0
@@ -284,14 +359,14 @@ class FrontLane:
                 or _has_modern_envelope(params)
             ):
                 return False
-            dctx = _LaneContext(self, ident, _progress_token(params), connection)
-            self._start(dctx, self._legacy(connection, dctx, params))
+            dctx = _LaneContext(self, ident, progress_token(params), connection)
+            self._start(dctx, self._kernel.legacy(connection, self._lifespan, dctx, params))
             return True
         route = classify_inbound_request({"method": method, "params": params})
         if isinstance(route, InboundLadderRejection):
             return False  # the SDK answers with the spec's error
         connection = self._envelope_connection(route.protocol_version, route.client_info, route.client_capabilities)
-        dctx = _LaneContext(self, ident, _progress_token(params), None)
+        dctx = _LaneContext(self, ident, progress_token(params), None)
         self._start(dctx, self._modern(connection, dctx, params))
         return True
 
@@ -332,71 +407,9 @@ class FrontLane:
         task = self._tg.start_soon(self._handle, dctx, work)
         self._in_flight[dctx.request_id] = _InFlight(task, dctx)
 
-    def _plain(self, params: dict[str, Any], *, modern: bool) -> HandlerEntry[Any] | None:
-        """The `tools/call` handler when this request may skip the kernel's validations and span (module
-        docstring), else None."""
-        if not plain_call_params(params, modern=modern) or tracing_active():
-            return None
-        return self._server.get_request_handler("tools/call")
-
-    def _lane_middleware(self) -> list[Any]:
-        """The server's middleware minus OpenTelemetry's (the lane opens no span), recomputed only when the
-        server's list changed (a list compare is one C loop; the filter's `isinstance` on a protocol is not)."""
-        seen, kept = self._middleware
-        current = self._server.middleware
-        if current != seen:
-            kept = [m for m in current if not isinstance(m, OpenTelemetryMiddleware)]
-            self._middleware = (list(current), kept)
-        return kept
-
-    async def _kernel(
-        self, runner: ServerRunner[Any], dctx: Any, params: dict[str, Any], entry: HandlerEntry[Any]
-    ) -> dict[str, Any]:
-        """`runner.on_request(dctx, "tools/call", params)` for params `_plain` accepted, without the validations
-        they pass anyway and the span that would record nothing."""
-        if not self._plain_seen:
-            self._plain_seen = True
-            logger.debug("stdio lane: plain tools/call params skip the kernel's validation and span")
-        version = runner.connection.protocol_version
-        middleware = self._lane_middleware()
-        # The SDK's `_extract_meta` validates the whole params as `RequestParams` to read `_meta`; the other keys
-        # are extras it keeps and drops again, so `_meta` alone gives the same meta (or the same None).
-        meta = _extract_meta({"_meta": params["_meta"]}) if "_meta" in params else None
-        # The handler's typed params (the front reads `ctx.params`); pydantic-core builds them faster than
-        # `model_construct`.
-        typed = types.CallToolRequestParams.model_validate(
-            {"name": params["name"], "arguments": params.get("arguments")}
-        )
-
-        async def inner(ctx: ServerRequestContext[Any, Any]) -> HandlerResult:
-            result = await entry.handler(ctx, typed)
-            if isinstance(result, types.ErrorData):
-                raise MCPError.from_error_data(result)
-            return runner._serialize(ctx.method, version, result)  # pyright: ignore[reportPrivateUsage]
-
-        call: Call = inner
-        for step in reversed(middleware):
-            call = partial(_apply_middleware, step, call)
-        ctx = runner._make_context(dctx, "tools/call", params, meta, version)  # pyright: ignore[reportPrivateUsage]
-        return _dump_result(await call(ctx))
-
-    async def _legacy(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
-        runner = ServerRunner(self._server, connection, self._lifespan)
-        try:
-            entry = self._plain(params, modern=False)
-            if entry is None:
-                return await runner.on_request(dctx, "tools/call", params)
-            return await self._kernel(runner, dctx, params, entry)
-        except Exception as exc:
-            error = handler_exception_to_error_data(exc)
-            if error is None:
-                logger.exception("handler for 'tools/call' raised")
-                error = types.ErrorData(code=0, message=str(exc))  # the SDK dispatcher's catch-all, kept
-            raise MCPError.from_error_data(error) from None
-
     async def _modern(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            entry = self._plain(params, modern=True)
+            entry = self._kernel.plain(params, modern=True)
             if entry is None:
                 return await serve_one(
                     self._server,
@@ -408,7 +421,7 @@ class FrontLane:
                 )
             runner = ServerRunner(self._server, connection, self._lifespan)
             try:
-                return await self._kernel(runner, _NoServerRequestsDispatchContext(dctx), params, entry)
+                return await self._kernel.run(runner, _NoServerRequestsDispatchContext(dctx), params, entry)
             finally:
                 # As `serve_one` does; a per-request connection's exit stack is almost always empty, and the
                 # shielded, bounded scope around closing it costs more than the call's own bookkeeping.

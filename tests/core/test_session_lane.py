@@ -1,0 +1,360 @@
+"""`SessionLane` (server/session_lane.py) against the SDK's own legacy session transport, on a real HTTP server.
+
+A real `MCPServer` behind the front's session manager (with its per-session event store), behind
+`http._BodyChecks` and the lane, served by uvicorn on 127.0.0.1. Each exchange runs on a fresh 2025-11-25
+session, sent raw (httpx2), once with the lane switched off (the SDK's transport: the oracle) and once with it
+on; status, headers and the event stream must be equal, event ids and ping timestamps aside. Cases: answers,
+tool errors, an unknown tool, progress, log messages, a keep-alive ping, a question to the client
+(elicitation) answered by a second POST, the client's cancellation, `Last-Event-ID` replay, the session deleted
+during a call, and a call that outlives the session's idle timeout. The lane's own counter says which path served.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse
+
+from switchyard.server.http import (
+    MemoryEventStore,
+    _BodyChecks,  # pyright: ignore[reportPrivateUsage] - the layer in front of the lane
+    _SessionManager,  # pyright: ignore[reportPrivateUsage] - the front's manager (per-session event stores)
+)
+from switchyard.server.session_lane import SessionLane, _Stream  # pyright: ignore[reportPrivateUsage]
+from switchyard.testing.peers import serving_asgi
+
+pytestmark = pytest.mark.anyio
+
+VERSION = "2025-11-25"
+IDLE = 1.5
+server = MCPServer("sessions", version="1.0.0")
+cancelled: list[str] = []
+
+
+class Person(BaseModel):
+    name: str
+
+
+@server.tool()
+def quick(text: str) -> str:
+    """Echo."""
+    return text
+
+
+@server.tool()
+def fails() -> str:
+    """Raise."""
+    raise ValueError("it failed")
+
+
+@server.tool()
+async def slow(seconds: float, tag: str = "") -> str:
+    """Sleep, recording a cancellation."""
+    try:
+        await anyio.sleep(seconds)
+    except anyio.get_cancelled_exc_class():
+        cancelled.append(tag)
+        raise
+    return f"slept {seconds}"
+
+
+@server.tool()
+async def counts(ctx: Context) -> str:
+    """Report progress twice and log once."""
+    await ctx.report_progress(1, 2)
+    await ctx.info("halfway")
+    await ctx.report_progress(2, 2, "done")
+    return "counted"
+
+
+@server.tool()
+async def ask(ctx: Context) -> str:
+    """Ask the client for a name."""
+    answer = await ctx.elicit("Who are you?", Person)
+    return f"hello {answer.data.name}" if answer.action == "accept" else answer.action
+
+
+class App:
+    """Lifespan runs the session manager; HTTP goes through `_BodyChecks` and the lane."""
+
+    def __init__(self) -> None:
+        self.manager = _SessionManager(
+            app=server._lowlevel_server,  # pyright: ignore[reportPrivateUsage]
+            event_store=MemoryEventStore(),
+            session_idle_timeout=IDLE,
+        )
+        self.lane = SessionLane(StreamableHTTPASGIApp(self.manager), self.manager)
+        self.http = _BodyChecks(self.lane, 1 << 20)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            async with self.manager.run():
+                await send({"type": "lifespan.startup.complete"})
+                await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await self.http(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[str, App]]:
+    app = App()
+    with serving_asgi(app, lifespan="on") as port:
+        yield f"http://127.0.0.1:{port}/mcp", app
+
+
+def _normal(text: str) -> str:
+    """The stream with event ids and ping times replaced (they differ between any two runs)."""
+    text = re.sub(r"(?m)^id: [^\r\n]*", "id: <id>", text)
+    return re.sub(r"(: ping - [^\r\n]*\r\n\r\n)+", ": ping\r\n\r\n", text)
+
+
+def _event_data(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in re.split(r"\r\n|\n", text) if line.startswith("data: {")]
+
+
+class Session:
+    """One raw legacy session: `initialize`, `notifications/initialized` and a `tools/list` (the lane learns a
+    session's connection from its first requests)."""
+
+    def __init__(self, http: httpx2.AsyncClient, url: str) -> None:
+        self.http = http
+        self.url = url
+        self.id = ""
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+            "mcp-session-id": self.id,
+            "mcp-protocol-version": VERSION,
+        }
+
+    async def open(self, capabilities: dict[str, Any] | None = None) -> Session:
+        init = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": VERSION,
+                "capabilities": capabilities or {},
+                "clientInfo": {"name": "session-lane-test", "version": "1.0"},
+            },
+        }
+        headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+        response = await self.http.post(self.url, json=init, headers=headers)
+        assert response.status_code == 200, response.text
+        self.id = response.headers["mcp-session-id"]
+        note = await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        assert note.status_code == 202
+        listed = await self.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert '"quick"' in listed.text
+        return self
+
+    async def post(self, message: dict[str, Any]) -> httpx2.Response:
+        return await self.http.post(self.url, content=json.dumps(message).encode(), headers=self.headers())
+
+    def call_body(self, rid: int, name: str, arguments: dict[str, Any], **meta: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        if meta:
+            params["_meta"] = meta
+        return {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}
+
+
+def _shape(response: httpx2.Response) -> tuple[int, dict[str, str], str]:
+    headers = {k: v for k, v in response.headers.items() if k not in ("date", "mcp-session-id")}
+    assert response.headers.get("mcp-session-id")
+    return response.status_code, headers, _normal(response.text)
+
+
+CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("quick", {"text": "hi"}, {}),
+    ("quick", {"text": "ünï ☃ \u2028"}, {}),
+    ("fails", {}, {}),
+    ("missing", {}, {}),
+    ("quick", {}, {}),
+    ("counts", {}, {"progressToken": "p1"}),
+    ("counts", {}, {}),
+    ("slow", {"seconds": 0.7}, {}),
+]
+
+
+async def _both(app: App, run: Any) -> dict[bool, Any]:
+    """`run()` with the lane off (the SDK) and on; the lane must have served exactly when it was on."""
+    out: dict[bool, Any] = {}
+    for enabled in (False, True):
+        app.lane.enabled = enabled
+        before = app.lane.served
+        out[enabled] = await run()
+        assert (app.lane.served > before) is enabled
+    return out
+
+
+async def test_the_lane_answers_as_the_sdks_session_transport_does(
+    served: tuple[str, App], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, app = served
+    monkeypatch.setattr(EventSourceResponse, "DEFAULT_PING_INTERVAL", 0.3)
+    monkeypatch.setattr(_Stream, "ping_interval", 0.3)
+
+    async def run() -> list[tuple[int, dict[str, str], str]]:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            session = await Session(http, url).open()
+            await session.post({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel", "params": {"level": "info"}})
+            return [
+                _shape(await session.post(session.call_body(10 + i, name, args, **meta)))
+                for i, (name, args, meta) in enumerate(CASES)
+            ]
+
+    out = await _both(app, run)
+    assert out[True] == out[False]
+    quick_hi, unicode, failed, missing, invalid, progress, no_token, slept = out[True]
+    assert quick_hi[1]["content-type"].startswith("text/event-stream")
+    assert quick_hi[2].startswith("id: <id>\r\ndata: \r\n\r\nid: <id>\r\nevent: message\r\ndata: {")
+    assert _event_data(quick_hi[2])[0]["result"]["content"][0]["text"] == "hi"
+    assert _event_data(unicode[2])[0]["result"]["content"][0]["text"] == "ünï ☃ \u2028"
+    assert _event_data(failed[2])[0]["result"]["isError"] is True
+    assert "error" in _event_data(missing[2])[0] or _event_data(missing[2])[0]["result"]["isError"] is True
+    assert "error" in _event_data(invalid[2])[0] or _event_data(invalid[2])[0]["result"]["isError"] is True
+    methods = [m.get("method") for m in _event_data(progress[2])]
+    assert methods == ["notifications/progress", "notifications/message", "notifications/progress", None]
+    assert [m.get("method") for m in _event_data(no_token[2])] == ["notifications/message", None]
+    assert slept[2].count(": ping\r\n\r\n") == 1
+    assert "slept 0.7" in slept[2]
+
+
+async def test_a_question_to_the_client_rides_the_calls_stream(served: tuple[str, App]) -> None:
+    url, app = served
+
+    async def run() -> tuple[str, int]:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            session = await Session(http, url).open({"elicitation": {"form": {}}})
+            text = ""
+            answered = 0
+            body = json.dumps(session.call_body(5, "ask", {})).encode()
+            async with http.stream("POST", url, content=body, headers=session.headers()) as response:
+                async for chunk in response.aiter_text():
+                    text += chunk
+                    for message in _event_data(chunk):
+                        if message.get("method") == "elicitation/create":
+                            reply = {"jsonrpc": "2.0", "id": message["id"], "result": {"action": "accept"}}
+                            reply["result"]["content"] = {"name": "Ada"}
+                            answered = (await session.post(reply)).status_code
+            return _normal(text), answered
+
+    out = await _both(app, run)
+    assert out[True] == out[False]
+    text, status = out[True]
+    assert status == 202
+    messages = _event_data(text)
+    assert messages[0]["method"] == "elicitation/create"
+    assert messages[0]["params"]["message"] == "Who are you?"
+    assert messages[-1]["result"]["content"][0]["text"] == "hello Ada"
+
+
+async def test_the_clients_cancellation_ends_the_call_with_the_eras_answer(served: tuple[str, App]) -> None:
+    url, app = served
+
+    async def run() -> str:
+        tag = f"cancel-{app.lane.enabled}"
+        async with httpx2.AsyncClient(timeout=30) as http:
+            session = await Session(http, url).open()
+            body = json.dumps(session.call_body(6, "slow", {"seconds": 30, "tag": tag})).encode()
+            text = ""
+            with anyio.fail_after(10):
+                async with http.stream("POST", url, content=body, headers=session.headers()) as response:
+                    async for chunk in response.aiter_text():
+                        if not text:  # the priming event: the call is running
+                            note = {"jsonrpc": "2.0", "method": "notifications/cancelled"}
+                            note["params"] = {"requestId": 6, "reason": "test"}
+                            assert (await session.post(note)).status_code == 202
+                        text += chunk
+        assert tag in cancelled
+        return _normal(text)
+
+    out = await _both(app, run)
+    assert out[True] == out[False]
+    (answer,) = _event_data(out[True])
+    assert answer == {"jsonrpc": "2.0", "id": 6, "error": {"code": -32800, "message": "Request cancelled"}}
+
+
+async def test_a_resuming_client_gets_the_answer_replayed(served: tuple[str, App]) -> None:
+    url, app = served
+
+    async def run() -> list[dict[str, Any]]:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            session = await Session(http, url).open()
+            first = await session.post(session.call_body(8, "counts", {}, progressToken=3))
+            priming = re.search(r"(?m)^id: ([^\r\n]*)", first.text)
+            assert priming is not None
+            headers = {**session.headers(), "last-event-id": priming.group(1)}
+            text = ""
+            with anyio.move_on_after(1.0):
+                async with http.stream("GET", url, headers=headers) as response:
+                    async for chunk in response.aiter_text():
+                        text += chunk
+            return _event_data(text)
+
+    out = await _both(app, run)
+    assert out[True] == out[False]
+    assert out[True][-1]["result"]["content"][0]["text"] == "counted"
+    assert len(out[True]) == 4
+
+
+async def test_deleting_the_session_ends_a_call_in_flight(served: tuple[str, App]) -> None:
+    url, app = served
+
+    async def run() -> tuple[str, int]:
+        tag = f"delete-{app.lane.enabled}"
+        async with httpx2.AsyncClient(timeout=30) as http:
+            session = await Session(http, url).open()
+            body = json.dumps(session.call_body(7, "slow", {"seconds": 30, "tag": tag})).encode()
+            text = ""
+            deleted = 0
+            with anyio.fail_after(10):
+                async with http.stream("POST", url, content=body, headers=session.headers()) as response:
+                    async for chunk in response.aiter_text():
+                        if not text:
+                            deleted = (await http.delete(url, headers=session.headers())).status_code
+                        text += chunk
+            with anyio.fail_after(10):
+                while tag not in cancelled:  # noqa: ASYNC110 - the tool's own record is the signal
+                    await anyio.sleep(0.05)
+            after = await session.post(session.call_body(9, "quick", {"text": "x"}))
+            assert after.status_code == 404
+        return _normal(text), deleted
+
+    out = await _both(app, run)
+    assert out[True] == out[False]
+    text, deleted = out[True]
+    assert deleted == 200
+    assert _event_data(text) == []
+
+
+async def test_a_call_holds_its_session_past_the_idle_timeout(served: tuple[str, App]) -> None:
+    url, app = served
+
+    async def run() -> tuple[str, int]:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            session = await Session(http, url).open()
+            answered = await session.post(session.call_body(4, "slow", {"seconds": IDLE * 1.5}))
+            await anyio.sleep(IDLE * 1.6)
+            expired = await session.post(session.call_body(5, "quick", {"text": "x"}))
+            return _normal(answered.text), expired.status_code
+
+    out = await _both(app, run)
+    assert out[True] == out[False]
+    text, expired = out[True]
+    assert f"slept {IDLE * 1.5}" in text
+    assert expired == 404

@@ -25,6 +25,8 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
+from switchyard.identity import Principal
+from switchyard.server.auth import session_owner
 from switchyard.server.http import (
     MemoryEventStore,
     _BodyChecks,  # pyright: ignore[reportPrivateUsage] - the layer in front of the lane
@@ -104,6 +106,10 @@ class App:
                 await receive()
             await send({"type": "lifespan.shutdown.complete"})
             return
+        # Stands in for the front's authentication: `x-test-user` names the principal (as `protect` would).
+        user = next((v.decode() for k, v in scope["headers"] if k == b"x-test-user"), None)
+        if user is not None:
+            scope = {**scope, "user": session_owner(Principal(user, "api_key"))}
         await self.http(scope, receive, send)
 
 
@@ -128,18 +134,22 @@ class Session:
     """One raw legacy session: `initialize`, `notifications/initialized` and a `tools/list` (the lane learns a
     session's connection from its first requests)."""
 
-    def __init__(self, http: httpx2.AsyncClient, url: str) -> None:
+    def __init__(self, http: httpx2.AsyncClient, url: str, user: str | None = None) -> None:
         self.http = http
         self.url = url
         self.id = ""
+        self.user = user
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "accept": "application/json, text/event-stream",
             "content-type": "application/json",
             "mcp-session-id": self.id,
             "mcp-protocol-version": VERSION,
         }
+        if self.user is not None:
+            headers["x-test-user"] = self.user
+        return headers
 
     async def open(self, capabilities: dict[str, Any] | None = None) -> Session:
         init = {
@@ -153,6 +163,8 @@ class Session:
             },
         }
         headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+        if self.user is not None:
+            headers["x-test-user"] = self.user
         response = await self.http.post(self.url, json=init, headers=headers)
         assert response.status_code == 200, response.text
         self.id = response.headers["mcp-session-id"]
@@ -358,3 +370,20 @@ async def test_a_call_holds_its_session_past_the_idle_timeout(served: tuple[str,
     text, expired = out[True]
     assert f"slept {IDLE * 1.5}" in text
     assert expired == 404
+
+
+async def test_another_credential_on_the_session_is_told_it_does_not_exist(served: tuple[str, App]) -> None:
+    """The lane knows the session, but a call with another principal's credential is the SDK's to refuse."""
+    url, app = served
+    async with httpx2.AsyncClient(timeout=30) as http:
+        alice = await Session(http, url, "alice").open()
+        mallory = Session(http, url, "mallory")
+        mallory.id = alice.id
+        served_before = app.lane.served
+        refused = await mallory.post(mallory.call_body(3, "quick", {"text": "theirs"}))
+        assert refused.status_code == 404
+        assert "theirs" not in refused.text
+        assert app.lane.served == served_before
+        mine = await alice.post(alice.call_body(4, "quick", {"text": "mine"}))
+        assert _event_data(mine.text)[0]["result"]["content"][0]["text"] == "mine"
+        assert app.lane.served == served_before + 1

@@ -258,8 +258,9 @@ async def test_a_question_to_the_client_rides_the_calls_stream(served: tuple[str
             async with http.stream("POST", url, content=body, headers=session.headers()) as response:
                 async for chunk in response.aiter_text():
                     text += chunk
-                    for message in _event_data(chunk):
-                        if message.get("method") == "elicitation/create":
+                    complete = text[: text.rfind("\r\n\r\n") + 1]  # whole events only
+                    for message in _event_data(complete):
+                        if message.get("method") == "elicitation/create" and not answered:
                             reply = {"jsonrpc": "2.0", "id": message["id"], "result": {"action": "accept"}}
                             reply["result"]["content"] = {"name": "Ada"}
                             answered = (await session.post(reply)).status_code
@@ -289,7 +290,7 @@ async def test_the_clients_cancellation_ends_the_call_with_the_eras_answer(serve
                     async for chunk in response.aiter_text():
                         if not text:  # the priming event: the call is running
                             note = {"jsonrpc": "2.0", "method": "notifications/cancelled"}
-                            note["params"] = {"requestId": 6, "reason": "test"}
+                            note["params"] = {"requestId": "6", "reason": "tools/call"}  # ids correlate as "7" ~ 7
                             assert (await session.post(note)).status_code == 202
                         text += chunk
         assert tag in cancelled
@@ -387,3 +388,53 @@ async def test_another_credential_on_the_session_is_told_it_does_not_exist(serve
         mine = await alice.post(alice.call_body(4, "quick", {"text": "mine"}))
         assert _event_data(mine.text)[0]["result"]["content"][0]["text"] == "mine"
         assert app.lane.served == served_before + 1
+
+
+async def test_a_client_resuming_while_the_call_runs_gets_the_answer(served: tuple[str, App]) -> None:
+    """The client drops the call's stream and resumes it (`GET` + `Last-Event-ID`) before the answer: the answer
+    arrives on the resumed stream."""
+    url, app = served
+
+    async def run() -> list[dict[str, Any]]:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            session = await Session(http, url).open()
+            body = json.dumps(session.call_body(12, "slow", {"seconds": 1.0})).encode()
+            priming = ""
+            with anyio.fail_after(10):
+                async with http.stream("POST", url, content=body, headers=session.headers()) as response:
+                    async for chunk in response.aiter_text():
+                        found = re.search(r"(?m)^id: ([^\r\n]*)", chunk)
+                        if found is not None:
+                            priming = found.group(1)
+                            break  # the client goes away, the call runs on
+            text = ""
+            headers = {**session.headers(), "last-event-id": priming}
+            with anyio.move_on_after(5.0):
+                async with http.stream("GET", url, headers=headers) as resumed:
+                    async for chunk in resumed.aiter_text():
+                        text += chunk
+                        if "slept" in text:
+                            break
+            return _event_data(text)
+
+    out = await _both(app, run)
+    assert out[True] == out[False]
+    assert out[True][-1]["result"]["content"][0]["text"] == "slept 1.0"
+
+
+async def test_another_credential_cannot_cancel_the_owners_call(served: tuple[str, App]) -> None:
+    url, _app = served
+    async with httpx2.AsyncClient(timeout=30) as http:
+        alice = await Session(http, url, "alice").open()
+        mallory = Session(http, url, "mallory")
+        mallory.id = alice.id
+        body = json.dumps(alice.call_body(13, "slow", {"seconds": 1.0})).encode()
+        text = ""
+        with anyio.fail_after(10):
+            async with http.stream("POST", url, content=body, headers=alice.headers()) as response:
+                async for chunk in response.aiter_text():
+                    if not text:
+                        note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 13}}
+                        assert (await mallory.post(note)).status_code == 404
+                    text += chunk
+        assert _event_data(text)[-1]["result"]["content"][0]["text"] == "slept 1.0"

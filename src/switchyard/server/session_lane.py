@@ -28,7 +28,13 @@ What the lane keeps of the SDK's path:
   it and ends the stream without an answer, as the SDK's does;
 - a keep-alive comment every 15 s (`sse_starlette`'s interval and form).
 
-What it does not keep: `ctx.close_sse_stream` is None on the lane (the front never calls it). Every other POST,
+What it does not keep: `ctx.close_sse_stream` and `ctx.close_standalone_sse_stream` are None on the lane (the
+front calls neither). It does not watch for the client's disconnect: the call holds the session's idle clock
+until it ends (the SDK's path releases it at the disconnect). A client that resumes the stream while the call
+runs gets the call's later events on the resumed stream (the lane feeds the replay's live tail, as the SDK's
+router would). Requests to the client reach the stream through the router, so their event ids may be stored
+in another order than a concurrent notification's; and the dispatcher's own `notifications/cancelled` for a
+question still pending when the client cancels the call may come after the `REQUEST_CANCELLED` answer. Every other POST,
 GET and DELETE, any request before the session's `Connection` was seen by the lane's middleware (the first
 requests of a session), and anything the checks above refuse go to the SDK unchanged. `SWITCHYARD_LANES=off`
 turns the layer off. Does not own the body limit (`http.py`, which hands the body over in the scope), the
@@ -38,6 +44,7 @@ kernel (`lane.py`) or the handlers (`mcp.py`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -48,6 +55,7 @@ from typing import Any, Final, cast
 
 import anyio
 import mcp_types as types
+import pydantic_core
 from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.connection import Connection
@@ -62,7 +70,7 @@ from mcp.server.streamable_http import (
     check_accept_headers,
 )
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.shared.dispatcher import CallOptions
+from mcp.shared.dispatcher import CallOptions, coerce_request_id
 from mcp.shared.exceptions import NoBackChannelError
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher, handler_exception_to_error_data
 from mcp.shared.message import ServerMessageMetadata
@@ -99,7 +107,7 @@ _SEP = "\r\n"
 def _event(event_id: str | None, data: str) -> bytes:
     """One `message` event in `sse_starlette`'s framing (id, event, data); JSON text holds no line breaks."""
     head = f"id: {event_id}{_SEP}" if event_id is not None else ""
-    return f"{head}event: message{_SEP}data: {data}{_SEP}{_SEP}".encode()
+    return f"{head}event: message{_SEP}data: {data}{_SEP}{_SEP}".encode("utf-8", errors="replace")
 
 
 def _dumps(message: Mapping[str, Any]) -> str:
@@ -156,14 +164,23 @@ class _Stream:
         if self.finished:
             return
         event_id = await self._store.store_event(self.stream_id, model) if self._store is not None else None
+        await self._tail(model, event_id)
         await self._write(_event(event_id, _dumps(wire)))
+
+    async def _tail(self, model: types.JSONRPCMessage, event_id: str | None) -> None:
+        """Hand the message to a client that resumed this stream (`GET` with `Last-Event-ID`) while the call
+        runs: the SDK's replay registers a live tail under the stream's name, which its router would feed."""
+        pair = self._transport._request_streams.get(self.stream_id)  # pyright: ignore[reportPrivateUsage]
+        if pair is not None and pair[1] is not self._routed:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await pair[0].send(EventMessage(model, event_id))
 
     def route(self) -> None:
         """Have the SDK's message router hand this call's related messages (requests to the client, and their
         cancellations) to this stream, as it does for the SDK's own request streams."""
-        if self._routed is not None:
-            return
         streams = self._transport._request_streams  # pyright: ignore[reportPrivateUsage] - the router's map
+        if self._routed is not None or self.stream_id in streams:
+            return  # routed already, or a resumed client's live tail takes the router's messages
         pair = anyio.create_memory_object_stream[EventMessage](REQUEST_STREAM_BUFFER_SIZE)
         streams[self.stream_id] = pair
         self._routed = pair[1]
@@ -196,6 +213,7 @@ class _Stream:
             await self._write(b"", more=False)
             return
         event_id = await self._store.store_event(self.stream_id, model) if self._store is not None else None
+        await self._tail(model, event_id)
         await self._write(_event(event_id, _dumps(wire)), more=False)
 
     def _stop(self) -> None:
@@ -353,10 +371,9 @@ class SessionLane:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = scope.get(BODY_SCOPE_KEY)
         if self.enabled and isinstance(body, bytes) and scope["type"] == "http" and scope["method"] == "POST":
-            if _TOOLS_CALL in body:
-                if await self._take(scope, send, body):
-                    return
-            elif self._calls and _CANCELLED in body:
+            if _TOOLS_CALL in body and await self._take(scope, send, body):
+                return
+            if self._calls and _CANCELLED in body:
                 self._cancel(scope, body)
         await self.app(scope, receive, send)
 
@@ -365,29 +382,39 @@ class SessionLane:
         session_id: str | None = None
         version: str | None = None
         for key, value in scope["headers"]:
-            if key == _SESSION_HEADER:
+            if key == _SESSION_HEADER and session_id is None:  # the first, as the SDK reads headers
                 session_id = value.decode("latin-1")
-            elif key == _VERSION_HEADER:
+            elif key == _VERSION_HEADER and version is None:
                 version = value.decode("latin-1")
         if session_id is None or (version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS):
             return None
         return session_id, version
 
+    def _owned(self, scope: Scope, session_id: str) -> bool:
+        """The request carries the credential that opened the session (the SDK's rule, else its 404)."""
+        user = scope.get("user")
+        requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
+        return requestor == self.manager._session_owners.get(session_id)  # pyright: ignore[reportPrivateUsage]
+
     def _cancel(self, scope: Scope, body: bytes) -> None:
-        """A client's `notifications/cancelled` for one of the session's lane calls cancels it."""
+        """A client's `notifications/cancelled` for one of the session's lane calls cancels it (only a
+        cancellation, from the session's owner; the POST then goes on to the SDK, which answers it)."""
         found = self._session(scope)
         calls = self._calls.get(found[0]) if found is not None else None
-        if not calls:
+        if not calls or found is None or not self._owned(scope, found[0]):
             return
         try:
-            message: Any = json.loads(body)
-        except (ValueError, RecursionError):
+            message: Any = pydantic_core.from_json(body)
+        except ValueError:
             return
-        params: Any = cast(dict[str, Any], message).get("params") if isinstance(message, dict) else None
+        if not isinstance(message, dict) or cast(dict[str, Any], message).get("method") != "notifications/cancelled":
+            return
+        params: Any = cast(dict[str, Any], message).get("params")
         rid: Any = cast(Mapping[str, Any], params).get("requestId") if isinstance(params, Mapping) else None
-        call = calls.get(rid) if isinstance(rid, str | int) and not isinstance(rid, bool) else None
-        if call is not None:
-            call.cancel()
+        if isinstance(rid, str | int) and not isinstance(rid, bool):
+            call = calls.get(coerce_request_id(rid))
+            if call is not None:
+                call.cancel()
 
     async def _take(self, scope: Scope, send: Send, body: bytes) -> bool:
         """Serve the request when every check of the module docstring passes; False leaves it to the SDK."""
@@ -408,9 +435,7 @@ class SessionLane:
             or connection.protocol_version in MODERN_PROTOCOL_VERSIONS
         ):
             return False
-        user = scope.get("user")
-        requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
-        if requestor != manager._session_owners.get(session_id):  # pyright: ignore[reportPrivateUsage]
+        if not self._owned(scope, session_id):
             return False  # the SDK answers as if the session did not exist
         request = Request(scope)
         if await transport._security.validate_request(request, is_post=True) is not None:  # pyright: ignore[reportPrivateUsage]
@@ -418,8 +443,8 @@ class SessionLane:
         if check_accept_headers(request) != (True, True) or not transport._check_content_type(request):  # pyright: ignore[reportPrivateUsage]
             return False
         try:
-            parsed: Any = json.loads(body)
-        except (ValueError, RecursionError):
+            parsed: Any = pydantic_core.from_json(body)  # the SDK's parser: the same bodies refused
+        except ValueError:
             return False
         if not isinstance(parsed, dict):
             return False
@@ -432,12 +457,14 @@ class SessionLane:
             or not isinstance(ident, str | int)
             or isinstance(ident, bool)
             or not isinstance(raw_params, dict)
+            or "result" in msg
+            or "error" in msg
         ):
             return False
         params = cast(dict[str, Any], raw_params)
         calls = self._calls.get(session_id, {})
         stream_id = str(ident)
-        if _has_modern_envelope(params) or ident in calls or stream_id in transport._request_streams:  # pyright: ignore[reportPrivateUsage]
+        if _has_modern_envelope(params) or coerce_request_id(ident) in calls or stream_id in transport._request_streams:  # pyright: ignore[reportPrivateUsage]
             return False  # the SDK answers these (a modern envelope on a session is its error to give)
         if not self._announced:
             self._announced = True
@@ -470,7 +497,8 @@ class SessionLane:
         metadata = ServerMessageMetadata(request_context=request, can_send_request=True)
         scope = anyio.CancelScope()  # entered below; a cancellation before that still takes effect
         call = _Call(stream, ident, progress_token(params), connection, metadata, scope)
-        self._calls.setdefault(session_id, {})[ident] = call
+        key = coerce_request_id(ident)
+        self._calls.setdefault(session_id, {})[key] = call
         idle = _hold(transport)
         try:
             answer: tuple[dict[str, Any], types.JSONRPCMessage] | None = None
@@ -487,17 +515,17 @@ class SessionLane:
                     answer = _error(ident, error)
                 finally:
                     call.closed = True
-            if scope.cancelled_caught:
-                # The session ended: no answer (as the SDK's stream ends); the client cancelled: the era's answer.
-                cancelled = types.ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
-                answer = None if call.ended else _error(ident, cancelled)
+            if call.ended or transport.is_terminated:
+                answer = None  # the session ended: no answer, as the SDK's stream ends
+            elif call.cancelled:  # the client cancelled: the era's answer, whatever the handler returned
+                answer = _error(ident, types.ErrorData(code=REQUEST_CANCELLED, message="Request cancelled"))
             self.served += 1
             await stream.finish(*(answer if answer is not None else (None, None)))
         finally:
             stream.close()
             calls = self._calls.get(session_id)
-            if calls is not None and calls.get(ident) is call:
-                del calls[ident]
+            if calls is not None and calls.get(key) is call:
+                del calls[key]
                 if not calls:
                     del self._calls[session_id]
             if idle:

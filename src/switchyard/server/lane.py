@@ -70,7 +70,7 @@ from pydantic import ValidationError
 
 from switchyard.upstream.lane import tracing_active
 
-__all__ = ["FrontLane", "LaneKernel", "progress_token"]
+__all__ = ["FrontLane", "LaneKernel", "progress_params", "progress_token"]
 
 logger = logging.getLogger("switchyard.front")
 
@@ -180,14 +180,8 @@ class _LaneContext:
 
     async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         """Report progress when the client asked for it."""
-        if self.progress_token is None:
-            return
-        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
-        if total is not None:
-            params["total"] = total
-        if message is not None:
-            params["message"] = message
-        await self.notify("notifications/progress", params)
+        if self.progress_token is not None:
+            await self.notify("notifications/progress", progress_params(self.progress_token, progress, total, message))
 
 
 @dataclass(eq=False)
@@ -195,6 +189,18 @@ class _InFlight:
     task: anyio.TaskHandle[None]
     """Cancelled by the client's `notifications/cancelled` (each anyio task runs in a cancel scope of its own)."""
     dctx: _LaneContext
+
+
+def progress_params(
+    token: types.ProgressToken, progress: float, total: float | None, message: str | None
+) -> dict[str, Any]:
+    """The params of a `notifications/progress` (as the SDK's dispatch context builds them)."""
+    params: dict[str, Any] = {"progressToken": token, "progress": progress}
+    if total is not None:
+        params["total"] = total
+    if message is not None:
+        params["message"] = message
+    return params
 
 
 def progress_token(params: Mapping[str, Any]) -> types.ProgressToken | None:

@@ -80,7 +80,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchyard.server.http_lane import BODY_SCOPE_KEY
-from switchyard.server.lane import LaneKernel, progress_token
+from switchyard.server.lane import LaneKernel, progress_params, progress_token
 from switchyard.upstream.lane import lanes_enabled
 
 __all__ = ["SessionLane"]
@@ -306,14 +306,8 @@ class _Call:
 
     async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         """Report progress when the client asked for it."""
-        if self.progress_token is None:
-            return
-        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
-        if total is not None:
-            params["total"] = total
-        if message is not None:
-            params["message"] = message
-        await self.notify("notifications/progress", params)
+        if self.progress_token is not None:
+            await self.notify("notifications/progress", progress_params(self.progress_token, progress, total, message))
 
 
 def _error(request_id: types.RequestId, error: types.ErrorData) -> tuple[dict[str, Any], types.JSONRPCMessage]:

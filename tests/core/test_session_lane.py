@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 import anyio
@@ -177,11 +177,32 @@ class Session:
     async def post(self, message: dict[str, Any]) -> httpx2.Response:
         return await self.http.post(self.url, content=json.dumps(message).encode(), headers=self.headers())
 
+    async def streamed(self, message: dict[str, Any], once_running: Callable[[], Awaitable[None]]) -> str:
+        """POST `message` and read its stream to the end; `once_running()` runs when the first chunk (the priming
+        event: the call is running) has arrived."""
+        text = ""
+        body = json.dumps(message).encode()
+        with anyio.fail_after(10):
+            async with self.http.stream("POST", self.url, content=body, headers=self.headers()) as response:
+                async for chunk in response.aiter_text():
+                    if not text:
+                        await once_running()
+                    text += chunk
+        return text
+
     def call_body(self, rid: int, name: str, arguments: dict[str, Any], **meta: Any) -> dict[str, Any]:
         params: dict[str, Any] = {"name": name, "arguments": arguments}
         if meta:
             params["_meta"] = meta
         return {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}
+
+
+async def _owner_and_intruder(http: httpx2.AsyncClient, url: str) -> tuple[Session, Session]:
+    """alice's open session, and mallory (another principal) holding its id."""
+    alice = await Session(http, url, "alice").open()
+    mallory = Session(http, url, "mallory")
+    mallory.id = alice.id
+    return alice, mallory
 
 
 def _shape(response: httpx2.Response) -> tuple[int, dict[str, str], str]:
@@ -283,16 +304,13 @@ async def test_the_clients_cancellation_ends_the_call_with_the_eras_answer(serve
         tag = f"cancel-{app.lane.enabled}"
         async with httpx2.AsyncClient(timeout=30) as http:
             session = await Session(http, url).open()
-            body = json.dumps(session.call_body(6, "slow", {"seconds": 30, "tag": tag})).encode()
-            text = ""
-            with anyio.fail_after(10):
-                async with http.stream("POST", url, content=body, headers=session.headers()) as response:
-                    async for chunk in response.aiter_text():
-                        if not text:  # the priming event: the call is running
-                            note = {"jsonrpc": "2.0", "method": "notifications/cancelled"}
-                            note["params"] = {"requestId": "6", "reason": "tools/call"}  # ids correlate as "7" ~ 7
-                            assert (await session.post(note)).status_code == 202
-                        text += chunk
+
+            async def cancel() -> None:
+                note = {"jsonrpc": "2.0", "method": "notifications/cancelled"}
+                note["params"] = {"requestId": "6", "reason": "tools/call"}  # ids correlate as "7" ~ 7
+                assert (await session.post(note)).status_code == 202
+
+            text = await session.streamed(session.call_body(6, "slow", {"seconds": 30, "tag": tag}), cancel)
         assert tag in cancelled
         return _normal(text)
 
@@ -332,21 +350,18 @@ async def test_deleting_the_session_ends_a_call_in_flight(served: tuple[str, App
         tag = f"delete-{app.lane.enabled}"
         async with httpx2.AsyncClient(timeout=30) as http:
             session = await Session(http, url).open()
-            body = json.dumps(session.call_body(7, "slow", {"seconds": 30, "tag": tag})).encode()
-            text = ""
-            deleted = 0
-            with anyio.fail_after(10):
-                async with http.stream("POST", url, content=body, headers=session.headers()) as response:
-                    async for chunk in response.aiter_text():
-                        if not text:
-                            deleted = (await http.delete(url, headers=session.headers())).status_code
-                        text += chunk
+            deleted: list[int] = []
+
+            async def delete() -> None:
+                deleted.append((await http.delete(url, headers=session.headers())).status_code)
+
+            text = await session.streamed(session.call_body(7, "slow", {"seconds": 30, "tag": tag}), delete)
             with anyio.fail_after(10):
                 while tag not in cancelled:  # noqa: ASYNC110 - the tool's own record is the signal
                     await anyio.sleep(0.05)
             after = await session.post(session.call_body(9, "quick", {"text": "x"}))
             assert after.status_code == 404
-        return _normal(text), deleted
+        return _normal(text), deleted[0]
 
     out = await _both(app, run)
     assert out[True] == out[False]
@@ -377,9 +392,7 @@ async def test_another_credential_on_the_session_is_told_it_does_not_exist(serve
     """The lane knows the session, but a call with another principal's credential is the SDK's to refuse."""
     url, app = served
     async with httpx2.AsyncClient(timeout=30) as http:
-        alice = await Session(http, url, "alice").open()
-        mallory = Session(http, url, "mallory")
-        mallory.id = alice.id
+        alice, mallory = await _owner_and_intruder(http, url)
         served_before = app.lane.served
         refused = await mallory.post(mallory.call_body(3, "quick", {"text": "theirs"}))
         assert refused.status_code == 404
@@ -425,16 +438,11 @@ async def test_a_client_resuming_while_the_call_runs_gets_the_answer(served: tup
 async def test_another_credential_cannot_cancel_the_owners_call(served: tuple[str, App]) -> None:
     url, _app = served
     async with httpx2.AsyncClient(timeout=30) as http:
-        alice = await Session(http, url, "alice").open()
-        mallory = Session(http, url, "mallory")
-        mallory.id = alice.id
-        body = json.dumps(alice.call_body(13, "slow", {"seconds": 1.0})).encode()
-        text = ""
-        with anyio.fail_after(10):
-            async with http.stream("POST", url, content=body, headers=alice.headers()) as response:
-                async for chunk in response.aiter_text():
-                    if not text:
-                        note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 13}}
-                        assert (await mallory.post(note)).status_code == 404
-                    text += chunk
+        alice, mallory = await _owner_and_intruder(http, url)
+
+        async def cancel_as_mallory() -> None:
+            note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 13}}
+            assert (await mallory.post(note)).status_code == 404
+
+        text = await alice.streamed(alice.call_body(13, "slow", {"seconds": 1.0}), cancel_as_mallory)
         assert _event_data(text)[-1]["result"]["content"][0]["text"] == "slept 1.0"

@@ -60,6 +60,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.runner import _has_modern_envelope  # pyright: ignore[reportPrivateUsage] - the SDK's own era rule
 from mcp.server.streamable_http import (
     CONTENT_TYPE_SSE,
     MCP_SESSION_ID_HEADER,
@@ -91,7 +92,6 @@ _TOOLS_CALL = b'"tools/call"'
 _CANCELLED = b'"notifications/cancelled"'
 _SESSION_HEADER = MCP_SESSION_ID_HEADER.encode("latin-1")
 _VERSION_HEADER = b"mcp-protocol-version"
-_MODERN_ENVELOPE_KEY = types.PROTOCOL_VERSION_META_KEY
 _TRANSPORT = TransportContext(kind="jsonrpc", can_send_request=True)
 """What the SDK's dispatcher stamps on a legacy SSE session's requests."""
 _HEADERS: Final = (
@@ -112,11 +112,6 @@ def _event(event_id: str | None, data: str) -> bytes:
 
 def _dumps(message: Mapping[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-
-
-def _has_modern_envelope(params: Mapping[str, Any]) -> bool:
-    meta: Any = params.get("_meta")
-    return isinstance(meta, Mapping) and _MODERN_ENVELOPE_KEY in meta
 
 
 class _Stream:

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from mcp.server.connection import Connection
 from mcp_types import methods as _methods
 
-from switchyard.server.lane import FrontLane, _LaneContext, plain_call_params  # pyright: ignore[reportPrivateUsage]
+from switchyard.server.lane import (  # pyright: ignore[reportPrivateUsage]
+    FrontLane,
+    LaneKernel,
+    _LaneContext,
+    plain_call_params,
+)
 from switchyard.upstream.lane import tracing_active
 
 _VERSION = "2026-07-28"
@@ -44,7 +49,7 @@ def test_each_modern_request_gets_the_connection_from_envelope_would_build() -> 
     ]
     seen: list[Connection] = []
     for info, caps in envelopes:
-        got = lane._envelope_connection(_VERSION, info, caps)  # pyright: ignore[reportPrivateUsage]
+        got = lane._envelopes.connection(_VERSION, info, caps)  # pyright: ignore[reportPrivateUsage]
         assert _view(got) == _view(Connection.from_envelope(_VERSION, info, caps)), (info, caps)
         assert all(got is not earlier for earlier in seen)  # a connection of its own per request
         seen.append(got)
@@ -53,10 +58,10 @@ def test_each_modern_request_gets_the_connection_from_envelope_would_build() -> 
 def test_a_changed_request_dict_does_not_change_the_kept_envelope() -> None:
     lane = FrontLane(None, cast(Any, None), cast(Any, None))
     caps: dict[str, Any] = {"elicitation": {}}
-    lane._envelope_connection(_VERSION, _INFO, caps)  # pyright: ignore[reportPrivateUsage]
+    lane._envelopes.connection(_VERSION, _INFO, caps)  # pyright: ignore[reportPrivateUsage]
     caps["sampling"] = {}  # a later stage edits the request's own dict
     edited: dict[str, Any] = {"elicitation": {}, "sampling": {}}
-    got = lane._envelope_connection(_VERSION, _INFO, edited)  # pyright: ignore[reportPrivateUsage]
+    got = lane._envelopes.connection(_VERSION, _INFO, edited)  # pyright: ignore[reportPrivateUsage]
     assert _view(got) == _view(Connection.from_envelope(_VERSION, _INFO, edited))
 
 
@@ -107,6 +112,46 @@ def test_plain_params_are_ones_the_sdk_validation_accepts_unchanged(data: st.Dat
     typed = types.CallToolRequestParams.model_validate(params, by_name=False)
     assert typed.name == params["name"]
     assert typed.arguments == params.get("arguments")
+
+
+class _Server:
+    """What `LaneKernel.plain` reads of a server."""
+
+    middleware: list[Any] = []  # noqa: RUF012 - read only
+
+    def get_request_handler(self, method: str) -> Any:
+        return f"handler of {method}"
+
+
+_ENVELOPE_VALUE = (
+    st.none()
+    | _JSON
+    | st.sampled_from([_INFO, _CAPS, {}])
+    | st.dictionaries(st.sampled_from(["elicitation", "sampling", "roots", "name", "version"]), _JSON, max_size=3)
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(info=_ENVELOPE_VALUE, caps=_ENVELOPE_VALUE, keys=st.sampled_from(["both", "no info", "no caps"]))
+def test_the_kernel_takes_the_shortcut_only_for_envelopes_the_sdk_validation_accepts(
+    info: Any, caps: Any, keys: str
+) -> None:
+    # The inbound ladder checks the version, not the shapes of client info and capabilities: a null or
+    # mis-shaped one must run the whole kernel, whose validation answers -32602 (both lanes use `plain`).
+    meta: dict[str, Any] = {types.PROTOCOL_VERSION_META_KEY: _VERSION}
+    if keys != "no info":
+        meta[types.CLIENT_INFO_META_KEY] = info
+    if keys != "no caps":
+        meta[types.CLIENT_CAPABILITIES_META_KEY] = caps
+    params = {"name": "t", "arguments": {}, "_meta": meta}
+    try:
+        _methods.validate_client_request("tools/call", _VERSION, params)
+        accepted = True
+    except ValueError:
+        accepted = False
+    kernel = LaneKernel(_Server(), "test")
+    for _ in range(2):  # the second time from the kept verdict
+        assert (kernel.plain(params, modern=True) is not None) is accepted, params
 
 
 def test_plain_params_turn_back_what_the_kernel_must_see() -> None:

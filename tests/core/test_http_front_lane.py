@@ -64,6 +64,18 @@ async def slow(seconds: float, tag: str = "") -> str:
 
 
 @server.tool()
+def measures(text: str) -> dict[str, Any]:
+    """Structured output with a null and a NaN (the SDK's JSON dump writes null for NaN)."""
+    return {"text": text, "none": None, "ratio": float("nan")}
+
+
+@server.tool()
+def plain(count: int) -> dict[str, Any]:
+    """Structured output without NaN."""
+    return {"count": count, "none": None, "half": count / 2}
+
+
+@server.tool()
 async def counts(ctx: Context) -> str:
     """Report progress twice."""
     await ctx.report_progress(1, 2)
@@ -97,10 +109,10 @@ def served() -> Iterator[tuple[str, App]]:
         yield f"http://127.0.0.1:{port}/mcp", app
 
 
-def _post(name: str, arguments: dict[str, Any], **meta: Any) -> tuple[dict[str, str], bytes]:
+def _post(name: str, arguments: dict[str, Any], ident: Any = 7, **meta: Any) -> tuple[dict[str, str], bytes]:
     body = {
         "jsonrpc": "2.0",
-        "id": 7,
+        "id": ident,
         "method": "tools/call",
         "params": {"name": name, "arguments": arguments, "_meta": {**ENVELOPE, **meta}},
     }
@@ -114,10 +126,15 @@ def _post(name: str, arguments: dict[str, Any], **meta: Any) -> tuple[dict[str, 
     return headers, json.dumps(body).encode()
 
 
-async def _exchange(url: str, name: str, arguments: dict[str, Any], **meta: Any) -> tuple[int, str, str]:
-    headers, body = _post(name, arguments, **meta)
+async def _exchange(
+    url: str, name: str, arguments: dict[str, Any], change: dict[str, str] | None = None, ident: Any = 7, **meta: Any
+) -> tuple[int, str, str]:
+    headers, body = _post(name, arguments, ident, **meta)
+    raw = [(k, v) for k, v in {**headers, **(change or {})}.items() if v]
+    if change and change.get("mcp-method") == "twice":  # the routing header sent twice, same value
+        raw = [(k, v) for k, v in raw if k != "mcp-method"] + [("mcp-method", "tools/call")] * 2
     async with httpx2.AsyncClient(timeout=30) as http:
-        response = await http.post(url, content=body, headers=headers)
+        response = await http.post(url, content=body, headers=raw)
     text = re.sub(r"(: ping\r\n\r\n)+", ": ping\r\n\r\n", response.text)  # the count depends on timing
     return response.status_code, response.headers.get("content-type", ""), text
 
@@ -128,7 +145,27 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("missing", {}, {}),
     ("slow", {"seconds": 1.0}, {}),
     ("counts", {}, {"progressToken": "p1"}),
+    ("quick", {"text": "h\u00e9llo \u2713 \U0001f600"}, {}),
+    ("measures", {"text": "x"}, {}),
+    ("plain", {"count": 3}, {}),
+    ("quick", {"text": 5}, {}),  # invalid arguments: the tool's validation error
 ]
+LANE_CASES = 8
+"""The cases above the modern lane answers itself (all but the one asking for progress)."""
+REJECTED: list[tuple[str, dict[str, Any], dict[str, str], dict[str, Any]]] = [
+    ("quick", {"text": "hi"}, {"mcp-name": "other"}, {}),  # header and body disagree
+    ("quick", {"text": "hi"}, {"mcp-method": ""}, {}),  # a routing header missing
+    ("quick", {"text": "hi"}, {"mcp-method": "twice"}, {}),  # a routing header sent twice
+    ("quick", {"text": "hi"}, {"accept": "text/html"}, {}),  # cannot take JSON
+    ("quick", {"text": "hi"}, {"content-type": "text/plain"}, {}),
+]
+BAD_ENVELOPES: list[dict[str, Any]] = [
+    {"io.modelcontextprotocol/clientCapabilities": None},
+    {"io.modelcontextprotocol/clientCapabilities": {"elicitation": "yes"}},
+    {"io.modelcontextprotocol/clientInfo": None},
+    {"io.modelcontextprotocol/clientInfo": {"name": 5}},
+]
+"""Envelopes the inbound ladder lets through; the kernel's request validation rejects all but the third."""
 
 
 async def test_the_lane_answers_as_the_sdks_streaming_branch_does(
@@ -139,15 +176,60 @@ async def test_the_lane_answers_as_the_sdks_streaming_branch_does(
     out: dict[bool, list[tuple[int, str, str]]] = {}
     for enabled in (False, True):
         app.lane.enabled = enabled
+        before = app.lane.modern.served
         out[enabled] = [await _exchange(url, name, args, **meta) for name, args, meta in CASES]
+        served = app.lane.modern.served - before
+        assert served == (LANE_CASES if enabled else 0)
     assert out[True] == out[False]
-    by_name = dict(zip([c[0] for c in CASES], out[True], strict=True))
+    by_name = dict(zip([c[0] for c in CASES[:5]], out[True], strict=False))
     assert by_name["quick"][1].startswith("application/json")
     assert '"text":"hi"' in by_name["quick"][2]
     assert by_name["slow"][1].startswith("text/event-stream")
     assert by_name["slow"][2].startswith(": ping\r\n\r\nevent: message\r\ndata: ")
     assert "slept 1.0" in by_name["slow"][2]
     assert "notifications/progress" in by_name["counts"][2]
+    assert '"ratio":null' in out[True][6][2]
+    assert "\\u00e9" in out[True][5][2]
+
+
+async def test_what_a_check_rejects_is_answered_by_the_sdk(served: tuple[str, App]) -> None:
+    url, app = served
+    out: dict[bool, list[tuple[int, str, str]]] = {}
+    for enabled in (False, True):
+        app.lane.enabled = enabled
+        before = app.lane.modern.served
+        out[enabled] = [await _exchange(url, name, args, change, **meta) for name, args, change, meta in REJECTED]
+        assert app.lane.modern.served == before
+    assert out[True] == out[False]
+    assert all(status >= 400 for status, _, _ in out[True]), out[True]
+
+
+async def test_an_envelope_the_kernel_rejects_is_rejected_as_the_sdk_does(served: tuple[str, App]) -> None:
+    # The lane serves these through the whole kernel (its validation answers), never the shortcut.
+    url, app = served
+    out: dict[bool, list[tuple[int, str, str]]] = {}
+    for enabled in (False, True):
+        app.lane.enabled = enabled
+        out[enabled] = [await _exchange(url, "quick", {"text": "hi"}, **meta) for meta in BAD_ENVELOPES]
+    assert out[True] == out[False]
+    # The SDK takes a null client info as "not supplied"; the other three are -32602.
+    assert [status for status, _, _ in out[True]] == [400, 400, 200, 400], out[True]
+    assert all('"code":-32602' in out[True][i][2] for i in (0, 1, 3))
+
+
+async def test_a_string_id_and_another_client_are_served_alike(served: tuple[str, App]) -> None:
+    url, app = served
+    other = {"io.modelcontextprotocol/clientInfo": {"name": "other", "version": "2"}}
+    out: dict[bool, list[tuple[int, str, str]]] = {}
+    for enabled in (False, True):
+        app.lane.enabled = enabled
+        out[enabled] = [
+            await _exchange(url, "quick", {"text": "a"}, ident="abc"),
+            await _exchange(url, "quick", {"text": "b"}, **other),
+            await _exchange(url, "quick", {"text": "c"}),
+        ]
+    assert out[True] == out[False]
+    assert '"id":"abc"' in out[True][0][2]
 
 
 @pytest.mark.parametrize("enabled", [False, True])

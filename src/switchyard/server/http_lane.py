@@ -10,7 +10,9 @@ so this layer runs the same SDK function with `json_response=True`: the same che
 `Mcp-Param-*`), the same handler, the same JSON answer and status. Two things of the streaming branch are kept
 here: a client that disconnects cancels the handler (the revision's cancellation), and a call still running
 after the SDK's keep-alive interval commits `text/event-stream` and sends the SDK's pings, its answer then
-being the stream's final event, as the streaming branch would send it.
+being the stream's final event, as the streaming branch would send it. Inside that, a quiet `tools/call` is
+first offered to `ModernLane` (modern_lane.py), which runs the SDK's checks and the request kernel without the
+SDK's entry; what it declines runs `handle_modern_request` as above.
 
 Every other request (legacy sessions, other versions, progress or logging requested, unreadable bodies) goes
 to the SDK unchanged. `SWITCHYARD_LANES=off` turns the layer off. Does not own the checks or the answer (the
@@ -31,9 +33,10 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from switchyard.server.modern_lane import ModernLane
 from switchyard.upstream.lane import lanes_enabled
 
-__all__ = ["BODY_SCOPE_KEY", "QuietLane", "quiet"]
+__all__ = ["BODY_SCOPE_KEY", "QuietLane", "quiet", "quiet_message"]
 
 logger = logging.getLogger("switchyard.http")
 
@@ -46,31 +49,36 @@ _QUIET_MAX = 64 * 1024
 
 
 def quiet(body: bytes) -> bool:
-    """Whether the request in `body` can get nothing but its answer: a JSON-RPC request (not
-    `subscriptions/listen`) whose `_meta` asks for no progress and opts in to no log messages. A body over
-    `_QUIET_MAX` is not read a second time here: it takes the SDK's branch."""
+    """Whether the request in `body` can get nothing but its answer (see `quiet_message`)."""
+    return quiet_message(body) is not None
+
+
+def quiet_message(body: bytes) -> dict[str, Any] | None:
+    """The request in `body` when it can get nothing but its answer: a JSON-RPC request (not
+    `subscriptions/listen`) whose `_meta` asks for no progress and opts in to no log messages; else None. A body
+    over `_QUIET_MAX` is not read a second time here: it takes the SDK's branch."""
     if len(body) > _QUIET_MAX:
-        return False
+        return None
     try:
         message: Any = json.loads(body)
     except (ValueError, RecursionError):
-        return False
+        return None
     if not isinstance(message, dict):
-        return False
+        return None
     msg = cast(dict[str, Any], message)
     if "id" not in msg or not isinstance(msg.get("method"), str) or msg["method"] == "subscriptions/listen":
-        return False
+        return None
     params: Any = msg.get("params")
     if params is None:
-        return True
+        return msg
     if not isinstance(params, dict):
-        return False
+        return None
     meta: Any = cast(dict[str, Any], params).get("_meta")
     if meta is None:
-        return True
+        return msg
     if not isinstance(meta, dict):
-        return False
-    return "progressToken" not in meta and types.LOG_LEVEL_META_KEY not in meta
+        return None
+    return msg if "progressToken" not in meta and types.LOG_LEVEL_META_KEY not in meta else None
 
 
 class _Answer:
@@ -117,18 +125,23 @@ class QuietLane:
     def __init__(self, app: ASGIApp, manager: StreamableHTTPSessionManager) -> None:
         self.app = app
         self.manager = manager
+        self.modern = ModernLane(manager)
+        """Serves the quiet `tools/call` requests itself (modern_lane.py); the rest take the SDK's JSON branch."""
         self.enabled = lanes_enabled()
         self._logged = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = scope.get(BODY_SCOPE_KEY)
-        if not self.enabled or not isinstance(body, bytes) or not self._modern(scope) or not quiet(body):
+        if not isinstance(body, bytes):
+            body = b""
+        message = quiet_message(body) if self.enabled and body and self._modern(scope) else None
+        if message is None:
             await self.app(scope, receive, send)
             return
         if not self._logged:
             self._logged = True
             logger.debug("HTTP lane: requests that can only get their answer take the SDK's JSON branch")
-        await self._serve(scope, receive, send, body)
+        await self._serve(scope, receive, send, body, message)
 
     @staticmethod
     def _modern(scope: Scope) -> bool:
@@ -137,7 +150,7 @@ class QuietLane:
         version = next((v for k, v in scope["headers"] if k == _VERSION_HEADER), None)
         return version is not None and version.decode("latin-1") in MODERN_PROTOCOL_VERSIONS
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, body: bytes, message: dict[str, Any]) -> None:
         manager = self.manager
         answer = _Answer(send)
         disconnected = asyncio.Event()
@@ -166,6 +179,8 @@ class QuietLane:
             watcher = loop.create_task(watch())
             timer = loop.call_later(interval, lambda: pinger.append(loop.create_task(answer.keep_alive(interval))))
             try:
+                if await self.modern.serve(scope, inner_receive, answer, message):
+                    return
                 await _modern.handle_modern_request(
                     manager.app,
                     manager.security_settings,

@@ -65,12 +65,13 @@ from mcp.shared.inbound import InboundLadderRejection, classify_inbound_request
 from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data
 from mcp.shared.transport_context import TransportContext
 from mcp_types import ClientCapabilities, InitializeRequestParams
+from mcp_types import methods as _methods
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from switchyard.upstream.lane import tracing_active
 
-__all__ = ["FrontLane", "LaneKernel", "progress_params", "progress_token"]
+__all__ = ["EnvelopeCache", "FrontLane", "LaneKernel", "progress_params", "progress_token"]
 
 logger = logging.getLogger("switchyard.front")
 
@@ -87,6 +88,8 @@ _ENVELOPE_KEYS = frozenset(
 )
 """The modern envelope's `_meta` keys: the SDK's inbound ladder and `Connection.from_envelope` vetted them."""
 _PLAIN_KEYS = frozenset({"name", "arguments", "_meta"})
+_VALID_ENVELOPES = 8
+"""Distinct valid modern envelopes `LaneKernel` remembers."""
 
 Call = Callable[[ServerRequestContext[Any, Any]], Awaitable[HandlerResult]]
 
@@ -219,6 +222,7 @@ class LaneKernel:
         self._server = server
         self._label = label
         self._plain_seen = False
+        self._valid_envelopes: list[dict[str, Any]] = []
         self._middleware: tuple[list[Any], list[Any]] = ([], [])
         """The server's middleware as last seen, and that list without OpenTelemetry's (rebuilt on a change)."""
 
@@ -227,7 +231,30 @@ class LaneKernel:
         docstring), else None."""
         if not plain_call_params(params, modern=modern) or tracing_active():
             return None
+        if modern and not self._valid_envelope(params.get("_meta")):
+            return None
         return self._server.get_request_handler("tools/call")
+
+    def _valid_envelope(self, meta: Any) -> bool:
+        """Whether the modern envelope in `meta` passes the SDK's request validation. The inbound ladder checks
+        the version but lets a `null` or mis-shaped `clientCapabilities` or `clientInfo` through, which the
+        kernel's validation then rejects with -32602. The verdict for the last few valid envelopes is kept (the
+        raw values compared, so an absent key and a `null` one differ); an invalid one runs the whole kernel."""
+        if not isinstance(meta, dict):
+            return False
+        envelope = {k: v for k, v in cast(dict[str, Any], meta).items() if k in _ENVELOPE_KEYS}
+        if envelope in self._valid_envelopes:
+            return True
+        version = envelope.get(types.PROTOCOL_VERSION_META_KEY)
+        if not isinstance(version, str):
+            return False
+        try:
+            _methods.validate_client_request("tools/call", version, {"name": "-", "_meta": envelope})
+        except (ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
+            return False
+        # A copy: the request's own dicts may be changed by later stages.
+        self._valid_envelopes = [copy.deepcopy(envelope), *self._valid_envelopes[: _VALID_ENVELOPES - 1]]
+        return True
 
     def _lane_middleware(self) -> list[Any]:
         """The server's middleware minus OpenTelemetry's (the lane opens no span), recomputed only when the
@@ -285,6 +312,58 @@ class LaneKernel:
                 error = types.ErrorData(code=0, message=str(exc))  # the SDK dispatcher's catch-all, kept
             raise MCPError.from_error_data(error) from None
 
+    async def modern(self, connection: Connection, lifespan: Any, dctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """`tools/call` on a 2026-07-28 per-request `connection`, as `serve_one` runs it; raises what the kernel
+        raises (each lane maps errors as its SDK entry does)."""
+        entry = self.plain(params, modern=True)
+        if entry is None:
+            return await serve_one(
+                self._server, dctx, "tools/call", params, connection=connection, lifespan_state=lifespan
+            )
+        runner = ServerRunner(self._server, connection, lifespan)
+        try:
+            return await self.run(runner, dctx, params, entry)
+        finally:
+            # As `serve_one` does; a per-request connection's exit stack is almost always empty, and the
+            # shielded, bounded scope around closing it costs more than the call's own bookkeeping.
+            if getattr(connection.exit_stack, "_exit_callbacks", True):
+                await aclose_shielded(connection)
+
+
+class EnvelopeCache:
+    """`Connection.from_envelope(...)` for each modern request, keeping the typed forms of recent envelopes.
+
+    A client sends the same envelope with every call: its typed client info and capabilities (two pydantic
+    validations) are kept for the last `size` distinct envelopes and reused while the raw values are equal;
+    each request still gets a connection of its own.
+    """
+
+    def __init__(self, outbound: Any, *, size: int = 8) -> None:
+        self._outbound = outbound
+        self._size = max(1, size)
+        self._kept: list[tuple[str, Any, Any, InitializeRequestParams | None, ClientCapabilities | None]] = []
+        """(version, raw client info, raw capabilities, and their typed forms), most recent first."""
+
+    def connection(self, version: str, client_info: Any, capabilities: Any) -> Connection:
+        """The connection `Connection.from_envelope(version, client_info, capabilities)` would build."""
+        for kept in self._kept:
+            if kept[0] == version and kept[1] == client_info and kept[2] == capabilities:
+                connection = Connection(self._outbound, protocol_version=version, client_params=kept[3])
+                connection.client_capabilities = kept[4]
+                connection.initialized.set()  # as `from_envelope` does: a modern request's connection is born ready
+                return connection
+        connection = Connection.from_envelope(version, client_info, capabilities, outbound=self._outbound)
+        # Copies: the raw values are the request's own dicts, which later stages may change.
+        entry = (
+            version,
+            copy.deepcopy(client_info),
+            copy.deepcopy(capabilities),
+            connection.client_params,
+            connection.client_capabilities,
+        )
+        self._kept = [entry, *self._kept[: self._size - 1]]
+        return connection
+
 
 class FrontLane:
     """The lane of one stdio connection; `take` is called with every line the client sends."""
@@ -301,8 +380,7 @@ class FrontLane:
         self._outbound = NotifyOnlyOutbound(cast(Any, self))
         self._announced = False
         self._kernel = LaneKernel(server, "stdio lane")
-        self._envelope: tuple[str, Any, Any, InitializeRequestParams | None, ClientCapabilities | None] | None = None
-        """The last modern request's envelope: (version, raw client info, raw capabilities, and their typed forms)."""
+        self._envelopes = EnvelopeCache(self._outbound, size=1)
         self.served = 0
         """Requests the lane answered (tests and benchmarks read it)."""
 
@@ -371,31 +449,10 @@ class FrontLane:
         route = classify_inbound_request({"method": method, "params": params})
         if isinstance(route, InboundLadderRejection):
             return False  # the SDK answers with the spec's error
-        connection = self._envelope_connection(route.protocol_version, route.client_info, route.client_capabilities)
+        connection = self._envelopes.connection(route.protocol_version, route.client_info, route.client_capabilities)
         dctx = _LaneContext(self, ident, progress_token(params), None)
         self._start(dctx, self._modern(connection, dctx, params))
         return True
-
-    def _envelope_connection(self, version: str, client_info: Any, capabilities: Any) -> Connection:
-        """`Connection.from_envelope(...)` for this request. A client sends the same envelope with every call:
-        its typed client info and capabilities (two pydantic validations) are kept from the last request and
-        reused while the raw values are equal; each request still gets a connection of its own."""
-        last = self._envelope
-        if last is not None and last[0] == version and last[1] == client_info and last[2] == capabilities:
-            connection = Connection(self._outbound, protocol_version=version, client_params=last[3])
-            connection.client_capabilities = last[4]
-            connection.initialized.set()  # as `from_envelope` does: a modern request's connection is born ready
-            return connection
-        connection = Connection.from_envelope(version, client_info, capabilities, outbound=self._outbound)
-        # Copies: the raw values are the request's own dicts, which later stages may change.
-        self._envelope = (
-            version,
-            copy.deepcopy(client_info),
-            copy.deepcopy(capabilities),
-            connection.client_params,
-            connection.client_capabilities,
-        )
-        return connection
 
     def _cancel(self, params: Any) -> None:
         if not isinstance(params, Mapping):
@@ -415,24 +472,7 @@ class FrontLane:
 
     async def _modern(self, connection: Connection, dctx: _LaneContext, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            entry = self._kernel.plain(params, modern=True)
-            if entry is None:
-                return await serve_one(
-                    self._server,
-                    _NoServerRequestsDispatchContext(dctx),
-                    "tools/call",
-                    params,
-                    connection=connection,
-                    lifespan_state=self._lifespan,
-                )
-            runner = ServerRunner(self._server, connection, self._lifespan)
-            try:
-                return await self._kernel.run(runner, _NoServerRequestsDispatchContext(dctx), params, entry)
-            finally:
-                # As `serve_one` does; a per-request connection's exit stack is almost always empty, and the
-                # shielded, bounded scope around closing it costs more than the call's own bookkeeping.
-                if getattr(connection.exit_stack, "_exit_callbacks", True):
-                    await aclose_shielded(connection)
+            return await self._kernel.modern(connection, self._lifespan, _NoServerRequestsDispatchContext(dctx), params)
         except (MCPError, ValidationError):
             raise
         except Exception as exc:

@@ -348,10 +348,12 @@ def test_kill_9_of_a_gateway_under_load_in_durable_mode_loses_no_answered_call(t
     assert [call for call in answered if call not in logged] == []
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
 def test_switchyard_serve_http_with_keys_policy_limits_and_the_audit_cli(
-    peers: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    peers: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
-    """The real `switchyard serve --http` process, configured by file; keys made with the CLI."""
+    """The real `switchyard serve --http` process, configured by file; keys made with the CLI. Its calls take
+    the HTTP front's lanes (the modern lane in `auto` mode, the session lane in `legacy`)."""
     store = tmp_path / "state.db"
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
@@ -376,7 +378,7 @@ def test_switchyard_serve_http_with_keys_policy_limits_and_the_audit_cli(
             refused = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
             out["refused"] = (refused.status_code, refused.headers.get("www-authenticate"))
             out["metadata"] = (await http.get(metadata_url(url))).json()
-        async with client(url, alice) as c:
+        async with client(url, alice, mode) as c:
             out["alice_tools"] = sorted(t.name for t in (await c.list_tools()).tools)
             with pytest.raises(MCPError) as hidden:
                 await c.call_tool("fast__add", {"a": 1, "b": 2})
@@ -389,7 +391,7 @@ def test_switchyard_serve_http_with_keys_policy_limits_and_the_audit_cli(
                 except MCPError as exc:
                     results.append(exc.code)
             out["echoes"] = results
-        async with client(url, mallory) as c:
+        async with client(url, mallory, mode) as c:
             out["mallory_tools"] = [t.name for t in (await c.list_tools()).tools]
         return out
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -21,30 +20,14 @@ from typing import Any
 
 import httpx2
 import pytest
+from lane_messages import ELICIT_ANSWER, MODERN
+from lane_messages import call as _call
+from lane_messages import masked as _masked
+from lane_messages import modern as _modern
 
-MODERN = "2026-07-28"
 LEGACY = "2025-11-25"
 STEP = 30.0
-ENVELOPE = {
-    "io.modelcontextprotocol/protocolVersion": MODERN,
-    "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
-    "io.modelcontextprotocol/clientInfo": {"name": "lane-test", "version": "1.0"},
-}
 CAPS = "io.modelcontextprotocol/clientCapabilities"
-ELICIT_ANSWER = {"action": "accept", "content": {"name": "Ada"}}
-
-
-def _call(ident: int | str, name: Any, arguments: Any = None, **meta: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {"name": name}
-    if arguments is not None:
-        params["arguments"] = arguments
-    if meta:
-        params["_meta"] = meta
-    return {"jsonrpc": "2.0", "id": ident, "method": "tools/call", "params": params}
-
-
-def _modern(ident: int | str, name: Any, arguments: Any = None, **extra: Any) -> dict[str, Any]:
-    return _call(ident, name, arguments, **{**ENVELOPE, **extra})
 
 
 MODERN_REQUESTS: list[dict[str, Any]] = [
@@ -73,15 +56,6 @@ LEGACY_REQUESTS: list[dict[str, Any]] = [
     _call(7, "fast__echo", ["x"]),
     _call(8, "fast__echo", {"text": "x" * 20000}),
 ]
-
-
-def _masked(message: Any) -> Any:
-    """`message` with sealed request states (random per process) replaced by a marker."""
-    if isinstance(message, dict):
-        return {k: ("<sealed>" if k == "requestState" else _masked(v)) for k, v in message.items()}
-    if isinstance(message, list):
-        return [_masked(v) for v in message]
-    return message
 
 
 def _exact(text: str) -> Any:
@@ -121,29 +95,17 @@ def _headers(message: dict[str, Any], session: str | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _gateway(config: Path, port: int, *, lanes: bool, log: Path) -> Iterator[str]:
-    """`switchyard serve --http` on 127.0.0.1:`port` until every server is up; stopped by PID afterwards."""
+def _gateway(peers: Any, config: Path, *, lanes: bool, log: Path) -> Iterator[str]:
+    """`switchyard serve --http` on a free port until every server is up; stopped by PID afterwards."""
+    port = peers.free_port()
     argv = [sys.executable, "-m", "switchyard.cli.main", "serve", "-c", str(config), "--http", f"127.0.0.1:{port}"]
-    env = {"SWITCHYARD_LANES": "on" if lanes else "off", "PATH": "/usr/bin:/bin"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + STEP * 2
-        while True:
-            assert proc.poll() is None, log.read_text(encoding="utf-8")[-2000:]
-            with contextlib.suppress(httpx2.HTTPError):
-                if httpx2.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the gateway did not become ready"
+    env = {"SWITCHYARD_LANES": "on" if lanes else "off"}
+    with peers.running_http_server(argv, port, env=env, log_path=log) as url:
+        deadline = time.monotonic() + STEP
+        while httpx2.get(url.replace("/mcp", "/readyz"), timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "the gateway's servers did not all come up"
             time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(STEP)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(STEP)
+        yield url
 
 
 def _modern_transcript(url: str) -> list[Any]:
@@ -214,7 +176,7 @@ def test_the_http_lanes_answer_every_request_exactly_as_the_sdk_path_does(peers:
     config = _config(tmp_path, peers)
     runs: dict[bool, tuple[list[Any], list[Any]]] = {}
     for lanes in (False, True):
-        with _gateway(config, peers.free_port(), lanes=lanes, log=tmp_path / f"lanes-{lanes}.log") as url:
+        with _gateway(peers, config, lanes=lanes, log=tmp_path / f"lanes-{lanes}.log") as url:
             runs[lanes] = (_modern_transcript(url), _legacy_transcript(url))
     assert runs[True][0] == runs[False][0]
     assert runs[True][1] == runs[False][1]

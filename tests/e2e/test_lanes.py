@@ -21,31 +21,15 @@ from typing import Any
 import anyio
 import pytest
 from anyio.abc import Process
+from lane_messages import ELICIT_ANSWER, ENVELOPE, MODERN
+from lane_messages import call as _call
+from lane_messages import masked as _masked
+from lane_messages import modern as _modern
 
 pytestmark = pytest.mark.anyio
 
 STEP = 30.0
-MODERN = "2026-07-28"
-ENVELOPE = {
-    "io.modelcontextprotocol/protocolVersion": MODERN,
-    "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
-    "io.modelcontextprotocol/clientInfo": {"name": "lane-test", "version": "1.0"},
-}
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-ELICIT_ANSWER = {"action": "accept", "content": {"name": "Ada"}}
-
-
-def _call(ident: int | str, name: str, arguments: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {"name": name}
-    if arguments is not None:
-        params["arguments"] = arguments
-    if meta:
-        params["_meta"] = meta
-    return {"jsonrpc": "2.0", "id": ident, "method": "tools/call", "params": params}
-
-
-def _modern(ident: int | str, name: str, arguments: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    return _call(ident, name, arguments, **ENVELOPE, **extra)
 
 
 LEGACY_CONVERSATION: list[dict[str, Any]] = [
@@ -145,15 +129,6 @@ class _Wire:
                 self._buffer += await self._out.receive(1 << 20)
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
-
-
-def _masked(message: Any) -> Any:
-    """`message` with sealed request states (random per process) replaced by a marker."""
-    if isinstance(message, dict):
-        return {k: ("<sealed>" if k == "requestState" else _masked(v)) for k, v in message.items()}
-    if isinstance(message, list):
-        return [_masked(v) for v in message]
-    return message
 
 
 async def _converse(config: Path, conversation: list[dict[str, Any]], *, lanes: bool, log: Path) -> list[Any]:

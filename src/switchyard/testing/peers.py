@@ -327,16 +327,17 @@ def running_http_server(
     path: str = "/mcp",
     ready_timeout: float = 30.0,
     stop_timeout: float = 5.0,
+    log_path: Path | None = None,
 ) -> Generator[str, None, None]:
     """Run a server process that listens on 127.0.0.1:`port`; yield its MCP URL; stop it afterwards.
 
-    The server's output goes to a temporary log file whose tail is quoted if it exits or never listens.
-    Stopping: SIGTERM, then SIGKILL after `stop_timeout` seconds.
+    The server's output goes to `log_path` (kept), or else to a temporary file; its tail is quoted if the
+    process exits or never listens. Stopping: SIGTERM, then SIGKILL after `stop_timeout` seconds.
 
     Raises:
         RuntimeError: the process exited, or did not listen within `ready_timeout` seconds.
     """
-    with tempfile.TemporaryFile() as log:
+    with log_path.open("w+b") if log_path is not None else tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,

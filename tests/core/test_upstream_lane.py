@@ -111,6 +111,35 @@ async def test_the_request_carries_the_sessions_stamp_and_its_id_as_progress_tok
     assert seen == [(1.0, 2.0, "half")]
 
 
+async def test_progress_reaches_the_caller_in_order_and_before_the_answer_even_when_delivery_is_slow() -> None:
+    # A caller whose progress channel waits (an HTTP response stream with no buffer does) must still get every
+    # notification, in order, before the call returns: the SDK session delivers them in turn before the answer.
+    lane, server = UpstreamLane("s"), Server()
+    seen: list[float] = []
+    seen_at_return: list[list[float]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        await anyio.sleep(0.02 * (4 - progress))  # the first waits longest: a task per delivery would reorder
+        seen.append(progress)
+
+    async def caller() -> None:
+        options: dict[str, Any] = {"stamp": stamp, "version": MODERN, "timeout": 5.0, "on_progress": on_progress}
+        await lane.request("tools/call", {"name": "echo", "arguments": {}}, **options)
+        seen_at_return.append(list(seen))
+
+    async with anyio.create_task_group() as tg:
+        lane.attach(server.send, tg)
+        tg.start_soon(caller)
+        request = await server.next_request()
+        token = request["params"]["_meta"]["progressToken"]
+        for step in (1, 2, 3):
+            params = {"progressToken": token, "progress": step}
+            note = {"jsonrpc": "2.0", "method": "notifications/progress", "params": params}
+            assert lane.offer(json.dumps(note).encode()) is True
+        assert lane.offer(result_line(request, {"content": [], "resultType": "complete"})) is True
+    assert seen_at_return == [[1.0, 2.0, 3.0]]
+
+
 async def test_an_error_answer_raises_the_servers_code_message_and_data() -> None:
     lane, server = UpstreamLane("s"), Server()
 

@@ -144,6 +144,8 @@ class _Pending:
     done: asyncio.Future[None]
     outcome: JsonObject | types.ErrorData | None = None
     on_progress: ProgressCallback | None = None
+    delivered: asyncio.Future[None] | None = None
+    """Done when the last progress notification taken for this call has reached `on_progress` (None: none)."""
 
     def settle(self, outcome: JsonObject | types.ErrorData) -> None:
         """Record the call's outcome and wake its waiter; the first outcome wins (a cancelled wait ignores it)."""
@@ -222,7 +224,14 @@ class UpstreamLane:
         if pending is None:
             return False
         if pending.on_progress is not None and self._tg is not None and number(progress) is not None:
-            self._tg.start_soon(deliver_progress, pending.on_progress, p)
+            # Delivered by a task (the reader must not wait on a caller), but in turn: each after the one
+            # before it, and the call's answer after all of them (`request` waits), as the SDK's session does.
+            after = pending.delivered
+            pending.delivered = done = asyncio.get_running_loop().create_future()
+            try:
+                self._tg.start_soon(_deliver_in_turn, after, done, pending.on_progress, p)
+            except RuntimeError:  # the task group is closing: nothing will be delivered
+                done.set_result(None)
         return True
 
     async def request(
@@ -263,6 +272,9 @@ class UpstreamLane:
             await pending.done
             if pending.outcome is _EXPIRED:
                 raise TimeoutError
+            if pending.delivered is not None and not pending.delivered.done():
+                # The call's progress reaches its caller before the answer does (bounded by the deadline).
+                await asyncio.wait((pending.delivered,), timeout=max(0.0, deadline - loop.time()))
         except TimeoutError:
             await self._cancel(ident, f"timed out after {timeout}s", shield=False)
             raise MCPError(code=types.REQUEST_TIMEOUT, message=f"Request {method!r} timed out") from None
@@ -350,6 +362,19 @@ def error_of(error: Any) -> types.ErrorData:
 
 def number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+async def _deliver_in_turn(
+    after: asyncio.Future[None] | None, done: asyncio.Future[None], fn: ProgressCallback, params: Mapping[str, Any]
+) -> None:
+    """`deliver_progress` once the notification before it (`after`) is delivered; then mark `done`."""
+    try:
+        if after is not None:
+            await asyncio.shield(after)  # a cancelled wait must not cancel the previous delivery's future
+        await deliver_progress(fn, params)
+    finally:
+        if not done.done():
+            done.set_result(None)
 
 
 async def deliver_progress(fn: ProgressCallback | None, params: Mapping[str, Any]) -> None:

@@ -83,6 +83,17 @@ async def counts(ctx: Context) -> str:
     return "counted"
 
 
+async def _raw_answer(ctx: Any, call_next: Any) -> Any:
+    """Middleware answering the `raw` tool itself with values that are not JSON (bytes, a set), as middleware
+    may: the SDK's dump turns them into JSON, so the lane's must too."""
+    if ctx.method == "tools/call" and (ctx.params or {}).get("name") == "raw":
+        return {"content": [], "resultType": "x-extension", "blob": b"ab", "tags": {"t"}}
+    return await call_next(ctx)
+
+
+server._lowlevel_server.middleware.append(_raw_answer)  # pyright: ignore[reportPrivateUsage]
+
+
 class App:
     """Lifespan runs the session manager; HTTP goes through `_BodyChecks` and the lane."""
 
@@ -149,8 +160,9 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("measures", {"text": "x"}, {}),
     ("plain", {"count": 3}, {}),
     ("quick", {"text": 5}, {}),  # invalid arguments: the tool's validation error
+    ("raw", {"x": 1}, {}),
 ]
-LANE_CASES = 8
+LANE_CASES = 9
 """The cases above the modern lane answers itself (all but the one asking for progress)."""
 REJECTED: list[tuple[str, dict[str, Any], dict[str, str], dict[str, Any]]] = [
     ("quick", {"text": "hi"}, {"mcp-name": "other"}, {}),  # header and body disagree
@@ -190,6 +202,8 @@ async def test_the_lane_answers_as_the_sdks_streaming_branch_does(
     assert "notifications/progress" in by_name["counts"][2]
     assert '"ratio":null' in out[True][6][2]
     assert "\\u00e9" in out[True][5][2]
+    assert out[True][9][:2] == (200, "application/json"), out[True][9]
+    assert '"blob":"ab"' in out[True][9][2]
 
 
 async def test_what_a_check_rejects_is_answered_by_the_sdk(served: tuple[str, App]) -> None:

@@ -335,7 +335,9 @@ class EnvelopeCache:
 
     A client sends the same envelope with every call: its typed client info and capabilities (two pydantic
     validations) are kept for the last `size` distinct envelopes and reused while the raw values are equal;
-    each request still gets a connection of its own.
+    each request still gets a connection of its own. Equal is Python's `==`, for which 1, 1.0 and true are the
+    same: two envelopes that differ only so share typed forms. The SDK's validation accepts all three where it
+    wants a boolean, so only a free-form value (under `experimental`) can show the other one's spelling.
     """
 
     def __init__(self, outbound: Any, *, size: int = 8) -> None:

@@ -12,8 +12,11 @@ A request any check would reject is not the lane's: it goes to `handle_modern_re
 the same checks again and answers with the spec's error. So do other methods, a `tools/call` without params,
 and anything before the lane has run its checks. The lane writes nothing until it has decided to serve.
 Errors are mapped as the SDK's entry maps them (`modern_error_data`, the table-mapped HTTP status). The answer
-is the SDK's bytes: `json.dumps` of the same dict, and a result holding NaN or an infinity (which the SDK's JSON
-dump turns into null) takes the SDK's own model dump. Disconnects and the keep-alive stay `QuietLane`'s.
+is the SDK's bytes: `json.dumps` of the same dict. A result `json.dumps` refuses (NaN or an infinity, which the
+SDK's JSON dump turns into null; bytes, sets or models) takes the SDK's own model dump. One difference is left:
+a dict key that is not a string (possible only in a result that middleware or an extension `resultType` shaped
+past the SDK's result check; the front's results are model dumps) is written as `json.dumps` writes it, where
+the SDK's model dump may write it otherwise or refuse it. Disconnects and the keep-alive stay `QuietLane`'s.
 
 Does not own the checks, the kernel or the handlers (the SDK, `lane.py`, `mcp.py`).
 """
@@ -108,7 +111,10 @@ class ModernLane:
         try:
             body = {"jsonrpc": "2.0", "id": req.id, "result": result}
             data = json.dumps(body, separators=(",", ":"), allow_nan=False)
-        except ValueError:  # NaN or an infinity: the SDK's JSON dump makes them null
+        except (ValueError, TypeError, RecursionError):
+            # NaN or an infinity (the SDK's dump writes null), or values that are not JSON (bytes, a set, a
+            # model: middleware or an extension result shaped past the SDK's check): the SDK's own dump, or
+            # its own error (this raises where `handle_modern_request` raises).
             answer = types.JSONRPCResponse(jsonrpc="2.0", id=req.id, result=result)
             await _modern._write(answer, scope, receive, send)  # pyright: ignore[reportPrivateUsage]
         else:

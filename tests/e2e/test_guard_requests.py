@@ -2,11 +2,14 @@
 prompt carries injected instructions reaches the client's model only between untrusted-data markers
 (`annotate`), or not at all (`block`); a secret in an `elicitation/create` message is redacted before the user
 sees it; a clean request passes unchanged. Upstreams: `legacy_asker` (mcp 1.30, pushes its requests) and
-`asker` (mcp 2.3: at 2026-07-28 the request rides an `input_required` result). Real subprocess upstreams, the
-real SDK client in both eras."""
+`asker` (mcp 2.3: at 2026-07-28 the request rides an `input_required` result). The same for the log messages
+an upstream sends during a call (`chatty`, mcp 2.3). Real subprocess upstreams, the real SDK client in both
+eras."""
 
 from __future__ import annotations
 
+import json
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +19,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
+from mcp.shared.exceptions import MCPDeprecationWarning
 
 from switchyard.config import parse_config
 from switchyard.gateway import Gateway
@@ -37,6 +41,10 @@ class Recorder:
     def __init__(self) -> None:
         self.sampled: list[types.CreateMessageRequestParams] = []
         self.elicited: list[types.ElicitRequestParams] = []
+        self.logged: list[types.LoggingMessageNotificationParams] = []
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logged.append(params)
 
     async def sample(self, context: ClientRequestContext, params: types.CreateMessageRequestParams) -> Any:
         self.sampled.append(params)
@@ -56,7 +64,10 @@ async def front(
     upstream = peers.fixture_server("asker") if modern else peers.legacy_server("legacy_asker")
     config = parse_config(
         {
-            "mcpServers": {"asker": peers.server_entry(upstream)},
+            "mcpServers": {
+                "asker": peers.server_entry(upstream),
+                "chatty": peers.server_entry(peers.fixture_server("chatty")),
+            },
             "switchyard": {"pin": "off", "guards": guards},
         },
         env={},
@@ -71,7 +82,13 @@ async def front(
                 mode=mode,  # type: ignore[arg-type]
                 sampling_callback=recorder.sample,  # type: ignore[arg-type]
                 elicitation_callback=recorder.elicit,  # type: ignore[arg-type]
+                logging_callback=recorder.log,
+                log_level="debug",  # the opt-in a 2026-07-28 client sends with each request
             ) as client:
+                if mode == "legacy":
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", MCPDeprecationWarning)
+                        await client.set_logging_level("debug")  # pyright: ignore[reportDeprecated]
                 yield client, recorder
 
 
@@ -136,3 +153,43 @@ async def test_a_secret_in_an_elicitation_message_is_redacted_before_the_user_se
     (params,) = recorder.elicited
     assert AWS_KEY not in params.message
     assert params.message == "Confirm the key [REDACTED] is yours"
+
+
+def logged(recorder: Recorder) -> list[Any]:
+    return [p.data for p in recorder.logged]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_injected_log_message_reaches_the_client_between_markers(peers: Any, mode: str) -> None:
+    async with front(peers, mode, {}) as (client, recorder):
+        result = await client.call_tool("chatty__say", {"text": INJECTION})
+    assert text(result) == "said"
+    (shown,) = logged(recorder)
+    assert INJECTION in shown
+    assert shown.startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert "sent by server 'chatty' during 'chatty__say'" in shown
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_block_drops_an_injected_log_message_and_a_clean_one_passes_unchanged(peers: Any, mode: str) -> None:
+    async with front(peers, mode, {"injection": "block"}) as (client, recorder):
+        injected = await client.call_tool("chatty__say", {"text": INJECTION})
+        clean = await client.call_tool("chatty__say", {"text": CLEAN})
+    assert (text(injected), text(clean)) == ("said", "said")  # the call itself is untouched
+    assert logged(recorder) == [CLEAN]
+
+
+async def test_a_secret_in_a_structured_log_message_is_redacted(peers: Any) -> None:
+    async with front(peers, "legacy", {}) as (client, recorder):
+        await client.call_tool("chatty__say", {"text": f"deploying with {AWS_KEY}", "structured": True})
+    (shown,) = logged(recorder)
+    assert AWS_KEY not in json.dumps(shown)
+    assert shown == {"note": "deploying with [REDACTED]"}
+
+
+async def test_an_injection_in_a_structured_log_message_drops_it(peers: Any) -> None:
+    # Structured data cannot be marked as untrusted: refused rather than passed on unmarked.
+    async with front(peers, "auto", {}) as (client, recorder):
+        result = await client.call_tool("chatty__say", {"text": INJECTION, "structured": True})
+    assert text(result) == "said"
+    assert logged(recorder) == []

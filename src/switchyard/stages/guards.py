@@ -14,7 +14,10 @@ Requests an upstream sends the client mid-call get the same scan (`OutputGuard.s
 user. They ride either an `input_required` result (2026-07-28 upstreams) or a pushed request (older ones,
 through the call's `InputBridge`, which the stage wraps). Injection `annotate` wraps each affected text between
 the markers inside the request; `block` (or a secret under `block`) refuses the request: an `input_required`
-result becomes the error result, a pushed request gets an error and the client is never asked.
+result becomes the error result, a pushed request gets an error and the client is never asked. An upstream's
+log messages during the call (also through the bridge) are screened the same way: text data between the
+markers under `annotate`, secrets redacted; a message under `block`, or structured data carrying an injection
+(structure cannot be marked), is dropped.
 
 What the guard did is written to the result's `_meta["io.switchyard/guard"]` (the flow policy reads it) and
 to the audit row. An enforcement stage: if the guard itself fails, the result is withheld (fail closed).
@@ -66,8 +69,7 @@ REDACTED = "[REDACTED]"
 _GUARDED = frozenset({"tools/call", "resources/read", "prompts/get"})
 _NOT_TOOL_RESULTS = frozenset({"resources/read", "prompts/get"})
 """Guarded methods whose result has no `isError`: a withheld one is a JSON-RPC error instead."""
-_SAMPLING = "sampling/createMessage"
-_ELICITATION = "elicitation/create"
+_LOG = "notifications/message"
 _SECRET_RULE = "SY303"
 
 
@@ -201,22 +203,30 @@ class OutputGuard:
         return GuardOutcome(injection, len(spans), _secret_kinds(verdict), tuple(actions)), spans
 
     async def screen_request_async(
-        self, method: str, params: JsonObject, server: str, name: str, offload_chars: int
+        self, method: str, params: JsonObject, server: str, name: str, offload_chars: int, *, kind: str = ""
     ) -> tuple[JsonObject, GuardOutcome | None]:
         """`screen_request`, on a worker thread when the request's texts hold `offload_chars` characters or more
         (as for results: a huge prompt must not stall every other call on the event loop)."""
         found = collect_request(params)
-        run = partial(self.screen_request, method, params, server, name, found=found)
+        run = partial(self.screen_request, method, params, server, name, found=found, kind=kind)
         if sum(len(seg.label) + len(seg.text) for seg in found) >= offload_chars:
             return await anyio.to_thread.run_sync(run)
         return run()
 
     def screen_request(
-        self, method: str, params: JsonObject, server: str, name: str, *, found: list[Segment] | None = None
+        self,
+        method: str,
+        params: JsonObject,
+        server: str,
+        name: str,
+        *,
+        found: list[Segment] | None = None,
+        kind: str = "",
     ) -> tuple[JsonObject, GuardOutcome | None]:
         """The params to send the client for a request `server` makes during a call of `name`
         (`sampling/createMessage`, `elicitation/create`), and what was found (None when clean); `found` is
-        `collect_request(params)` when the caller has it already.
+        `collect_request(params)` when the caller has it already. `kind` names the message in the texts the
+        client is shown (default "the <method> request"; a log message's params are screened the same way).
 
         Raises:
             PolicyDenied: the request is refused (injection or secrets under `block`); the message says why.
@@ -231,9 +241,10 @@ class OutputGuard:
         if decided is None:
             return params, None
         outcome, spans = decided
+        noun = kind or f"{method} request"
         if "blocked" in outcome.actions:
             raise PolicyDenied(
-                f"Switchyard refused the {method} request that server '{server}' sent during '{name}': it contains "
+                f"Switchyard refused the {noun} that server '{server}' sent during '{name}': it contains "
                 f"{_what(outcome)}. Findings: {self.reasons(outcome)}.",
                 {"guard": outcome.meta()},
             )
@@ -242,13 +253,13 @@ class OutputGuard:
             # Only free texts are wrapped (the rest is structure: roles, types, URLs, tool inputs).
             free = {i for i, seg in enumerate(segments.items) if not seg.structured}
             targets = self._wrap_targets(
-                segments, outcome, free, f"the {method} request that server '{server}' sent during '{name}'"
+                segments, outcome, free, f"the {noun} that server '{server}' sent during '{name}'"
             )
         if spans:
             params = _redacted(params, segments, spans)
         if targets:
             prefix, suffix = _markers(
-                self.reasons(outcome), f"request below, sent by server '{server}' during '{name}',"
+                self.reasons(outcome), f"{kind or 'request'} below, sent by server '{server}' during '{name}',"
             )
             paths = [segments.items[i].path for i in sorted(targets)]
             params = rewrite(params, dict.fromkeys(paths, lambda text: f"{prefix}\n{text}\n{suffix}"))
@@ -418,7 +429,7 @@ class OutputGuardStage:
         bridge = INPUT_BRIDGE.get()
         screened: _ScreenedBridge | None = None
         token = None
-        if bridge is not None and (bridge.can(_SAMPLING) or bridge.can(_ELICITATION)):  # else it is never asked
+        if bridge is not None:  # what the upstream asks the client, and its log messages, pass the guard
             screened = _ScreenedBridge(bridge, self.guard, ctx, self.offload_chars)
             token = INPUT_BRIDGE.set(screened)
         try:
@@ -528,8 +539,10 @@ class OutputGuardStage:
 
 
 class _ScreenedBridge:
-    """The call's `InputBridge` with every request the upstream pushes screened by the guard first; a refused
-    one is answered with an error and never reaches the client. Bound to the call's audit row."""
+    """The call's `InputBridge` with every request the upstream pushes, and every log message it sends,
+    screened by the guard first. A refused request is answered with an error and never reaches the client; a
+    refused log message is dropped; otherwise they reach it redacted or between the untrusted-data markers, as
+    a result would. Bound to the call's audit row."""
 
     def __init__(self, inner: InputBridge, guard: OutputGuard, ctx: CallContext, offload_chars: int) -> None:
         self._inner = inner
@@ -545,7 +558,33 @@ class _ScreenedBridge:
         return self._inner.can(method)
 
     async def log(self, params: types.LoggingMessageNotificationParams) -> None:
-        await self._inner.log(params)
+        screened = await self._screened_log(params)
+        if screened is not None:
+            await self._inner.log(screened)
+
+    async def _screened_log(
+        self, params: types.LoggingMessageNotificationParams
+    ) -> types.LoggingMessageNotificationParams | None:
+        """`params` as the client may see them (rewritten when the guard acted), or None to drop the message.
+        Screened as a request's params are: a string is free text (wrapped between the markers under `annotate`),
+        anything else structured data (redacted, and dropped when it carries an injection, since structure
+        cannot be marked). Fails closed: a guard failure drops the message."""
+        key = "message" if isinstance(params.data, str) else "data"
+        try:
+            screened, outcome = await self._guard.screen_request_async(
+                _LOG, {key: params.data}, self._server, self._name, self._offload_chars, kind="log message"
+            )
+        except PolicyDenied as exc:
+            self._note("blocked", exc.message)
+            return None
+        except Exception:
+            _failed("log message", self._note)
+            return None
+        if outcome is None:
+            return params
+        self.passed.append(outcome)
+        _note(outcome, "output guard on the upstream's log message", self._note)
+        return params.model_copy(update={"data": screened[key]})
 
     async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
         if params:

@@ -184,12 +184,25 @@ async def test_a_secret_in_a_structured_log_message_is_redacted(peers: Any) -> N
         await client.call_tool("chatty__say", {"text": f"deploying with {AWS_KEY}", "structured": True})
     (shown,) = logged(recorder)
     assert AWS_KEY not in json.dumps(shown)
-    assert shown == {"note": "deploying with [REDACTED]"}
+    assert shown == {"message": "update", "note": "deploying with [REDACTED]"}
 
 
 async def test_an_injection_in_a_structured_log_message_drops_it(peers: Any) -> None:
-    # Structured data cannot be marked as untrusted: refused rather than passed on unmarked.
+    # Structured data cannot be marked as untrusted: refused rather than passed on unmarked (its "message"
+    # key is not free text, as it would be in an elicitation request).
     async with front(peers, "auto", {}) as (client, recorder):
         result = await client.call_tool("chatty__say", {"text": INJECTION, "structured": True})
     assert text(result) == "said"
     assert logged(recorder) == []
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_log_message_screened_on_a_worker_thread_still_counts_in_the_result(peers: Any, mode: str) -> None:
+    # `offload_chars` 10: every log is screened off the event loop, while the call's answer is already back.
+    # The call's result must still carry what the client was shown (the flow policy reads it), in order.
+    async with front(peers, mode, {"offload_chars": 10}) as (client, recorder):
+        result = await client.call_tool("chatty__say", {"text": INJECTION})
+    (shown,) = logged(recorder)
+    assert shown.startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert result.meta is not None
+    assert result.meta["io.switchyard/guard"]["actions"] == ["annotated"]

@@ -7,6 +7,9 @@ import base64
 import threading
 from typing import Any
 
+import anyio
+import anyio.lowlevel
+import mcp_types as types
 import pytest
 from guard_helpers import SECRETS, ListSink
 from mcp.shared.exceptions import MCPError
@@ -415,3 +418,48 @@ async def test_the_markers_and_refusals_name_rules_but_never_quote_the_upstreams
         assert refusal.startswith("Switchyard withheld")
         assert "approved mailing" not in refusal
         assert "ignore your previous" not in refusal.lower()
+
+
+class _Client:
+    """A call's bridge on the client side: records the log messages it is given."""
+
+    def __init__(self) -> None:
+        self.logged: list[Any] = []
+
+    def can(self, method: str) -> bool:
+        return False
+
+    async def ask(self, method: str, params: Any) -> dict[str, Any]:
+        raise AssertionError("never asked")
+
+    async def log(self, params: Any) -> None:
+        self.logged.append(params.data)
+
+
+async def test_log_messages_still_being_screened_when_the_answer_comes_count_in_the_result_in_order() -> None:
+    # The SDK hands each notification to a task of its own. With `offload_chars` 30 the long first message is
+    # screened on a worker thread, the short ones and the answer on the loop, and the answer is back at once.
+    # The client must get the messages in the order they came, and the result must carry what the flagged one
+    # showed it.
+
+    client = _Client()
+    token = INPUT_BRIDGE.set(client)
+    try:
+        async with anyio.create_task_group() as tg:
+
+            async def call_next(ctx: CallContext) -> dict[str, Any]:
+                bridge = INPUT_BRIDGE.get()
+                assert bridge is not None
+                assert bridge is not client  # the stage's screen
+                for data in (INJECTION * 20, "second", "third"):  # the first takes longest to scan
+                    params = types.LoggingMessageNotificationParams(level="info", data=data)
+                    tg.start_soon(bridge.log, params)
+                    await anyio.lowlevel.checkpoint()  # each task starts before the next message comes
+                return {"content": [{"type": "text", "text": "done"}]}
+
+            out = await OutputGuardStage(GuardSettings(offload_chars=30))(CTX, call_next)
+    finally:
+        INPUT_BRIDGE.reset(token)
+    assert [str(d)[:40] for d in client.logged[1:]] == ["second", "third"]
+    assert str(client.logged[0]).startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert out["_meta"][GUARD_META]["actions"] == ["annotated"]

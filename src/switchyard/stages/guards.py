@@ -30,7 +30,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, cast
 
@@ -70,6 +70,8 @@ _GUARDED = frozenset({"tools/call", "resources/read", "prompts/get"})
 _NOT_TOOL_RESULTS = frozenset({"resources/read", "prompts/get"})
 """Guarded methods whose result has no `isError`: a withheld one is a JSON-RPC error instead."""
 _LOG = "notifications/message"
+_LOG_SETTLE_TIMEOUT = 5.0
+"""How long a finished call waits for its log messages still being screened before its result is built."""
 _SECRET_RULE = "SY303"
 
 
@@ -203,11 +205,22 @@ class OutputGuard:
         return GuardOutcome(injection, len(spans), _secret_kinds(verdict), tuple(actions)), spans
 
     async def screen_request_async(
-        self, method: str, params: JsonObject, server: str, name: str, offload_chars: int, *, kind: str = ""
+        self,
+        method: str,
+        params: JsonObject,
+        server: str,
+        name: str,
+        offload_chars: int,
+        *,
+        kind: str = "",
+        free: bool = True,
     ) -> tuple[JsonObject, GuardOutcome | None]:
         """`screen_request`, on a worker thread when the request's texts hold `offload_chars` characters or more
-        (as for results: a huge prompt must not stall every other call on the event loop)."""
+        (as for results: a huge prompt must not stall every other call on the event loop). With `free` False no
+        string counts as free text, whatever its key: nothing is wrapped, and an injection refuses the whole."""
         found = collect_request(params)
+        if not free:
+            found = [replace(seg, structured=True) for seg in found]
         run = partial(self.screen_request, method, params, server, name, found=found, kind=kind)
         if sum(len(seg.label) + len(seg.text) for seg in found) >= offload_chars:
             return await anyio.to_thread.run_sync(run)
@@ -445,9 +458,11 @@ class OutputGuardStage:
             result = await self._screened_inputs(result, ctx)
         elif ctx.method in _GUARDED:
             result = await self._guarded_result(result, ctx)
-        if screened is not None and screened.passed:
-            # What the client was shown on the way (annotated or redacted) is in the conversation now too.
-            result = _with_findings(result, screened.passed)
+        if screened is not None:
+            await screened.settled()
+            if screened.passed:
+                # What the client was shown on the way (annotated or redacted) is in the conversation now too.
+                result = _with_findings(result, screened.passed)
         return result
 
     async def _guarded_result(self, result: JsonObject, ctx: CallContext) -> JsonObject:
@@ -551,6 +566,8 @@ class _ScreenedBridge:
         self._server = ctx.server
         self._name = ctx.name
         self._note = decision_noter()
+        self._logging: anyio.Lock | None = None
+        """Made with the first log message: messages are screened and passed on one at a time, in order."""
         self.passed: list[GuardOutcome] = []
         """What the requests passed on to the client carried (annotated or redacted), in order."""
 
@@ -558,9 +575,23 @@ class _ScreenedBridge:
         return self._inner.can(method)
 
     async def log(self, params: types.LoggingMessageNotificationParams) -> None:
-        screened = await self._screened_log(params)
-        if screened is not None:
-            await self._inner.log(screened)
+        # The SDK hands each notification to a task of its own, and a large one is screened on a worker
+        # thread: the lock keeps them in the order they came and lets the call wait for them (`settled`).
+        if self._logging is None:
+            self._logging = anyio.Lock()
+        async with self._logging:
+            screened = await self._screened_log(params)
+            if screened is not None:
+                await self._inner.log(screened)
+
+    async def settled(self) -> None:
+        """Wait (bounded) until the log messages taken so far are screened and passed on, so that what they
+        carried is in `passed` before the result is built."""
+        if self._logging is None:
+            return
+        with anyio.move_on_after(_LOG_SETTLE_TIMEOUT):
+            async with self._logging:
+                pass
 
     async def _screened_log(
         self, params: types.LoggingMessageNotificationParams
@@ -569,10 +600,11 @@ class _ScreenedBridge:
         Screened as a request's params are: a string is free text (wrapped between the markers under `annotate`),
         anything else structured data (redacted, and dropped when it carries an injection, since structure
         cannot be marked). Fails closed: a guard failure drops the message."""
-        key = "message" if isinstance(params.data, str) else "data"
+        text = isinstance(params.data, str)
+        key = "message" if text else "data"
         try:
             screened, outcome = await self._guard.screen_request_async(
-                _LOG, {key: params.data}, self._server, self._name, self._offload_chars, kind="log message"
+                _LOG, {key: params.data}, self._server, self._name, self._offload_chars, kind="log message", free=text
             )
         except PolicyDenied as exc:
             self._note("blocked", exc.message)

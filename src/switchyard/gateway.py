@@ -37,6 +37,7 @@ from switchyard.store.audit import SqliteAuditStore
 from switchyard.store.base import PinStore
 from switchyard.store.sqlite import SqliteStore
 from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamSnapshot, UpstreamState
+from switchyard.upstream.bridge import PROGRESS_SCREEN
 from switchyard.upstream.client import ClientUpstream
 from switchyard.upstream.http import HttpUpstream
 from switchyard.upstream.stdio import StdioUpstream
@@ -576,11 +577,15 @@ class Gateway:
                 params["requestState"] = sealed.state
         if upstream.state is not UpstreamState.UP:
             raise self._unavailable(ctx.server, upstream)
+        on_progress = ctx.on_progress
+        screen = PROGRESS_SCREEN.get()
+        if screen is not None and on_progress is not None:
+            on_progress = screen(on_progress)
         result = await upstream.request(
             ctx.method,
             params,
             timeout=timeout,
-            on_progress=ctx.on_progress,
+            on_progress=on_progress,
             client_capabilities=ctx.client_capabilities,
         )
         if interactive and result.get("resultType") == "input_required":

@@ -206,3 +206,44 @@ async def test_a_log_message_screened_on_a_worker_thread_still_counts_in_the_res
     assert shown.startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
     assert result.meta is not None
     assert result.meta["io.switchyard/guard"]["actions"] == ["annotated"]
+
+
+async def _progress_of(client: Client, text_: str) -> tuple[Any, list[tuple[float, str | None]]]:
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, message))
+
+    result = await client.call_tool("chatty__report", {"text": text_}, progress_callback=on_progress)
+    return result, seen
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_injected_progress_message_reaches_the_client_between_markers(peers: Any, mode: str) -> None:
+    async with front(peers, mode, {}) as (client, _):
+        result, seen = await _progress_of(client, INJECTION)
+    assert text(result) == "reported"
+    assert [p for p, _ in seen] == [1, 2]
+    first = seen[0][1] or ""
+    assert INJECTION in first
+    assert first.startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert "progress message below, sent by server 'chatty' during 'chatty__report'" in first
+    assert seen[1] == (2, "done")
+    assert result.meta is not None
+    assert result.meta["io.switchyard/guard"]["actions"] == ["annotated"]  # the conversation has seen it
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_block_strips_an_injected_progress_message_and_keeps_the_progress(peers: Any, mode: str) -> None:
+    async with front(peers, mode, {"injection": "block"}) as (client, _):
+        injected, seen = await _progress_of(client, INJECTION)
+        clean, seen_clean = await _progress_of(client, CLEAN)
+    assert (text(injected), text(clean)) == ("reported", "reported")
+    assert seen == [(1, None), (2, "done")]
+    assert seen_clean == [(1, CLEAN), (2, "done")]
+
+
+async def test_a_secret_in_a_progress_message_is_redacted(peers: Any) -> None:
+    async with front(peers, "legacy", {}) as (client, _):
+        _, seen = await _progress_of(client, f"uploading with {AWS_KEY}")
+    assert seen == [(1, "uploading with [REDACTED]"), (2, "done")]

@@ -122,7 +122,7 @@ FIXTURE_TOOLS: dict[str, set[str]] = {
     "asker": {"summarize"},
     "big": {"big", "ok"},
     "changing": {"add_tool", "remove_tool", "end_streams", "ok"},
-    "chatty": {"say"},
+    "chatty": {"say", "report"},
     "crash": {"crash_now", "ok", "pid"},
     "elicit": {"ask_name", "ok"},
     "fast": {"echo", "add"},

@@ -17,7 +17,9 @@ the markers inside the request; `block` (or a secret under `block`) refuses the 
 result becomes the error result, a pushed request gets an error and the client is never asked. An upstream's
 log messages during the call (also through the bridge) are screened the same way: text data between the
 markers under `annotate`, secrets redacted; a message under `block`, or structured data carrying an injection
-(structure cannot be marked), is dropped.
+(structure cannot be marked), is dropped. So are its progress messages (the stage sets `PROGRESS_SCREEN`, and
+the gateway hands the upstream the screened progress callback): under `block` the progress goes on without
+its message.
 
 What the guard did is written to the result's `_meta["io.switchyard/guard"]` (the flow policy reads it) and
 to the audit row. An enforcement stage: if the guard itself fails, the result is withheld (fail closed).
@@ -56,8 +58,8 @@ from switchyard.stages.segments import (
     rewrite,
     wrap_blocks,
 )
-from switchyard.upstream.base import JsonObject
-from switchyard.upstream.bridge import INPUT_BRIDGE, InputBridge
+from switchyard.upstream.base import JsonObject, ProgressCallback
+from switchyard.upstream.bridge import INPUT_BRIDGE, PROGRESS_SCREEN, InputBridge
 
 __all__ = ["GUARD_META", "GuardOutcome", "OutputGuard", "OutputGuardStage"]
 
@@ -70,6 +72,7 @@ _GUARDED = frozenset({"tools/call", "resources/read", "prompts/get"})
 _NOT_TOOL_RESULTS = frozenset({"resources/read", "prompts/get"})
 """Guarded methods whose result has no `isError`: a withheld one is a JSON-RPC error instead."""
 _LOG = "notifications/message"
+_PROGRESS = "notifications/progress"
 _LOG_SETTLE_TIMEOUT = 5.0
 """How long a finished call waits for its log messages still being screened before its result is built."""
 _SECRET_RULE = "SY303"
@@ -442,9 +445,11 @@ class OutputGuardStage:
         bridge = INPUT_BRIDGE.get()
         screened: _ScreenedBridge | None = None
         token = None
-        if bridge is not None:  # what the upstream asks the client, and its log messages, pass the guard
+        progress = None
+        if bridge is not None:  # what the upstream asks the client, its log and progress messages pass the guard
             screened = _ScreenedBridge(bridge, self.guard, ctx, self.offload_chars)
             token = INPUT_BRIDGE.set(screened)
+            progress = PROGRESS_SCREEN.set(screened.screen_progress)
         try:
             result = await call_next(ctx)
         except UpstreamError as exc:
@@ -454,6 +459,8 @@ class OutputGuardStage:
         finally:
             if token is not None:
                 INPUT_BRIDGE.reset(token)
+            if progress is not None:
+                PROGRESS_SCREEN.reset(progress)
         if result.get("resultType") == "input_required":
             result = await self._screened_inputs(result, ctx)
         elif ctx.method in _GUARDED:
@@ -583,6 +590,36 @@ class _ScreenedBridge:
             screened = await self._screened_log(params)
             if screened is not None:
                 await self._inner.log(screened)
+
+    def screen_progress(self, relay: ProgressCallback) -> ProgressCallback:
+        """`relay` with each progress message screened first (numbers pass as they are). A message is free
+        text: between the markers under `annotate`, secrets redacted; under `block` (or when the guard fails)
+        the progress goes on without its message. Deliveries of one call come one at a time (every path waits
+        for each before the next), and before the call's answer, so `passed` is complete when the result is
+        built."""
+
+        async def screened(progress: float, total: float | None, message: str | None) -> None:
+            if message:
+                message = await self._screened_progress_message(message)
+            await relay(progress, total, message)
+
+        return screened
+
+    async def _screened_progress_message(self, message: str) -> str | None:
+        try:
+            screened, outcome = await self._guard.screen_request_async(
+                _PROGRESS, {"message": message}, self._server, self._name, self._offload_chars, kind="progress message"
+            )
+        except PolicyDenied as exc:
+            self._note("blocked", exc.message)
+            return None
+        except Exception:
+            _failed("progress message", self._note)
+            return None
+        if outcome is not None:
+            self.passed.append(outcome)
+            _note(outcome, "output guard on the upstream's progress message", self._note)
+        return str(screened["message"])
 
     async def settled(self) -> None:
         """Wait (bounded) until the log messages taken so far are screened and passed on, so that what they

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import contextvars
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import mcp_types as types
 from mcp.client.session import ClientRequestContext
 
-__all__ = ["INPUT_BRIDGE", "InFlight", "InputBridge"]
+from switchyard.upstream.base import ProgressCallback
+
+__all__ = ["INPUT_BRIDGE", "PROGRESS_SCREEN", "InFlight", "InputBridge"]
 
 JsonObject = dict[str, Any]
 
@@ -42,6 +44,12 @@ class InputBridge(Protocol):
 INPUT_BRIDGE: contextvars.ContextVar[InputBridge | None] = contextvars.ContextVar(
     "switchyard_input_bridge", default=None
 )
+
+PROGRESS_SCREEN: contextvars.ContextVar[Callable[[ProgressCallback], ProgressCallback] | None] = contextvars.ContextVar(
+    "switchyard_progress_screen", default=None
+)
+"""Set around a call by a stage that must see the call's progress messages before its caller does (the output
+guard): the gateway hands the upstream `screen(on_progress)` instead of `on_progress`."""
 
 _NO_ROUTE = "the gateway cannot tell which caller this request is for (several calls in flight); refused"
 

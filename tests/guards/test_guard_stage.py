@@ -463,3 +463,22 @@ async def test_log_messages_still_being_screened_when_the_answer_comes_count_in_
     assert [str(d)[:40] for d in client.logged[1:]] == ["second", "third"]
     assert str(client.logged[0]).startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
     assert out["_meta"][GUARD_META]["actions"] == ["annotated"]
+
+
+async def test_log_messages_without_text_pass_unchanged() -> None:
+    client = _Client()
+    token = INPUT_BRIDGE.set(client)
+    try:
+
+        async def call_next(ctx: CallContext) -> dict[str, Any]:
+            bridge = INPUT_BRIDGE.get()
+            assert bridge is not None
+            for data in (None, 5, {"count": 2}, ""):
+                await bridge.log(types.LoggingMessageNotificationParams(level="info", data=data))
+            return {"content": [{"type": "text", "text": "done"}]}
+
+        out = await OutputGuardStage(GuardSettings())(CTX, call_next)
+    finally:
+        INPUT_BRIDGE.reset(token)
+    assert client.logged == [None, 5, {"count": 2}, ""]
+    assert GUARD_META not in out.get("_meta", {})

@@ -73,6 +73,8 @@ _NOT_TOOL_RESULTS = frozenset({"resources/read", "prompts/get"})
 """Guarded methods whose result has no `isError`: a withheld one is a JSON-RPC error instead."""
 _LOG = "notifications/message"
 _PROGRESS = "notifications/progress"
+_WITHHELD = object()
+"""What `_ScreenedBridge._screened_notice` returns for a message the client must not see."""
 _LOG_SETTLE_TIMEOUT = 5.0
 """How long a finished call waits for its log messages still being screened before its result is built."""
 _SECRET_RULE = "SY303"
@@ -606,20 +608,27 @@ class _ScreenedBridge:
         return screened
 
     async def _screened_progress_message(self, message: str) -> str | None:
+        screened = await self._screened_notice(_PROGRESS, "message", message, "progress message", free=True)
+        return None if screened is _WITHHELD else str(screened)
+
+    async def _screened_notice(self, method: str, key: str, value: Any, kind: str, *, free: bool) -> Any:
+        """`value` (a notification's text or data) as the client may see it, or `_WITHHELD`: screened
+        as the params `{key: value}` of a request to the client are, the findings noted on the call's audit row
+        and added to `passed`. Fails closed: a guard failure withholds it."""
         try:
             screened, outcome = await self._guard.screen_request_async(
-                _PROGRESS, {"message": message}, self._server, self._name, self._offload_chars, kind="progress message"
+                method, {key: value}, self._server, self._name, self._offload_chars, kind=kind, free=free
             )
         except PolicyDenied as exc:
             self._note("blocked", exc.message)
-            return None
+            return _WITHHELD
         except Exception:
-            _failed("progress message", self._note)
-            return None
+            _failed(kind, self._note)
+            return _WITHHELD
         if outcome is not None:
             self.passed.append(outcome)
-            _note(outcome, "output guard on the upstream's progress message", self._note)
-        return str(screened["message"])
+            _note(outcome, f"output guard on the upstream's {kind}", self._note)
+        return screened[key]
 
     async def settled(self) -> None:
         """Wait (bounded) until the log messages taken so far are screened and passed on, so that what they
@@ -638,22 +647,12 @@ class _ScreenedBridge:
         anything else structured data (redacted, and dropped when it carries an injection, since structure
         cannot be marked). Fails closed: a guard failure drops the message."""
         text = isinstance(params.data, str)
-        key = "message" if text else "data"
-        try:
-            screened, outcome = await self._guard.screen_request_async(
-                _LOG, {key: params.data}, self._server, self._name, self._offload_chars, kind="log message", free=text
-            )
-        except PolicyDenied as exc:
-            self._note("blocked", exc.message)
+        screened = await self._screened_notice(
+            _LOG, "message" if text else "data", params.data, "log message", free=text
+        )
+        if screened is _WITHHELD:
             return None
-        except Exception:
-            _failed("log message", self._note)
-            return None
-        if outcome is None:
-            return params
-        self.passed.append(outcome)
-        _note(outcome, "output guard on the upstream's log message", self._note)
-        return params.model_copy(update={"data": screened[key]})
+        return params if screened is params.data else params.model_copy(update={"data": screened})
 
     async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
         if params:

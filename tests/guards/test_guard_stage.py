@@ -482,3 +482,36 @@ async def test_log_messages_without_text_pass_unchanged() -> None:
         INPUT_BRIDGE.reset(token)
     assert client.logged == [None, 5, {"count": 2}, ""]
     assert GUARD_META not in out.get("_meta", {})
+
+
+async def test_progress_messages_keep_their_order_and_count_in_the_result_when_delivered_as_tasks() -> None:
+    # The SDK session starts a task per progress notification (the lanes deliver them in turn). A long first
+    # message is screened on a worker thread: the later ones must still reach the caller after it, and the
+    # result must carry what it showed.
+    from switchyard.upstream.bridge import PROGRESS_SCREEN  # noqa: PLC0415
+
+    seen: list[tuple[float, str | None]] = []
+
+    async def relay(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, message))
+
+    token = INPUT_BRIDGE.set(_Client())
+    try:
+        async with anyio.create_task_group() as tg:
+
+            async def call_next(ctx: CallContext) -> dict[str, Any]:
+                screen = PROGRESS_SCREEN.get()
+                assert screen is not None
+                screened = screen(relay)
+                for step, message in ((1, INJECTION * 20), (2, None), (3, "three")):
+                    tg.start_soon(screened, step, 3, message)
+                    await anyio.lowlevel.checkpoint()
+                return {"content": [{"type": "text", "text": "done"}]}
+
+            out = await OutputGuardStage(GuardSettings(offload_chars=30))(CTX, call_next)
+            assert [p for p, _ in seen] == [1, 2, 3]  # all delivered before the result was built
+    finally:
+        INPUT_BRIDGE.reset(token)
+    assert (seen[0][1] or "").startswith("[Switchyard guard] UNTRUSTED DATA BEGINS")
+    assert seen[1:] == [(2, None), (3, "three")]
+    assert out["_meta"][GUARD_META]["actions"] == ["annotated"]

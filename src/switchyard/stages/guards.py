@@ -575,8 +575,8 @@ class _ScreenedBridge:
         self._server = ctx.server
         self._name = ctx.name
         self._note = decision_noter()
-        self._logging: anyio.Lock | None = None
-        """Made with the first log message: messages are screened and passed on one at a time, in order."""
+        self._notices: anyio.Lock | None = None
+        """Made with the first log or progress message: they are screened and passed on one at a time, in order."""
         self.passed: list[GuardOutcome] = []
         """What the requests passed on to the client carried (annotated or redacted), in order."""
 
@@ -586,24 +586,28 @@ class _ScreenedBridge:
     async def log(self, params: types.LoggingMessageNotificationParams) -> None:
         # The SDK hands each notification to a task of its own, and a large one is screened on a worker
         # thread: the lock keeps them in the order they came and lets the call wait for them (`settled`).
-        if self._logging is None:
-            self._logging = anyio.Lock()
-        async with self._logging:
+        async with self._notice_lock():
             screened = await self._screened_log(params)
             if screened is not None:
                 await self._inner.log(screened)
 
+    def _notice_lock(self) -> anyio.Lock:
+        if self._notices is None:
+            self._notices = anyio.Lock()  # FIFO: waiters get it in the order they asked
+        return self._notices
+
     def screen_progress(self, relay: ProgressCallback) -> ProgressCallback:
         """`relay` with each progress message screened first (numbers pass as they are). A message is free
         text: between the markers under `annotate`, secrets redacted; under `block` (or when the guard fails)
-        the progress goes on without its message. Deliveries of one call come one at a time (every path waits
-        for each before the next), and before the call's answer, so `passed` is complete when the result is
-        built."""
+        the progress goes on without its message. The lanes deliver a call's progress one at a time, but the
+        SDK's session starts a task per notification: as for log messages, the lock keeps them in order and
+        `settled` waits for them."""
 
         async def screened(progress: float, total: float | None, message: str | None) -> None:
-            if message:
-                message = await self._screened_progress_message(message)
-            await relay(progress, total, message)
+            async with self._notice_lock():
+                if message:
+                    message = await self._screened_progress_message(message)
+                await relay(progress, total, message)
 
         return screened
 
@@ -631,12 +635,12 @@ class _ScreenedBridge:
         return screened[key]
 
     async def settled(self) -> None:
-        """Wait (bounded) until the log messages taken so far are screened and passed on, so that what they
-        carried is in `passed` before the result is built."""
-        if self._logging is None:
+        """Wait (bounded) until the log and progress messages taken so far are screened and passed on, so that
+        what they carried is in `passed` before the result is built."""
+        if self._notices is None:
             return
         with anyio.move_on_after(_LOG_SETTLE_TIMEOUT):
-            async with self._logging:
+            async with self._notices:
                 pass
 
     async def _screened_log(

@@ -88,8 +88,8 @@ _ENVELOPE_KEYS = frozenset(
 )
 """The modern envelope's `_meta` keys: the SDK's inbound ladder and `Connection.from_envelope` vetted them."""
 _PLAIN_KEYS = frozenset({"name", "arguments", "_meta"})
-_VALID_ENVELOPES = 8
-"""Distinct valid modern envelopes `LaneKernel` remembers."""
+_KEPT_ENVELOPES = 8
+"""Distinct modern envelopes each memo keeps: `LaneKernel`'s verdicts, `EnvelopeCache`'s typed forms."""
 
 Call = Callable[[ServerRequestContext[Any, Any]], Awaitable[HandlerResult]]
 
@@ -253,7 +253,7 @@ class LaneKernel:
         except (ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
             return False
         # A copy: the request's own dicts may be changed by later stages.
-        self._valid_envelopes = [copy.deepcopy(envelope), *self._valid_envelopes[: _VALID_ENVELOPES - 1]]
+        self._valid_envelopes = [copy.deepcopy(envelope), *self._valid_envelopes[: _KEPT_ENVELOPES - 1]]
         return True
 
     def _lane_middleware(self) -> list[Any]:
@@ -340,7 +340,7 @@ class EnvelopeCache:
     wants a boolean, so only a free-form value (under `experimental`) can show the other one's spelling.
     """
 
-    def __init__(self, outbound: Any, *, size: int = 8) -> None:
+    def __init__(self, outbound: Any, *, size: int = _KEPT_ENVELOPES) -> None:
         self._outbound = outbound
         self._size = max(1, size)
         self._kept: list[tuple[str, Any, Any, InitializeRequestParams | None, ClientCapabilities | None]] = []

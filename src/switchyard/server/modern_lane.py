@@ -48,9 +48,6 @@ __all__ = ["ModernLane"]
 
 logger = logging.getLogger("switchyard.http")
 
-_ENVELOPES = 8
-"""Distinct client envelopes whose typed forms are kept (one per kind of client, in practice)."""
-
 
 class ModernLane:
     """Serves quiet modern `tools/call` requests for the SDK's session manager `manager` (module docstring)."""
@@ -59,7 +56,7 @@ class ModernLane:
         self._manager = manager
         self._security = TransportSecurityMiddleware(manager.security_settings)
         self._kernel = LaneKernel(manager.app, "HTTP modern lane")
-        self._envelopes = EnvelopeCache(_NO_CHANNEL, size=_ENVELOPES)
+        self._envelopes = EnvelopeCache(_NO_CHANNEL)  # a few kinds of client at once
         self._announced = False
         self.served = 0
         """Requests the lane answered (tests and benchmarks read it)."""

@@ -75,8 +75,9 @@ _LOG = "notifications/message"
 _PROGRESS = "notifications/progress"
 _WITHHELD = object()
 """What `_ScreenedBridge._screened_notice` returns for a message the client must not see."""
-_LOG_SETTLE_TIMEOUT = 5.0
-"""How long a finished call waits for its log messages still being screened before its result is built."""
+_NOTICE_SETTLE_TIMEOUT = 5.0
+"""How long a finished call waits for its log and progress messages still being screened before its result is
+built."""
 _SECRET_RULE = "SY303"
 
 
@@ -563,10 +564,10 @@ class OutputGuardStage:
 
 
 class _ScreenedBridge:
-    """The call's `InputBridge` with every request the upstream pushes, and every log message it sends,
-    screened by the guard first. A refused request is answered with an error and never reaches the client; a
-    refused log message is dropped; otherwise they reach it redacted or between the untrusted-data markers, as
-    a result would. Bound to the call's audit row."""
+    """The call's `InputBridge` with every request the upstream pushes, and every log and progress message it
+    sends, screened by the guard first. A refused request is answered with an error and never reaches the
+    client; a refused log message is dropped, a refused progress message leaves its numbers; otherwise they
+    reach it redacted or between the untrusted-data markers, as a result would. Bound to the call's audit row."""
 
     def __init__(self, inner: InputBridge, guard: OutputGuard, ctx: CallContext, offload_chars: int) -> None:
         self._inner = inner
@@ -639,7 +640,7 @@ class _ScreenedBridge:
         what they carried is in `passed` before the result is built."""
         if self._notices is None:
             return
-        with anyio.move_on_after(_LOG_SETTLE_TIMEOUT):
+        with anyio.move_on_after(_NOTICE_SETTLE_TIMEOUT):
             async with self._notices:
                 pass
 

@@ -380,8 +380,24 @@ class AuditSettings(_Model):
         default="normal", description="normal survives a killed process; full also survives power loss"
     )
     durable: bool = Field(
-        default=False, description="answer a call only once its audit row is committed (adds up to ~10 ms)"
+        default=False,
+        description="answer a call only once its audit row is committed (adds up to commit_interval_ms)",
     )
+    commit_interval_ms: Annotated[float, Field(ge=0, le=10_000)] | None = Field(
+        default=None,
+        description=(
+            "how long the writer lets rows gather before one commit (default 100 ms, 10 ms when durable: "
+            "each durable call waits up to this long); a killed gateway loses at most this much of the log "
+            "unless durable"
+        ),
+    )
+
+    @property
+    def commit_interval(self) -> float:
+        """Seconds the writer lets a batch gather: `commit_interval_ms`, else 0.1 (0.01 when durable)."""
+        if self.commit_interval_ms is not None:
+            return self.commit_interval_ms / 1000.0
+        return 0.01 if self.durable else 0.1
 
     def resolved_path(self, store: StoreSettings) -> Path:
         """The audit database: `path` with variables and `~` resolved, else the store path."""

@@ -204,3 +204,43 @@ async def test_in_durable_mode_a_call_is_answered_only_after_its_row_is_committe
         committed.append(store.committed)
     store.close()
     assert committed == [1, 2, 3, 4, 5, 6]
+
+
+async def test_rows_submitted_within_the_commit_interval_share_one_commit(tmp_path: Path) -> None:
+    batches: list[list[str]] = []
+    store = SqliteAuditStore(tmp_path / "a.db", linger=0.5, on_commit=lambda events: batches.append(list(events)))
+    store.start()
+    for i in range(5):
+        store.submit(row(str(i), 100.0 + i))
+        await anyio.sleep(0.02)
+    gathering = store.committed
+    store.close()
+    assert gathering == 0  # still within the interval
+    assert batches == [["0", "1", "2", "3", "4"]]
+
+
+async def test_flush_and_close_do_not_wait_out_a_long_commit_interval(tmp_path: Path) -> None:
+    store = SqliteAuditStore(tmp_path / "a.db", linger=30.0)
+    store.start()
+    store.submit(row("a", 100.0))
+    started = anyio.current_time()
+    assert store.flush(timeout=20.0)
+    store.submit(row("b", 101.0))
+    store.close(timeout=20.0)
+    assert anyio.current_time() - started < 10.0
+    assert [r.event for r in store.query()] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("audit", "interval"),
+    [
+        ({}, 0.1),
+        ({"durable": True}, 0.01),
+        ({"commit_interval_ms": 250}, 0.25),
+        ({"durable": True, "commit_interval_ms": 0}, 0.0),
+    ],
+)
+def test_the_commit_interval_reaches_the_store(tmp_path: Path, audit: dict[str, Any], interval: float) -> None:
+    built = build_stages(config({"audit": {"path": str(tmp_path / "audit.db"), **audit}}))
+    assert built.audit_store is not None
+    assert built.audit_store.linger == pytest.approx(interval)

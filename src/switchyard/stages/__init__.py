@@ -58,6 +58,7 @@ def build_stages(
                 audit.resolved_path(settings.store),
                 synchronous=audit.synchronous,
                 queue_size=audit.queue_size,
+                linger=audit.commit_interval,
                 retention_days=audit.retention_days,
             )
             sink = store

@@ -1,12 +1,20 @@
 """Start-up scanning of the catalog (`catalog/pins.py` with `catalog/scanning.py`): a verdict depends on the
-other servers' tools (shadowing, collisions), so it is made again when they change."""
+other servers' tools (shadowing, collisions), so it is made again when they change. Also what a pin covers of
+`_meta`, and pins made before it covered any."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
 from switchyard.catalog.catalog import build_catalog
-from switchyard.catalog.pins import Pinning
+from switchyard.catalog.pins import Pinning, canonical, digest
 from switchyard.catalog.scanning import make_scan
 from switchyard.config import parse_config
+from switchyard.store.base import Pin
+from switchyard.store.sqlite import SqliteStore
 from switchyard.upstream.base import UpstreamSnapshot
 
 # Harmless alone; with a `forecast` tool on another server it steers that tool (SY201, high).
@@ -39,3 +47,55 @@ def test_a_tool_that_steers_a_server_that_came_up_later_is_quarantined_when_it_d
     assert review(Pinning(CONFIG, None), {"helper": HELPER, "weather": WEATHER}) == {"helper__add"}
     # And served again once the tool it steered is gone.
     assert review(pinning, {"helper": HELPER}) == set()
+
+
+APP_TOOL: dict[str, Any] = {
+    "name": "forecast",
+    "description": "Weather forecast for a city.",
+    "inputSchema": {"type": "object"},
+    "_meta": {"ui": {"resourceUri": "ui://weather/view.html"}, "io.example/trace": "abc"},
+}
+
+
+def test_a_pin_covers_the_apps_view_of_meta_and_nothing_else_there() -> None:
+    swapped = {**APP_TOOL, "_meta": {**APP_TOOL["_meta"], "ui": {"resourceUri": "ui://weather/other.html"}}}
+    hidden = {**APP_TOOL, "_meta": {**APP_TOOL["_meta"], "ui": {**APP_TOOL["_meta"]["ui"], "visibility": ["app"]}}}
+    flat = {**APP_TOOL, "_meta": {"ui/resourceUri": "ui://weather/view.html"}}
+    retraced = {**APP_TOOL, "_meta": {**APP_TOOL["_meta"], "io.example/trace": "def"}}
+    assert len({digest(APP_TOOL), digest(swapped), digest(hidden), digest(flat)}) == 4
+    assert digest(retraced) == digest(APP_TOOL)
+    assert json.loads(canonical(APP_TOOL))["_meta"] == {"ui": {"resourceUri": "ui://weather/view.html"}}
+    plain = {k: v for k, v in APP_TOOL.items() if k != "_meta"}
+    assert "_meta" not in json.loads(canonical({**plain, "_meta": {"io.example/trace": "x"}}))
+
+
+def _old_pin(definition: dict[str, Any], *, source: str = "approve") -> Pin:
+    """A pin as the gateway wrote it before pins covered `_meta`: the definition without any of it."""
+    body = json.dumps(
+        {k: v for k, v in definition.items() if k != "_meta"}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return Pin("weather", "forecast", hashlib.sha256(body.encode()).hexdigest(), body, 1.0, source)
+
+
+def test_a_pin_made_before_meta_was_covered_is_re_recorded_not_held(tmp_path: Path) -> None:
+    config = parse_config({"mcpServers": {"weather": {"command": "x", "pin": "strict"}}}, env={})
+    store = SqliteStore(tmp_path / "store.db")
+    store.put_pins([_old_pin(APP_TOOL)])
+    catalog = build_catalog({"weather": UpstreamSnapshot(era="2026-07-28", tools=(APP_TOOL,))}, config)
+    assert set(Pinning(config, store).review(catalog).quarantined) == set()
+    pin = store.pins("weather")["forecast"]
+    assert (pin.digest, pin.definition, pin.source) == (digest(APP_TOOL), canonical(APP_TOOL), "approve")
+    # From then on the view is pinned like the rest of the definition.
+    swapped = {**APP_TOOL, "_meta": {"ui": {"resourceUri": "ui://weather/other.html"}}}
+    changed = build_catalog({"weather": UpstreamSnapshot(era="2026-07-28", tools=(swapped,))}, config)
+    assert set(Pinning(config, store).review(changed).quarantined) == {"weather__forecast"}
+
+
+def test_an_old_pin_that_differs_elsewhere_is_still_a_change(tmp_path: Path) -> None:
+    config = parse_config({"mcpServers": {"weather": {"command": "x", "pin": "strict"}}}, env={})
+    store = SqliteStore(tmp_path / "store.db")
+    store.put_pins([_old_pin({**APP_TOOL, "description": "Weather forecast."})])
+    catalog = build_catalog({"weather": UpstreamSnapshot(era="2026-07-28", tools=(APP_TOOL,))}, config)
+    held = Pinning(config, store).review(catalog).quarantined
+    assert set(held) == {"weather__forecast"}
+    assert "(_meta, description)" in held["weather__forecast"].reason

@@ -12,7 +12,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from switchyard.catalog.pins import Hold
+from switchyard.catalog.pins import Hold, definition_diff
 from switchyard.config import parse_config
 from switchyard.errors import QUARANTINED
 from switchyard.gateway import Gateway
@@ -22,9 +22,16 @@ pytestmark = pytest.mark.anyio
 
 
 def config(
-    peers: Any, store: Path, *, variant: str = "honest", extra: bool = False, pin: str = "strict", shadow: bool = False
+    peers: Any,
+    store: Path,
+    *,
+    variant: str = "honest",
+    extra: bool = False,
+    pin: str = "strict",
+    shadow: bool = False,
+    meta: dict[str, str] | None = None,
 ) -> Any:
-    env = {"RUGPULL_VARIANT": variant, "RUGPULL_EXTRA": "1" if extra else "0"}
+    env = {"RUGPULL_VARIANT": variant, "RUGPULL_EXTRA": "1" if extra else "0", **(meta or {})}
     servers: dict[str, Any] = {"weather": {**peers.server_entry(peers.fixture_server("rugpull", env=env)), "pin": pin}}
     if shadow:
         servers["helper"] = peers.server_entry(peers.fixture_server("shadow"))
@@ -63,6 +70,27 @@ async def test_a_changed_definition_is_quarantined_until_approved(peers: Any, tm
 
     async with front(config(peers, store, variant="changed"), mode) as (_, client):  # approved by a person
         assert await names(client) == ["weather__forecast"]
+
+
+async def test_a_swapped_apps_view_is_a_changed_definition_and_other_meta_is_not(peers: Any, tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    view = {"RUGPULL_UI": "ui://weather/view.html", "RUGPULL_BUILD": "1"}
+    async with front(config(peers, store, meta=view), "auto") as (_, client):  # first use: pinned
+        tools = (await client.list_tools()).tools
+        assert [(t.name, (t.meta or {}).get("ui")) for t in tools] == [
+            ("weather__forecast", {"resourceUri": "ui://weather/view.html"})
+        ]
+    rebuilt = {**view, "RUGPULL_BUILD": "2"}  # transport detail: not pinned
+    async with front(config(peers, store, meta=rebuilt), "auto") as (_, client):
+        assert await names(client) == ["weather__forecast"]
+    swapped = {**view, "RUGPULL_UI": "ui://weather/other.html"}
+    async with front(config(peers, store, meta=swapped), "auto") as (gateway, client):
+        assert await names(client) == []
+        hold = gateway.catalog.quarantined["weather__forecast"]
+        assert isinstance(hold, Hold)
+        assert hold.kind == "changed"
+        assert "(_meta)" in hold.reason
+        assert "ui://weather/other.html" in definition_diff(hold.approved, hold.definition)
 
 
 async def test_a_new_tool_on_a_strict_server_is_held_and_admitted_under_warn(peers: Any, tmp_path: Path) -> None:

@@ -15,13 +15,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from switchyard.catalog.catalog import Catalog, Entry
 from switchyard.config import GatewayConfig
 from switchyard.store.base import Pin, PinStore
 
-__all__ = ["Hold", "Pinning", "canonical", "definition_diff", "digest"]
+__all__ = ["PINNED_META", "Hold", "Pinning", "canonical", "definition_diff", "digest"]
 
 logger = logging.getLogger("switchyard.pins")
 
@@ -30,15 +30,49 @@ Scan = Callable[[str, Mapping[str, Any]], str | None]
 """(server, tool definition) -> a one-line reason when the scanner flags it at the quarantine severity."""
 
 
-def canonical(definition: Mapping[str, Any]) -> str:
-    """The definition as sorted, compact JSON, without `_meta` (transport detail, not behaviour)."""
+PINNED_META = ("ui", "ui/resourceUri")
+"""The `_meta` keys a pin covers: MCP Apps' link from a tool to the UI a host renders for it (`ui`, with
+`resourceUri` and `visibility`; `ui/resourceUri`, its older flat form). Swapping that UI, or hiding a tool from
+the model, changes what the tool does for the user as much as a new description does. The rest of `_meta` is
+transport detail (server info, trace context) and is not pinned."""
+
+
+def _body(definition: Mapping[str, Any], *, meta: bool) -> dict[str, Any]:
     body = {k: v for k, v in definition.items() if k != "_meta"}
+    found = definition.get("_meta")
+    if meta and isinstance(found, Mapping):
+        kept = {k: v for k, v in cast(Mapping[str, Any], found).items() if k in PINNED_META}
+        if kept:
+            body["_meta"] = kept
+    return body
+
+
+def _dumps(body: Mapping[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical(definition: Mapping[str, Any]) -> str:
+    """The definition as sorted, compact JSON: every field, and of `_meta` only the `PINNED_META` keys."""
+    return _dumps(_body(definition, meta=True))
 
 
 def digest(definition: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical definition."""
     return hashlib.sha256(canonical(definition).encode()).hexdigest()
+
+
+def _predates_meta(pin: Pin, definition: Mapping[str, Any]) -> bool:
+    """Whether `pin` was made before pins covered `_meta` (its JSON has none) and matches `definition` as such
+    a pin would have: then the only difference is the newly covered keys, first seen now (trust on first use,
+    as for the rest of the pin when it was made)."""
+    try:
+        stored: object = json.loads(pin.definition)
+    except ValueError:
+        return False
+    if not isinstance(stored, dict) or "_meta" in stored:
+        return False
+    old = _dumps(_body(definition, meta=False))
+    return pin.digest == hashlib.sha256(old.encode()).hexdigest()
 
 
 def _changed_fields(old: str, new: Mapping[str, Any]) -> list[str]:
@@ -119,6 +153,9 @@ class Pinning:
             for entry in entries:
                 d = digest(entry.definition)
                 pin = pins.get(entry.original)
+                if pin is not None and pin.digest != d and _predates_meta(pin, entry.definition):
+                    pin = replace(pin, digest=d, definition=canonical(entry.definition))
+                    new_pins.append(pin)  # the same approval, re-recorded in the form that covers `_meta`
                 approved_by_person = pin is not None and pin.digest == d and pin.source == "approve"
                 flag = None if approved_by_person else self._flag(entry, d)
                 hold: Hold | None = None

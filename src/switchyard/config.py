@@ -355,6 +355,9 @@ class LimitSettings(_Model):
     max_buckets: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
 
 
+_DURABLE_INTERVAL_MS = 1000
+
+
 class AuditSettings(_Model):
     """The audit log: one row per request and decision, in SQLite (WAL) written by a background thread."""
 
@@ -391,6 +394,14 @@ class AuditSettings(_Model):
             "unless durable"
         ),
     )
+
+    @model_validator(mode="after")
+    def _durable_interval_bounded(self) -> AuditSettings:
+        if self.durable and self.commit_interval_ms is not None and self.commit_interval_ms > _DURABLE_INTERVAL_MS:
+            raise ValueError(
+                f"with durable, every call waits up to commit_interval_ms: at most {_DURABLE_INTERVAL_MS} ms"
+            )
+        return self
 
     @property
     def commit_interval(self) -> float:

@@ -66,7 +66,8 @@ def test_a_pin_covers_the_apps_view_of_meta_and_nothing_else_there() -> None:
     assert digest(retraced) == digest(APP_TOOL)
     assert json.loads(canonical(APP_TOOL))["_meta"] == {"ui": {"resourceUri": "ui://weather/view.html"}}
     plain = {k: v for k, v in APP_TOOL.items() if k != "_meta"}
-    assert "_meta" not in json.loads(canonical({**plain, "_meta": {"io.example/trace": "x"}}))
+    assert json.loads(canonical({**plain, "_meta": {"io.example/trace": "x"}}))["_meta"] == {}
+    assert digest({**plain, "_meta": {"io.example/trace": "x"}}) == digest(plain)
 
 
 def _old_pin(definition: dict[str, Any], *, source: str = "approve") -> Pin:
@@ -98,4 +99,18 @@ def test_an_old_pin_that_differs_elsewhere_is_still_a_change(tmp_path: Path) -> 
     catalog = build_catalog({"weather": UpstreamSnapshot(era="2026-07-28", tools=(APP_TOOL,))}, config)
     held = Pinning(config, store).review(catalog).quarantined
     assert set(held) == {"weather__forecast"}
-    assert "(_meta, description)" in held["weather__forecast"].reason
+    assert "(description)" in held["weather__forecast"].reason  # the old pin says nothing about `_meta`
+
+
+def test_a_view_added_to_a_tool_pinned_without_one_is_a_change(tmp_path: Path) -> None:
+    config = parse_config({"mcpServers": {"weather": {"command": "x", "pin": "strict"}}}, env={})
+    store = SqliteStore(tmp_path / "store.db")
+    plain = {k: v for k, v in APP_TOOL.items() if k != "_meta"}
+    first = build_catalog({"weather": UpstreamSnapshot(era="2026-07-28", tools=(plain,))}, config)
+    assert set(Pinning(config, store).review(first).quarantined) == set()  # first use: pinned, no view
+    for meta in ({"ui": {"resourceUri": "ui://evil/view.html"}}, {"ui": {"visibility": ["app"]}}):
+        offered = UpstreamSnapshot(era="2026-07-28", tools=({**plain, "_meta": meta},))
+        later = build_catalog({"weather": offered}, config)
+        held = Pinning(config, store).review(later).quarantined
+        assert set(held) == {"weather__forecast"}
+        assert "(_meta)" in held["weather__forecast"].reason

@@ -12,6 +12,7 @@ import anyio
 import pytest
 from governance_helpers import FakeClock, ListSink, config, governed, servers
 
+from switchyard.errors import ConfigError
 from switchyard.identity import Principal
 from switchyard.stages import build_stages
 from switchyard.store.audit import AuditRow, SqliteAuditStore, storable
@@ -244,3 +245,21 @@ def test_the_commit_interval_reaches_the_store(tmp_path: Path, audit: dict[str, 
     built = build_stages(config({"audit": {"path": str(tmp_path / "audit.db"), **audit}}))
     assert built.audit_store is not None
     assert built.audit_store.linger == pytest.approx(interval)
+
+
+async def test_flush_is_not_held_per_batch_behind_a_backlog(tmp_path: Path) -> None:
+    store = SqliteAuditStore(tmp_path / "a.db", linger=30.0, batch_size=10)
+    store.start()
+    for i in range(45):
+        store.submit(row(str(i), 100.0 + i))
+    started = anyio.current_time()
+    assert store.flush(timeout=20.0)
+    assert anyio.current_time() - started < 10.0
+    store.close()
+    assert len(store.query()) == 45
+
+
+def test_a_durable_commit_interval_is_bounded(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="at most 1000 ms"):
+        config({"audit": {"durable": True, "commit_interval_ms": 6000}})
+    assert config({"audit": {"commit_interval_ms": 6000}}).switchyard.audit.commit_interval == 6.0

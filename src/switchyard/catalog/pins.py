@@ -39,11 +39,12 @@ transport detail (server info, trace context) and is not pinned."""
 
 def _body(definition: Mapping[str, Any], *, meta: bool) -> dict[str, Any]:
     body = {k: v for k, v in definition.items() if k != "_meta"}
-    found = definition.get("_meta")
-    if meta and isinstance(found, Mapping):
-        kept = {k: v for k, v in cast(Mapping[str, Any], found).items() if k in PINNED_META}
-        if kept:
-            body["_meta"] = kept
+    if meta:
+        # Always written, `{}` when none of the keys is there: a pin in this form then tells itself apart from
+        # one made before pins covered `_meta` (see `_predates_meta`), also for a tool that has no view yet.
+        found = definition.get("_meta")
+        items = cast(Mapping[str, Any], found).items() if isinstance(found, Mapping) else ()
+        body["_meta"] = {k: v for k, v in items if k in PINNED_META}
     return body
 
 
@@ -52,7 +53,8 @@ def _dumps(body: Mapping[str, Any]) -> str:
 
 
 def canonical(definition: Mapping[str, Any]) -> str:
-    """The definition as sorted, compact JSON: every field, and of `_meta` only the `PINNED_META` keys."""
+    """The definition as sorted, compact JSON: every field, and of `_meta` only the `PINNED_META` keys (an
+    empty `_meta` when it has none of them)."""
     return _dumps(_body(definition, meta=True))
 
 
@@ -77,7 +79,8 @@ def _predates_meta(pin: Pin, definition: Mapping[str, Any]) -> bool:
 
 def _changed_fields(old: str, new: Mapping[str, Any]) -> list[str]:
     before: dict[str, Any] = json.loads(old)
-    after = json.loads(canonical(new))
+    # A pin from before `_meta` was covered says nothing about it: compare it in its own form.
+    after = _body(new, meta="_meta" in before)
     return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
 

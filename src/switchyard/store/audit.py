@@ -275,6 +275,10 @@ class SqliteAuditStore:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            else:
+                # A full batch: more is queued, so the next one has nothing to wait for (and a flush or stop
+                # queued behind this batch, whose signal was cleared above, is not kept waiting per batch).
+                self._hurry.set()
             rows: list[AuditRow] = []
             markers: list[_Flush] = []
             waiting: list[Callable[[], object]] = []

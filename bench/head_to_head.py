@@ -1,7 +1,8 @@
 """Head-to-head HTTP gateway benchmark (issue 3), run from a checkout (never as a timed test).
 
     python bench/head_to_head.py [--calls 300] [--clients 1 8 32] [--modes 2026-07-28 legacy]
-                                 [--targets direct switchyard switchyard-key switchyard-stdio mcp-proxy contextforge]
+                                 [--targets direct switchyard switchyard-key switchyard-stdio mcp-proxy contextforge
+                                            floor-tcp floor-http]
                                  [--rounds 1] [--time-cap 900] [--json]
 
 One run, one machine, loopback only, one upstream: the `fast` fixture (`echo` tool) on Streamable HTTP at
@@ -17,7 +18,10 @@ HTTP upstream):
   serves Streamable HTTP only in front of a *stdio* command (a URL argument makes it a stdio-facing client), so
   it fronts the same `fast` fixture code over stdio, spawned by mcp-proxy itself;
 - `contextforge`: IBM ContextForge (own venv `.cache/bench-venvs/contextforge`), the upstream registered through
-  its admin API and exposed as a virtual server (`/servers/<id>/mcp`).
+  its admin API and exposed as a virtual server (`/servers/<id>/mcp`);
+- `floor-tcp`, `floor-http` (not in the default set): `bench/floor_proxy.py`'s do-nothing proxies in front of
+  the upstream, a byte relay and an aiohttp pass-through. What one extra Python process hop costs before any
+  gateway work: the floor under which no Python HTTP gateway's added latency can go.
 
 Load: for each era (`--modes`) and each client level (`--clients`), N separate `mcp.Client` connections (each
 its own HTTP client), connected and warmed up before the clock starts, make `--calls` calls in total (at least
@@ -63,7 +67,16 @@ from overhead import _first_error, _progress, _python_speed_ms, percentile
 from switchyard.testing.peers import fixture_server, free_port, repo_root
 
 MODES = ("2026-07-28", "legacy")
-TARGETS = ("direct", "switchyard", "switchyard-key", "switchyard-stdio", "mcp-proxy", "contextforge")
+TARGETS = (
+    "direct",
+    "switchyard",
+    "switchyard-key",
+    "switchyard-stdio",
+    "mcp-proxy",
+    "contextforge",
+    "floor-tcp",
+    "floor-http",
+)
 TARGET_ADDED_P50_MS = 1.5
 TARGET_VS_PROXY = 5.0
 TARGET_THROUGHPUT = 0.60
@@ -229,6 +242,17 @@ def start_mcp_proxy(stack: ExitStack, work: Path) -> Target:
     version = subprocess.run([str(exe), "--version"], check=False, capture_output=True, text=True).stdout.strip()
     note = f"{version or 'mcp-proxy'}; fronts the fast fixture over stdio (no HTTP-upstream server mode)"
     return Target("mcp-proxy", f"http://127.0.0.1:{port}/mcp", "echo", {}, [proc], note)
+
+
+def start_floor(stack: ExitStack, work: Path, upstream: str, mode: str) -> Target:
+    """One of `bench/floor_proxy.py`'s do-nothing proxies in front of the shared HTTP fixture."""
+    port = free_port()
+    script = Path(__file__).with_name("floor_proxy.py")
+    argv = [sys.executable, str(script), mode, "--port", str(port), "--upstream", upstream]
+    name = f"floor-{mode}"
+    proc = stack.enter_context(started(name, argv, port, work))
+    note = "byte relay, no parsing" if mode == "tcp" else "aiohttp server + client, headers and body passed through"
+    return Target(name, f"http://127.0.0.1:{port}/mcp", "echo", {}, [proc], note + " (bench/floor_proxy.py)")
 
 
 CF_USER = "admin@example.com"
@@ -622,7 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls per connection")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
+    default_targets = [t for t in TARGETS if not t.startswith("floor-")]
+    parser.add_argument("--targets", nargs="+", default=default_targets, choices=TARGETS)
     parser.add_argument("--rounds", type=int, default=1, help="repeat each level; the median-throughput round is kept")
     parser.add_argument("--time-cap", type=float, default=900, help="seconds for the whole measurement")
     parser.add_argument("--run-cap", type=float, default=120, help="seconds for one target at one level")
@@ -660,6 +685,8 @@ def main(argv: list[str] | None = None) -> int:
             "switchyard-stdio": lambda: start_switchyard(stack, work, None, key=False),
             "mcp-proxy": lambda: start_mcp_proxy(stack, work),
             "contextforge": lambda: start_contextforge(stack, work, up_url),
+            "floor-tcp": lambda: start_floor(stack, work, up_url, "tcp"),
+            "floor-http": lambda: start_floor(stack, work, up_url, "http"),
         }
         for name in args.targets:
             _progress(f"starting {name}")

@@ -225,14 +225,18 @@ async def concurrent(
     return tasks * per_task / (max(done) - start)
 
 
-COMPARE = ("sdk-stdio", "no-lanes", "no-uvloop", "no-audit", "no-guard")
+COMPARE = ("sdk-stdio", "no-lanes", "no-uvloop", "no-audit", "no-guard", "floor-relay")
 _OFF = {"no-audit": "audit", "no-guard": "guards"}
 
 
 def _variant(work: Path, variant: str) -> StdioServerParameters:
     """The one-server gateway with one thing changed: the SDK's thread-backed stdio transport, no audit log,
-    or no output guard."""
+    or no output guard; or (`floor-relay`) no gateway at all but `bench/floor_relay.py`, a byte relay process
+    in front of the fixture."""
     fast = fixture_server("fast")
+    if variant == "floor-relay":
+        relay = str(Path(__file__).with_name("floor_relay.py"))
+        return StdioServerParameters(command=sys.executable, args=[relay, "--", fast.command, *fast.args])
     if variant == "sdk-stdio":
         return gateway_params(write_config(work / "one.json", {"fast": fast}), env={"SWITCHYARD_SDK_STDIO": "1"})
     if variant in ("no-lanes", "no-uvloop"):
@@ -245,13 +249,18 @@ def _variant(work: Path, variant: str) -> StdioServerParameters:
     return gateway_params(config)
 
 
+def _tool(variant: str) -> str:
+    """The `echo` tool's name on a variant's path: the relay passes the fixture's own name through."""
+    return "echo" if variant == "floor-relay" else "fast__echo"
+
+
 async def latency_phase(work: Path, args: argparse.Namespace, errlog: TextIO) -> dict[str, Any]:
     fast = fixture_server("fast")
     config = write_config(work / "one.json", {"fast": fast})
     paths: dict[str, tuple[StdioServerParameters, str]] = {
         "direct": (fast, "echo"),
         "gateway": (gateway_params(config), "fast__echo"),
-        **{f"gateway-{v}": (_variant(work, v), "fast__echo") for v in args.compare},
+        **{f"gateway-{v}": (_variant(work, v), _tool(v)) for v in args.compare},
     }
     out: dict[str, Any] = {}
     for mode in args.modes:
@@ -300,7 +309,7 @@ async def throughput_phase(work: Path, args: argparse.Namespace, errlog: TextIO)
     paths: dict[str, tuple[StdioServerParameters, str]] = {
         "direct": (fast, "echo"),
         "gateway": (gateway_params(config), "fast__echo"),
-        **{f"gateway-{v}": (_variant(work, v), "fast__echo") for v in args.compare},
+        **{f"gateway-{v}": (_variant(work, v), _tool(v)) for v in args.compare},
     }
     n, per = args.concurrency, max(1, args.concurrent_calls // args.concurrency)
     out: dict[str, Any] = {}
@@ -606,7 +615,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also time, in the same loop, the gateway on the SDK's thread-backed stdio transport (sdk-stdio), "
         "with the lanes off (no-lanes: SWITCHYARD_LANES=off, the SDK's dispatcher and client session on every "
         "call), on the standard asyncio loop (no-uvloop: SWITCHYARD_UVLOOP=off), with the audit log off "
-        "(no-audit), with the output guard off (no-guard)",
+        "(no-audit), with the output guard off (no-guard); or, for the floor of one extra process hop, no gateway "
+        "but a byte relay in front of the fixture (floor-relay: bench/floor_relay.py)",
     )
     parser.add_argument(
         "--text-bytes", type=int, default=0, help="echo this many bytes of plain prose instead of 'ping'"

@@ -27,6 +27,7 @@ from switchyard.server.auth import (
     metadata_url,
     protect,
     protected_resource_routes,
+    session_owner,
 )
 from switchyard.server.credentials import ApiKeyAuthenticator, EitherAuthenticator, JwtAuthenticator
 from switchyard.store.keys import SqliteKeyStore
@@ -352,3 +353,14 @@ def test_any_headers_get_a_clean_answer_and_never_reach_the_app_with_a_credentia
     for scope in inner.scopes:
         assert not any(name in (b"authorization", b"x-api-key") for name, _ in scope["headers"])
     assert status != 200  # no header above is a key this store minted
+
+
+def test_a_session_owner_is_one_object_per_principal_and_names_it() -> None:
+    alice = session_owner(Principal("alice", "api_key"))
+    assert alice is session_owner(Principal("alice", "api_key"))
+    assert alice.access_token.client_id == "api_key:alice"
+    others = {
+        session_owner(Principal("alice", "jwt")).access_token.client_id,
+        session_owner(Principal("bob", "api_key")).access_token.client_id,
+    }
+    assert others == {"jwt:alice", "api_key:bob"}

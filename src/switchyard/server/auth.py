@@ -29,6 +29,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -117,8 +118,14 @@ def _challenge(resource_url: str | None, error: str | None, description: str | N
 def session_owner(principal: Principal) -> AuthenticatedUser:
     """The principal as the SDK's session manager identifies a session's owner (`scope["user"]`): a legacy
     session opened by one principal answers any other principal as if it did not exist (404), so a leaked
-    `Mcp-Session-Id` does not hand over its streams, its replay log or its `DELETE`."""
-    return AuthenticatedUser(AccessToken(token="", client_id=f"{principal.kind}:{principal.id}", scopes=[]))
+    `Mcp-Session-Id` does not hand over its streams, its replay log or its `DELETE`. One object per principal
+    (the SDK only reads it), not a validated token model per request."""
+    return _owner(principal.kind, principal.id)
+
+
+@lru_cache(maxsize=4096)
+def _owner(kind: str, principal_id: str) -> AuthenticatedUser:
+    return AuthenticatedUser(AccessToken(token="", client_id=f"{kind}:{principal_id}", scopes=[]))
 
 
 class _Refusal(Exception):

@@ -9,8 +9,8 @@ Durability contract:
 - The writer drains the queue in batches (group commit: one transaction per batch, up to `batch_size` rows).
   After the first row of a batch it lets rows gather for `linger` seconds (100 ms by default) before it
   commits, so a gateway pays one short burst of writer work per interval rather than one per call: a thread
-  wake-up and a transaction per call cost a one-client gateway about a fifth of its CPU. `flush` and `close`
-  cut the wait short.
+  wake-up and a transaction per call cost a one-client gateway under load about a tenth of its CPU. `flush`,
+  `close` and a full batch cut the wait short.
   A row is **acknowledged** when the transaction holding it has committed: `committed` counts such rows,
   `on_commit` is told their event ids, and a pending row with a `committed()` method has it called (the audit
   stage's durable mode answers a call only then). `flush` waits until every row submitted before it is
@@ -18,8 +18,8 @@ Durability contract:
 - An acknowledged row survives `kill -9` of the process: in WAL mode a commit has reached the WAL file before
   `COMMIT` returns, and SQLite recovers the WAL on the next open. With `synchronous="normal"` (the default) a
   power loss may lose the last commits; `synchronous="full"` also survives that, at the cost of an fsync per
-  batch. A killed process loses only rows still queued (at most one batch interval: `linger`, or the time one batch
-  takes to write).
+  batch. A killed process loses only rows still queued (at most one batch interval: `linger`, or the time
+  one batch takes to write).
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class SqliteAuditStore:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
         self._hurry = threading.Event()
-        """Set by `flush` and `close`: the writer stops letting the batch gather and commits now."""
+        """Set by `flush`, `close` and a full batch: the writer stops letting the batch gather and commits now."""
         self._db: sqlite3.Connection | None = None
         self._last_prune = 0.0
 

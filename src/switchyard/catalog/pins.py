@@ -80,7 +80,7 @@ def _predates_meta(pin: Pin, definition: Mapping[str, Any]) -> bool:
 def _changed_fields(old: str, new: Mapping[str, Any]) -> list[str]:
     before: dict[str, Any] = json.loads(old)
     # A pin from before `_meta` was covered says nothing about it: compare it in its own form.
-    after = _body(new, meta="_meta" in before)
+    after = json.loads(_dumps(_body(new, meta="_meta" in before)))  # through JSON, as `before` went
     return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
 

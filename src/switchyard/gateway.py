@@ -482,18 +482,9 @@ class Gateway:
         with self._counted():
             return await self._handler(ctx)
 
-    def context(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None,
-        *,
-        era: str = "",
-        principal: Principal = LOCAL,
-        client_info: Mapping[str, Any] | None = None,
-        client_capabilities: Mapping[str, Any] | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> CallContext:
-        """Build the context for one request, resolving which upstream owns the item.
+    def route(self, method: str, params: Mapping[str, Any] | None) -> tuple[str, str, str]:
+        """(name, server, original name) of the item `method` addresses: which upstream owns it, and its name
+        there.
 
         Raises:
             NotFound: the tool, prompt or resource does not exist.
@@ -524,6 +515,27 @@ class Gateway:
                 original = uri
         else:
             raise InvalidRequest(f"the gateway does not forward {method}")
+        return name, server, original
+
+    def context(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        *,
+        era: str = "",
+        principal: Principal = LOCAL,
+        client_info: Mapping[str, Any] | None = None,
+        client_capabilities: Mapping[str, Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> CallContext:
+        """Build the context for one request, resolving which upstream owns the item (`route`).
+
+        Raises:
+            NotFound: the tool, prompt or resource does not exist.
+            InvalidRequest: the params lack the item's name.
+        """
+        p: Mapping[str, Any] = params or {}
+        name, server, original = self.route(method, p)
         return CallContext(
             method=method,
             name=name,

@@ -314,13 +314,13 @@ class FrontServer:
         if method not in ("tools/call", "prompts/get", "resources/read"):
             return None
         try:
-            call = self.gateway.context(method, params)
+            name, server, _ = self.gateway.route(method, params)
         except Exception:
             return None  # the normal path reports the problem
-        era = self.gateway.era_of(call.server)
+        era = self.gateway.era_of(server)
         if era is None or era in MODERN_PROTOCOL_VERSIONS:
             return None
-        return call.server, call.name
+        return server, name
 
     async def _forward(
         self, ctx: ServerRequestContext[Any, Any], method: str, params: Mapping[str, Any] | None = None
@@ -429,7 +429,7 @@ class FrontServer:
             await gw.settled()  # a search must see every server that comes up in time
             return
         try:
-            gw.context(method, params)
+            gw.route(method, params)
         except Exception:
             await gw.settled()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from switchyard.errors import ConfigError, ConfigProblem
 
@@ -47,6 +48,7 @@ __all__ = [
     "ToolFilter",
     "interpolate",
     "load_config",
+    "mask_secrets",
     "parse_config",
 ]
 
@@ -54,6 +56,11 @@ _DEFAULT_STORE_PATH = "${XDG_STATE_HOME:-~/.local/state}/switchyard/switchyard.d
 _VAR_NAME = re.compile(r"(?:env:)?([A-Za-z_][A-Za-z0-9_]*)")
 """A variable reference's name; `env:` is VS Code's spelling of the same (`${env:HOME}`)."""
 _SECRET_FIELDS = frozenset({"env", "headers", "secret", "public_key", "keys"})
+_SAFE_SECRET_ERRORS = frozenset({"extra_forbidden", "missing", "header_value"})
+"""Problems under a secret field whose message never quotes a value, so it is reported as it is."""
+_MIN_MASKED = 4
+"""Secret values shorter than this are not masked in messages: too short to tell from ordinary text."""
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Keys other MCP clients put in server entries; harmless here, so accepted and ignored.
 _FOREIGN_SERVER_KEYS = frozenset({"autoApprove", "alwaysAllow", "envFile", "description", "disabledTools", "notes"})
 
@@ -133,6 +140,19 @@ class HttpServerConfig(_ServerBase):
     def _no_sse(cls, value: str) -> str:
         if value == "sse":
             raise ValueError("the old HTTP+SSE transport is deprecated and not supported; use Streamable HTTP")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _one_line_values(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if _HEADER_CONTROL.search(text):
+                # Never the value itself: it is a secret. A trailing newline from `${TOKEN}` is the usual cause.
+                raise PydanticCustomError(
+                    "header_value",
+                    "the value of {name} holds a control character (a line break?); a header value is one line",
+                    {"name": name},
+                )
         return value
 
     def __repr__(self) -> str:
@@ -601,8 +621,8 @@ def _expand(text: str, env: Mapping[str, str], path: str, problems: list[ConfigP
                 )
             )
             out.append(text[j : end + 1])
-        elif env.get(name.group(1)):
-            out.append(env[name.group(1)])
+        elif env.get(name.group(1)) or (not rest and name.group(1) in env):
+            out.append(env[name.group(1)])  # set (an empty value counts for ${VAR}; ${VAR:-x} takes x then)
         elif rest:
             out.append(_expand(rest[2:], env, path, problems))
         else:
@@ -642,10 +662,25 @@ def _problems_from(exc: ValidationError, base: str) -> list[ConfigProblem]:
             msg = "required key is missing"
         # Pydantic's message never echoes a value when include_input=False, but a secret field's message could
         # still quote one through a custom validator: say only what kind of value is wanted there.
-        if any(str(p) in _SECRET_FIELDS for p in loc):
+        if any(str(p) in _SECRET_FIELDS for p in loc) and err["type"] not in _SAFE_SECRET_ERRORS:
             msg = "must be an object mapping names to strings"
         problems.append(ConfigProblem(_loc_path(base, loc), msg))
     return problems
+
+
+def mask_secrets(text: str, secrets: tuple[str, ...] | list[str]) -> str:
+    """`text` with every secret value in it replaced by `***`: each value as it is, without surrounding
+    whitespace, as Python escapes it (`repr` of a value with a line break), and each word of 8 characters or
+    more (the token of `Bearer <token>`). Values shorter than 4 characters are left alone."""
+    forms: set[str] = set()
+    for value in secrets:
+        for form in (value, value.strip(), value.encode("unicode_escape").decode("ascii")):
+            if len(form) >= _MIN_MASKED:
+                forms.add(form)
+        forms.update(word for word in value.split() if len(word) >= 8)
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text
 
 
 def parse_config(data: Any, env: Mapping[str, str] | None = None, source: str | None = None) -> GatewayConfig:

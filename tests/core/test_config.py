@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switchyard.config import HttpServerConfig, MrtrSettings, StdioServerConfig, interpolate, load_config, parse_config
+from switchyard.config import (
+    HttpServerConfig,
+    MrtrSettings,
+    StdioServerConfig,
+    interpolate,
+    load_config,
+    mask_secrets,
+    parse_config,
+)
 from switchyard.errors import ConfigError
 
 
@@ -94,6 +102,59 @@ def test_an_unset_variable_without_default_is_a_problem_naming_the_variable() ->
         parse_config({"mcpServers": {"a": {"command": "x", "env": {"K": "${TOKEN}"}}}}, env={})
     assert "TOKEN" in str(info.value)
     assert info.value.problems[0].path == "$.mcpServers.a.env.K"
+
+
+def test_a_variable_set_to_empty_is_used_and_only_a_default_replaces_it() -> None:
+    # As the shell expands them: ${VAR} is "" when VAR is set but empty; ${VAR:-x} is x for an empty VAR too.
+    assert interpolate("[${EMPTY}]", {"EMPTY": ""}) == ("[]", [])
+    assert interpolate("[${EMPTY:-x}]", {"EMPTY": ""}) == ("[x]", [])
+    _, problems = interpolate("[${UNSET}]", {})
+    assert [p.message for p in problems] == ["environment variable UNSET is not set (use ${UNSET:-default})"]
+
+
+def test_a_misplaced_env_or_headers_key_is_reported_as_unknown_not_as_a_bad_value() -> None:
+    secret = "sk-live-SECRET-123456"
+    doc = {
+        "mcpServers": {
+            "a": {"command": "x", "headers": {"Authorization": f"Bearer {secret}"}},
+            "b": {"url": "https://h/mcp", "env": {"T": secret}},
+        }
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, env={})
+    problems = {p.path: p.message for p in info.value.problems}
+    assert problems == {"$.mcpServers.a.headers": "unknown key", "$.mcpServers.b.env": "unknown key"}
+    assert secret not in str(info.value)
+
+
+def test_a_header_value_with_a_line_break_is_a_problem_that_does_not_quote_it() -> None:
+    doc = {"mcpServers": {"web": {"url": "http://127.0.0.1:1/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}}}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, env={"TOKEN": "sk-live-SECRET123\n"})
+    [problem] = info.value.problems
+    assert problem.path == "$.mcpServers.web.headers"
+    assert "Authorization holds a control character" in problem.message
+    assert "SECRET" not in str(info.value)
+    # A tab is allowed in a header value (RFC 9110 field content), and so is the same token without the newline.
+    assert parse_config(doc, env={"TOKEN": "sk-live\tSECRET123"}).servers["web"]
+
+
+@pytest.mark.parametrize(
+    ("text", "secrets", "expected"),
+    [
+        (
+            "Illegal header value b'Bearer sk-live-SECRET123\\n'",
+            ("Bearer sk-live-SECRET123\n",),
+            "Illegal header value b'***'",
+        ),
+        ("401 for token sk-live-SECRET123", ("Bearer sk-live-SECRET123",), "401 for token ***"),
+        ("KEY=abcd in use", ("abcd",), "KEY=*** in use"),
+        ("exit 1", ("1",), "exit 1"),  # too short to mask
+        ("nothing here", (), "nothing here"),
+    ],
+)
+def test_secret_values_are_masked_in_messages(text: str, secrets: tuple[str, ...], expected: str) -> None:
+    assert mask_secrets(text, secrets) == expected
 
 
 def test_disabled_servers_are_not_active() -> None:

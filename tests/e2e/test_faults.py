@@ -39,6 +39,10 @@ from stdio_gateway import (
     write_config,
 )
 
+from switchyard.config import parse_config
+from switchyard.errors import UpstreamUnavailable
+from switchyard.gateway import Gateway
+
 pytestmark = pytest.mark.anyio
 
 
@@ -50,6 +54,19 @@ def quitter_entry(directory: Path) -> dict[str, Any]:
     script = directory / "quitter.py"
     script.write_text("import sys\nsys.stderr.write('quitter: missing API key\\n')\nsys.exit(3)\n", encoding="utf-8")
     return {"command": sys.executable, "args": [str(script)]}
+
+
+LEAKED_TOKEN = "sk-live-ZOO-SECRET-4242"
+
+
+def leaker_entry(directory: Path) -> dict[str, Any]:
+    """A server given a secret in `env` that prints it to stderr and exits 3 at start."""
+    script = directory / "leaker.py"
+    script.write_text(
+        "import os, sys\nsys.stderr.write(f\"leaker: bad token {os.environ['LEAKER_TOKEN']}\\n\")\nsys.exit(3)\n",
+        encoding="utf-8",
+    )
+    return {"command": sys.executable, "args": [str(script)], "env": {"LEAKER_TOKEN": LEAKED_TOKEN}}
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -72,6 +89,7 @@ async def zoo(
         "fast": fixture(peers, "fast", "role=fast", env={"SWITCHYARD_PROBE": "given"}),
         "nocommand": {"command": str(directory / "no-such-server")},
         "quitter": quitter_entry(directory),
+        "leaker": leaker_entry(directory),
     }
     cfg = write_config(directory / "gw.json", servers, timeouts={**FAST_SETTINGS["timeouts"], "call": 1.5})
     # A deadline on start-up only: a cancel scope must enclose the client's task groups, and must not fire
@@ -91,7 +109,7 @@ async def test_dead_servers_do_not_stop_the_live_ones(zoo: RunningGateway) -> No
         names = tool_names(await zoo.client.list_tools())
         for server in ("flaky", "stuck", "slowpoke", "waiter", "frozen", "messy", "chatty", "fast"):
             assert any(n.startswith(f"{server}__") for n in names), server
-        assert not any(n.startswith(("nocommand", "quitter")) for n in names)
+        assert not any(n.startswith(("nocommand", "quitter", "leaker")) for n in names)
         assert text_of(await zoo.client.call_tool("fast__echo", {"text": "alive"})) == "alive"
         with pytest.raises(MCPError):  # a dead server's tools are unknown, not half-there
             await zoo.client.call_tool("quitter__anything", {})
@@ -120,6 +138,11 @@ async def test_a_crash_mid_call_gives_an_error_result_naming_the_server_and_it_r
         crashed = await client.call_tool("flaky__crash_now", {})
         assert crashed.is_error
         assert "'flaky'" in text_of(crashed), text_of(crashed)
+        # A call made right after the crash (before the restart) was never sent, and says so.
+        right_after = await client.call_tool("flaky__ok", {})
+        assert right_after.is_error
+        assert "it is down" in text_of(right_after), text_of(right_after)
+        assert "during the call" not in text_of(right_after)
 
         # The other servers never noticed.
         assert text_of(await client.call_tool("fast__echo", {"text": "still here"})) == "still here"
@@ -135,6 +158,23 @@ async def test_a_crash_mid_call_gives_an_error_result_naming_the_server_and_it_r
         assert again.is_error
         await zoo.wait_for_log("server flaky: down; retrying in 0.2 s")
         await eventually_ok(client, "flaky__ok", {}, timeout=10)
+
+
+async def test_a_call_made_between_a_crash_and_the_restart_is_not_sent_and_says_the_server_is_down(
+    peers: Any, tmp_path: Path
+) -> None:
+    # In process, so the next call lands in the moment after the crash, before the server is marked down.
+    settings = {**FAST_SETTINGS, "store": {"path": str(tmp_path / "s.db")}}
+    config = parse_config({"mcpServers": {"flaky": fixture(peers, "crash")}, "switchyard": settings}, env={})
+    gateway = Gateway(config)
+    with anyio.fail_after(STEP):
+        async with gateway.running(wait=True):
+            with pytest.raises(UpstreamUnavailable, match="during the call"):
+                await gateway.request("tools/call", {"name": "flaky__crash_now", "arguments": {}})
+            with pytest.raises(UpstreamUnavailable) as info:
+                await gateway.request("tools/call", {"name": "flaky__ok", "arguments": {}})
+    assert "it is down" in str(info.value)
+    assert "during the call" not in str(info.value)
 
 
 async def test_a_call_that_never_returns_times_out_with_a_clear_error_and_others_go_on(zoo: RunningGateway) -> None:
@@ -212,6 +252,14 @@ async def test_stderr_of_a_stdio_server_goes_to_the_gateway_log_with_its_name(zo
     assert "[chatty] stderr_noise: line 1" in log
     assert "[chatty] stderr_noise: line 2" in log
     assert "[quitter] quitter: missing API key" in log
+
+
+async def test_a_secret_from_env_is_masked_in_the_relayed_stderr_and_the_failure_reason(zoo: RunningGateway) -> None:
+    with anyio.fail_after(STEP):
+        log = await zoo.wait_for_log("[leaker] leaker: bad token ***")
+        log = await zoo.wait_for_log("server leaker: ")
+    assert LEAKED_TOKEN not in log
+    assert "last stderr line: leaker: bad token ***" in log
 
 
 async def test_an_http_server_that_crashes_mid_call_or_refuses_connections_is_reported_by_name(

@@ -25,7 +25,7 @@ from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import TypeAdapter
 
-from switchyard.config import RestartSettings
+from switchyard.config import RestartSettings, mask_secrets
 from switchyard.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from switchyard.upstream.base import (
     ChangeListener,
@@ -147,9 +147,14 @@ class ClientUpstream:
         client = self._client
         if client is None or self._state is not UpstreamState.UP:
             raise UpstreamUnavailable(self._name, self._last_error or "not connected yet")
+        lane = self.lane
+        if lane is not None and not lane.open:
+            # The connection just ended and `run` has not marked the server down yet: nothing is sent.
+            why = self._last_error or "its connection closed"
+            doing = f"the gateway is {self._recovery}, try again shortly"
+            raise UpstreamUnavailable(self._name, f"it is down ({why}); {doing}")
         token = FRONT_CAPABILITIES.set(client_capabilities if client_capabilities is not None else {})
         call = self.inflight.enter()
-        lane = self.lane
         try:
             if lane is not None and lane.open and not tracing_active():
                 session = client.session
@@ -186,8 +191,16 @@ class ClientUpstream:
         """The session is up (era known, before the listings): a transport may attach its lane for this
         connection, closing it on `stack` and ending the connection with `watch.close(reason)`."""
 
+    _recovery = "restarting it"
+    """What the gateway does about a server that went down (said in errors; HTTP servers are reconnected)."""
+
+    def _secret_values(self) -> tuple[str, ...]:
+        """The configured values that must never appear in an error or log line (`env`, `headers`)."""
+        return ()
+
     def _describe_failure(self, exc: BaseException) -> str:
-        """One line saying why a connection failed; subclasses may add context (stderr tail)."""
+        """One line saying why a connection failed; subclasses may add context (stderr tail). Secret values
+        are masked by the caller (`mask_secrets`)."""
         leaf = _first_leaf(exc)
         text = str(leaf) or type(leaf).__name__
         return text.splitlines()[0][:300]
@@ -203,7 +216,7 @@ class ClientUpstream:
                 try:
                     connected = await self._connect_and_serve()
                 except Exception as exc:
-                    self._last_error = self._describe_failure(exc)
+                    self._last_error = mask_secrets(self._describe_failure(exc), self._secret_values())
                     logger.warning("server %s: %s", self._name, self._last_error)
                     logger.debug("server %s: connection failure", self._name, exc_info=exc)
                 finally:
@@ -285,7 +298,7 @@ class ClientUpstream:
             if self._era in MODERN_PROTOCOL_VERSIONS:
                 tg.start_soon(self._listen, client)
             await watch.closed.wait()
-            self._last_error = watch.reason or "connection closed"
+            self._last_error = mask_secrets(watch.reason or "connection closed", self._secret_values())
             tg.cancel_scope.cancel()
         self._client = None
 

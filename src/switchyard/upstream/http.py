@@ -39,6 +39,11 @@ class HttpUpstream(ClientUpstream):
         self.config = config
         self._http: httpx2.AsyncClient | None = None
 
+    _recovery = "reconnecting to it"
+
+    def _secret_values(self) -> tuple[str, ...]:
+        return tuple(self.config.headers.values())
+
     def _target(self, stack: AsyncExitStack) -> Any:
         http = httpx2.AsyncClient(
             headers=dict(self.config.headers),

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from mcp.client.stdio import StdioServerParameters, get_default_environment
 
-from switchyard.config import StdioServerConfig
+from switchyard.config import StdioServerConfig, mask_secrets
 from switchyard.upstream.client import ClientUpstream
 from switchyard.upstream.lane import UpstreamLane, lanes_enabled
 from switchyard.upstream.pipes import open_stdio
@@ -34,8 +34,10 @@ logger = logging.getLogger("switchyard.upstream.stderr")
 class _StderrRelay:
     """Reads a pipe in a daemon thread and logs each line as `[server] line`; keeps the last lines."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, secrets: tuple[str, ...] = ()) -> None:
         self.server = server
+        self._secrets = secrets
+        """The server's `env` values, masked in every relayed line (a server may print its own token)."""
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
         read_fd, write_fd = os.pipe()
         self.writer: TextIO = os.fdopen(write_fd, "w")
@@ -45,7 +47,7 @@ class _StderrRelay:
     def _pump(self) -> None:
         with self._reader:
             for line in self._reader:
-                text = line.rstrip("\n")
+                text = mask_secrets(line.rstrip("\n"), self._secrets)
                 if text:
                     self.tail.append(text)
                     logger.info("[%s] %s", self.server, text)
@@ -83,7 +85,7 @@ class StdioUpstream(ClientUpstream):
         )
 
     def _target(self, stack: AsyncExitStack) -> Any:
-        relay = _StderrRelay(self.name)
+        relay = _StderrRelay(self.name, self._secret_values())
         self._relay = relay
         stack.callback(relay.close_writer)
         params = self.parameters()
@@ -104,6 +106,9 @@ class StdioUpstream(ClientUpstream):
                 yield streams
 
         return spawned()
+
+    def _secret_values(self) -> tuple[str, ...]:
+        return tuple(self.config.env.values())
 
     def _describe_failure(self, exc: BaseException) -> str:
         base = super()._describe_failure(exc)

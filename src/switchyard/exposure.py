@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -109,9 +109,16 @@ class ToolFinder:
             self.index.update(changed, removed)
         self._docs = docs
 
-    async def search(self, query: str, k: int, server: str | None = None) -> list[str]:
-        """Federated names of the `k` best tools for `query` (query encoding runs off the event loop)."""
-        hits = await anyio.to_thread.run_sync(lambda: self.index.search(query, k, server))
+    async def search(
+        self, query: str, k: int, server: str | None = None, only: Collection[str] | None = None
+    ) -> list[str]:
+        """Federated names of the `k` best tools for `query`, among `only` when given (query encoding runs off
+        the event loop)."""
+        if only is not None and len(only) >= len(self._docs):
+            # A caller's visible tools are a subset of the catalog the index mirrors: as many means all of them
+            # (no mask to build); names the index has that the catalog lost are dropped by the caller anyway.
+            only = None
+        hits = await anyio.to_thread.run_sync(lambda: self.index.search(query, k, server, only))
         return [hit.key for hit in hits]
 
     def close(self) -> None:
@@ -162,14 +169,20 @@ class Exposure:
         """The meta-tool definitions, as `tools/list` entries (`search_tools` with the configured default k)."""
         return [dict(d) for d in self._meta]
 
+    def listable(self, name: str) -> bool:
+        """Whether a found tool may join a working set: not pinned (listed anyway, so it would only take a
+        slot) and not named like a meta-tool (an upstream tool of that name is reached through `call_tool`)."""
+        return name not in self.pinned and name not in META_NAMES
+
     def list_tools(self, catalog: Catalog, all_tools: list[JsonObject], working: WorkingSet | None) -> list[JsonObject]:
-        """The tool list for one client: everything in `all` mode, else meta-tools, pinned, then found tools."""
+        """The tool list for one client: everything in `all` mode, else meta-tools, pinned, then found tools
+        (never a second tool under a meta-tool's name)."""
         if self.mode == "all":
             return all_tools
         out = self.meta_tools
-        names = list(self.pinned)
+        names = [n for n in dict.fromkeys(self.pinned) if n not in META_NAMES]
         if working is not None:
-            names += [n for n in working.names() if n not in names]
+            names += [n for n in working.names() if self.listable(n)]
         out += [catalog.tools[n].public() for n in names if n in catalog.tools]
         return out
 
@@ -186,7 +199,8 @@ class Exposure:
         server = arguments.get("server")
         if server is not None and not isinstance(server, str):
             raise InvalidRequest("search_tools: 'server' must be a string")
-        names = [n for n in await self.finder.search(query, k, server) if n in catalog.tools]
+        # Only among the tools this caller may see, so hidden ones neither show nor take places in the `k`.
+        names = [n for n in await self.finder.search(query, k, server, catalog.tools.keys()) if n in catalog.tools]
         tools = [_found(catalog.tools[n]) for n in names]
         text = json.dumps(tools, ensure_ascii=False, indent=1) if tools else "No matching tools."
         return {"content": [{"type": "text", "text": text}], "structuredContent": {"tools": tools}}, names

@@ -156,3 +156,71 @@ def test_a_working_set_is_bounded_and_evicts_the_least_recently_used() -> None:
     assert ws.add(["d"])
     assert ws.names() == ["b", "a", "d"]  # "a" (most relevant, then used) outlives "c" (least relevant)
     assert not ws.add(["a"])
+
+
+def shadowing() -> MCPServer:
+    """Real tools named like the meta-tools (what prefixing off, or the separator `_`, can produce)."""
+    server = MCPServer("shadow")
+
+    @server.tool()
+    def search_tools(query: str) -> str:
+        """Search the shadow server's own records."""
+        return f"shadow records for {query}"
+
+    @server.tool()
+    def call_tool(name: str) -> str:
+        """Place a phone call to a named contact."""
+        return f"calling {name}"
+
+    return server
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_upstream_tool_named_like_a_meta_tool_never_shadows_it_and_is_reached_through_call_tool(
+    tmp_path: Path, mode: str
+) -> None:
+    servers = {"weather": weather(), "shadow": shadowing()}
+    cfg = settings(tmp_path, "search", naming={"prefix": False})
+    async with gateway_client(servers, mode=mode, settings=cfg) as (_, client):
+        names = [t.name for t in (await client.list_tools()).tools]
+        found = await client.call_tool("search_tools", {"query": "weather forecast for a city", "k": 1})
+        via_call_tool = await client.call_tool("call_tool", {"name": "get_forecast", "arguments": {"city": "Oslo"}})
+        shadowed = await client.call_tool("call_tool", {"name": "search_tools", "arguments": {"query": "x"}})
+    assert names == ["search_tools", "call_tool"]
+    assert [t["name"] for t in (found.structured_content or {})["tools"]] == ["get_forecast"]
+    assert text(via_call_tool) == "sunny in Oslo"
+    assert text(shadowed) == "shadow records for x"
+
+
+async def test_dynamic_mode_counts_a_call_by_the_listed_name_as_use(tmp_path: Path) -> None:
+    servers = {"weather": weather(), "files": files()}
+    cfg = settings(tmp_path, "dynamic", working_set=2)
+    async with gateway_client(servers, mode="legacy", settings=cfg) as (_, client):
+        await client.call_tool("search_tools", {"query": "weather forecast for a city", "k": 1})
+        await client.call_tool("search_tools", {"query": "read a file from disk", "k": 1})
+        await client.call_tool("weather__get_forecast", {"city": "Oslo"})  # by name: now the most recently used
+        await client.call_tool("search_tools", {"query": "list the files in a directory", "k": 1})
+        names = [t.name for t in (await client.list_tools()).tools]
+    assert names == ["search_tools", "call_tool", "weather__get_forecast", "files__list_directory"]
+
+
+async def test_dynamic_mode_finding_a_pinned_tool_takes_no_slot_and_changes_no_list(tmp_path: Path) -> None:
+    servers = {"weather": weather(), "files": files()}
+    changes: list[Any] = []
+    first = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changes.append(message)
+            first.set()
+
+    cfg = settings(tmp_path, "dynamic", working_set=1, pinned=["files__read_file"])
+    async with gateway_client(servers, mode="legacy", settings=cfg, message_handler=on_message) as (_, client):
+        await client.call_tool("search_tools", {"query": "weather forecast for a city", "k": 1})
+        with anyio.fail_after(5):
+            await first.wait()
+        await client.call_tool("search_tools", {"query": "read a file from disk", "k": 1})  # the pinned tool
+        await anyio.sleep(0.2)  # a list_changed would have arrived by now
+        names = [t.name for t in (await client.list_tools()).tools]
+    assert len(changes) == 1
+    assert names == ["search_tools", "call_tool", "files__read_file", "weather__get_forecast"]

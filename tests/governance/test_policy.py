@@ -148,6 +148,21 @@ async def test_search_tools_only_finds_what_the_caller_may_see() -> None:
     assert names
 
 
+async def test_hidden_tools_take_no_places_in_a_search_for_k_results() -> None:
+    # The query matches the hidden tool best: the one result asked for is the best tool the caller may see.
+    settings = {
+        "exposure": "search",
+        "retrieval": {"retriever": "bm25"},
+        "policy": {"rules": [{"principals": ["local"], "tools": {"deny": ["*admin*"]}}]},
+    }
+    async with gateway_client(servers(), settings=settings) as (gateway, client):
+        found = await client.call_tool("search_tools", {"query": "dangerous admin reset tool", "k": 1})
+        unrestricted = await gateway.exposure.finder.search("dangerous admin reset tool", 2)  # type: ignore[union-attr]
+    names = [t["name"] for t in (found.structured_content or {})["tools"]]
+    assert unrestricted[0] == "alpha__admin_reset"
+    assert names == [unrestricted[1]]
+
+
 def test_a_uri_is_judged_in_every_form_a_server_could_read_it() -> None:
     # Routing decodes URIs (a template's `{name}` matches `%73alaries` as `salaries`): a deny glob on the raw
     # text alone would let the encoded or dotted spelling of a denied URI through.

@@ -3,11 +3,13 @@ shared between processes through the SQLite file."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from switchyard.approvals import CallApproval, SqliteApprovalStore, approval_id
+from switchyard.cli.main import main
 from switchyard.errors import NotFound
 
 
@@ -53,3 +55,20 @@ def test_deciding_an_unknown_or_expired_call_fails(tmp_path: Path) -> None:
             store.decide("old", True, now=6.0, ttl=1.0, by="x")
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("ttl", ["0", "-10", "nan", "2592001", "soon"])
+def test_approve_call_refuses_a_ttl_outside_the_configured_bounds_and_keeps_the_pending_call(
+    tmp_path: Path, ttl: str
+) -> None:
+    db = tmp_path / "s.db"
+    store = SqliteApprovalStore(db)
+    now = time.time()
+    try:
+        store.request(pending("abcd", now), now)
+    finally:
+        store.close()
+    with pytest.raises(SystemExit) as info:
+        main(["approve-call", "abcd", "--ttl", ttl, "--store", str(db)])
+    assert info.value.code == 2  # a usage error: nothing was decided
+    assert main(["approve-call", "abcd", "--ttl", "60", "--store", str(db)]) == 0  # still pending, so decidable

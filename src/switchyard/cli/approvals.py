@@ -33,10 +33,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--deny", action="store_true", help="deny the call instead")
     parser.add_argument("--list", action="store_true", help="list the calls waiting for approval")
     parser.add_argument("--json", action="store_true", help="with --list: JSON lines instead of a table")
-    parser.add_argument("--ttl", type=float, help="seconds the decision holds (default: flows.approvals.ttl)")
+    parser.add_argument(
+        "--ttl", type=_ttl, help="seconds the decision holds, above 0, at most 30 days (default: flows.approvals.ttl)"
+    )
     parser.add_argument("--store", help="the store file (default: switchyard.store.path of the config)")
     add_config_option(parser)
     parser.set_defaults(run=_run)
+
+
+_MAX_TTL = 30 * 86400.0
+"""The bound `flows.approvals.ttl` has in the configuration."""
+
+
+def _ttl(text: str) -> float:
+    """`--ttl`: a number of seconds in (0, 30 days], as the configuration allows (a decision that expires at
+    once would only drop the pending call)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= _MAX_TTL:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most {_MAX_TTL:g} seconds (30 days), got {text}")
+    return value
 
 
 def _settings(args: argparse.Namespace) -> tuple[Path, ApprovalSettings]:

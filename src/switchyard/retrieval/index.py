@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -357,8 +357,11 @@ class ToolIndex:
 
     # -- search ----------------------------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, server: str | None = None) -> list[Hit]:
-        """Return the `k` best tools for `query`, optionally only from `server`.
+    def search(
+        self, query: str, k: int = 10, server: str | None = None, only: Collection[str] | None = None
+    ) -> list[Hit]:
+        """Return the `k` best tools for `query`, optionally only from `server` and only among the keys `only`
+        (a caller's visible tools: hidden ones must not use up the `k` places).
 
         With lexical scores alone (the `bm25` retriever, or before the dense vectors are ready) only tools with
         evidence are returned: ones whose text, or whose server's, shares a word with the query. Dense
@@ -375,6 +378,9 @@ class ToolIndex:
             if server not in snap.servers:
                 return []
             scores = np.where(snap.server_of == snap.servers.index(server), scores, -np.inf)
+        if only is not None:
+            allowed = np.fromiter((d.key in only for d in snap.docs), dtype=np.bool_, count=len(snap.docs))
+            scores = np.where(allowed, scores, -np.inf)
         k = min(k, int(np.isfinite(scores).sum()))
         if k <= 0:
             return []

@@ -402,7 +402,7 @@ class FrontServer:
                 name, raw, answer, era=ctx.protocol_version, principal=principal, client_info=_client_info(ctx)
             )
             working = self._working_set(ctx)
-            if working is not None and working.add(found):
+            if working is not None and working.add([n for n in found if gw.exposure.listable(n)]):
                 await ctx.session.send_tool_list_changed()
             return result, {}
         inner = args.get("name")
@@ -438,10 +438,14 @@ class FrontServer:
         try:
             call_params: Mapping[str, Any] | None = ctx.params
             name = (ctx.params or {}).get("name")
-            if name in META_NAMES and self.gateway.exposure.mode != "all" and name not in self.gateway.catalog.tools:
+            if name in META_NAMES and self.gateway.exposure.mode != "all":
+                # The gateway's own names in these modes: an upstream tool of the same name (prefixing off, or a
+                # separator that spells it) is reached through `call_tool`, never shadows the meta-tool.
                 answered, call_params = await self._meta_tool(ctx, str(name))
                 if answered is not None:
                     return _complete(answered)
+            elif isinstance(name, str) and (working := self._working_set(ctx)) is not None:
+                working.touch(name)  # a found tool called by its listed name is used too
             return _complete(await self._run(ctx, "tools/call", call_params))
         except UpstreamUnavailable as exc:
             # A tool call that could not reach its server is a tool failure the model can read and act on.

@@ -158,9 +158,9 @@ class Hidden(NotFound):
     """The item exists but policy hides it from the caller. On the wire it is exactly the `NotFound` a
     nonexistent name gets (same code, message and data); only the audit log knows the difference."""
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: str, data: Any = None) -> None:
         self.reason = reason
-        super().__init__(message)
+        super().__init__(message, data)
 
 
 class InvalidRequest(GatewayError):

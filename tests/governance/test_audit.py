@@ -12,7 +12,7 @@ import anyio
 import pytest
 from governance_helpers import FakeClock, ListSink, config, governed, servers
 
-from switchyard.errors import ConfigError
+from switchyard.errors import ConfigError, NotFound
 from switchyard.identity import Principal
 from switchyard.stages import build_stages
 from switchyard.store.audit import AuditRow, SqliteAuditStore, storable
@@ -85,6 +85,20 @@ async def test_secrets_are_redacted_by_key_and_by_value_pattern() -> None:
     assert "hunter2" not in stored
     assert jwt not in stored
     assert json.loads(stored) == {"key": "use [REDACTED] now", "api_token": "[REDACTED]"}
+
+
+async def test_credentials_in_a_resource_uri_are_redacted_in_every_column_of_the_row() -> None:
+    sink = ListSink()
+    uri = "https://deploy:hunter2secret@files.example.com/x"
+    async with governed({}, sink=sink) as gateway:
+        with pytest.raises(NotFound):
+            await gateway.request("resources/read", {"uri": uri}, principal=ALICE)
+    row = sink.rows[0]
+    assert (row.method, row.decision) == ("resources/read", "error")
+    for column in (row.tool, row.arguments, row.reason):
+        assert column is not None
+        assert "hunter2secret" not in column, column
+    assert "files.example.com/x" in (row.tool or "")
 
 
 async def test_large_arguments_are_capped() -> None:

@@ -235,6 +235,12 @@ async def test_mode_both_routes_keys_and_tokens(keys: SqliteKeyStore) -> None:
         ([("X-API-Key", "{k}"), ("X-API-Key", "{k}")], "", 400),
         ([], "access_token={k}", 400),
         ([("Authorization", "Bearer {k}")], "api_key={k}", 400),
+        ([("X-API-Key", "{k}")], "x-api-key={k}", 400),  # names compared lowercased, '-' read as '_'
+        ([("X-API-Key", "{k}")], "Authorization=Bearer%20{k}", 400),
+        ([("X-API-Key", "{k}")], "access-token={k}", 400),
+        ([("X-API-Key", "{k}")], "q={k}", 400),  # a Switchyard key is refused under any name
+        ([("X-API-Key", "{k}")], "q=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", 400),  # so is a JWT
+        ([("X-API-Key", "{k}")], "host=sub1domain.example12.com&page=2", 200),  # ordinary values pass
         ([("Authorization", "Basic {k}")], "", 401),
         ([("Authorization", "Bearer")], "", 401),
         ([("Authorization", "Bearer {k} extra")], "", 401),

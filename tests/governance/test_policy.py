@@ -10,7 +10,7 @@ from governance_helpers import ListSink, governed, servers
 
 from switchyard.catalog.pins import Hold
 from switchyard.config import PolicySettings
-from switchyard.errors import Hidden, NotFound, Quarantined, SwitchyardError, to_error_data
+from switchyard.errors import RATE_LIMITED, Hidden, NotFound, Quarantined, SwitchyardError, to_error_data
 from switchyard.identity import LOCAL, REQUEST_PRINCIPAL, Principal
 from switchyard.server.mcp import FrontServer
 from switchyard.stages.policy import Policy, unqualified_names, uri_forms
@@ -73,6 +73,29 @@ async def test_hidden_prompts_and_resources_are_not_found_too() -> None:
     assert to_error_data(prompt).message == "Unknown prompt: alpha__greet"
     assert to_error_data(resource).message == "Resource not found: alpha://secret"
     assert allowed["contents"][0]["text"] == "hello"
+
+
+async def test_a_hidden_resource_gives_the_data_of_a_nonexistent_one_too() -> None:
+    async with governed(POLICY) as gateway:
+        hidden = to_error_data(await error_of(gateway, ALICE, "resources/read", {"uri": "alpha://secret"}))
+        absent = to_error_data(await error_of(gateway, ALICE, "resources/read", {"uri": "alpha://nope"}))
+    assert (hidden.code, hidden.data) == (absent.code, {"uri": "alpha://secret"})
+    assert absent.data == {"uri": "alpha://nope"}
+
+
+async def test_a_hidden_name_spends_the_rate_limit_tokens_an_unknown_name_spends() -> None:
+    # Otherwise calling a name a few times past the burst would tell a hidden tool from a nonexistent one.
+    limited = {**POLICY, "limits": {"per_principal": {"rate": 0.001, "burst": 3}}}
+    outcomes: dict[str, list[int]] = {}
+    for name in ("alpha__admin_reset", "alpha__no_such_tool"):
+        async with governed(limited) as gateway:
+            codes = []
+            for _ in range(5):
+                error = await error_of(gateway, ALICE, "tools/call", {"name": name, "arguments": {}})
+                codes.append(to_error_data(error).code)
+            outcomes[name] = codes
+    assert outcomes["alpha__admin_reset"] == outcomes["alpha__no_such_tool"]
+    assert outcomes["alpha__admin_reset"][3:] == [RATE_LIMITED, RATE_LIMITED]
 
 
 async def test_lists_are_filtered_per_principal() -> None:

@@ -149,6 +149,22 @@ async def test_with_a_queue_wait_a_call_waits_for_a_free_slot_instead_of_failing
     assert results == ["done", "reset"]
 
 
+async def test_a_call_the_concurrency_cap_refuses_spends_no_token() -> None:
+    gate = anyio.Event()
+    limits = {"limits": {"per_principal": {"rate": 0.001, "burst": 3}, "concurrency": {"alpha": 1}}}
+    async with governed(limits, clock=FakeClock(), gate=gate) as gateway:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: gateway.request("tools/call", {"name": "alpha__wait", "arguments": {}}, principal=ALICE)
+            )
+            await anyio.wait_all_tasks_blocked()  # token 1 spent, the only slot held
+            capped = await burst(gateway, 4)  # refused by the cap: no token spent
+            gate.set()
+        after = [outcome for _ in range(3) for outcome in await burst(gateway, 1)]
+    assert capped == ["limited"] * 4
+    assert after == ["ok", "ok", "limited"]  # tokens 2 and 3, then the bucket is empty
+
+
 async def test_guessing_unknown_names_spends_the_principals_tokens() -> None:
     async with governed({"limits": {"per_principal": {"rate": 1, "burst": 3}}}) as gateway:
         outcomes = []

@@ -24,7 +24,7 @@ from switchyard.upstream.base import JsonObject, UpstreamSnapshot
 
 logger = logging.getLogger("switchyard.catalog")
 
-__all__ = ["Catalog", "Collision", "Entry", "build_catalog"]
+__all__ = ["Catalog", "Collision", "Entry", "build_catalog", "not_found"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class Catalog:
             hold = self.quarantined.get(name)
             if hold is not None:
                 raise Quarantined(hold.message(), {"reason": hold.reason, "kind": hold.kind})
-            raise NotFound(f"Unknown tool: {name}")
+            raise not_found("tools", name)
         return entry
 
     def prompt(self, name: str) -> Entry:
@@ -90,7 +90,7 @@ class Catalog:
         """
         entry = self.prompts.get(name)
         if entry is None:
-            raise NotFound(f"Unknown prompt: {name}")
+            raise not_found("prompts", name)
         return entry
 
     def owner_of(self, uri: str) -> str:
@@ -105,7 +105,7 @@ class Catalog:
         for server, template in self._compiled_templates:
             if template.match(uri) is not None:
                 return server
-        raise NotFound(f"Resource not found: {uri}", {"uri": uri})
+        raise not_found("resources", uri)
 
 
 def _literal_chars(template: UriTemplate) -> int:
@@ -220,3 +220,12 @@ def build_catalog(snapshots: Mapping[str, UpstreamSnapshot | None], config: Gate
         # is not taken over by an earlier one's `file:///{+path}`; ties keep configuration order.
         _compiled_templates=tuple(sorted(compiled, key=lambda st: -_literal_chars(st[1]))),
     )
+
+
+_UNKNOWN = {"tools": "Unknown tool: {}", "prompts": "Unknown prompt: {}", "resources": "Resource not found: {}"}
+
+
+def not_found(kind: str, name: str) -> NotFound:
+    """The error for an unknown item of `kind` ("tools", "prompts" or "resources"; a resource's `name` is its
+    URI). The policy stage raises the same message and data for a hidden one (`errors.Hidden`)."""
+    return NotFound(_UNKNOWN[kind].format(name), {"uri": name} if kind == "resources" else None)

@@ -63,7 +63,14 @@ logger = logging.getLogger("switchyard.auth")
 
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 _CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
-_QUERY_CREDENTIALS = frozenset({"access_token", "api_key", "apikey", "key", "token"})
+_QUERY_CREDENTIALS = frozenset(
+    {"access_token", "api_key", "apikey", "key", "token", "x_api_key", "authorization", "auth", "bearer", "id_token"}
+)
+"""Query parameter names that carry a credential, compared lowercased with `-` read as `_`."""
+_QUERY_CREDENTIAL_VALUE = re.compile(
+    r"^(?:bearer\s+\S|sy_[0-9a-f]{12}_|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$)", re.IGNORECASE
+)
+"""A query value that is a credential whatever its parameter's name: `Bearer ...`, a Switchyard key, a JWT."""
 _TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 _MAX_CREDENTIAL = 8192
 
@@ -136,6 +143,11 @@ class _Refusal(Exception):
         super().__init__(description or error or "")
 
 
+def _is_query_credential(name: str, value: str) -> bool:
+    """Whether a query parameter carries a credential: by its name, or by its value's shape."""
+    return name.lower().replace("-", "_") in _QUERY_CREDENTIALS or _QUERY_CREDENTIAL_VALUE.match(value) is not None
+
+
 def _credential(scope: Scope) -> str | None:
     """The one credential the request carries, None when it carries none.
 
@@ -144,7 +156,7 @@ def _credential(scope: Scope) -> str | None:
     """
     found = [(name, value) for name, value in scope.get("headers", ()) if name in _CREDENTIAL_HEADERS]
     query = scope.get("query_string", b"").decode("latin-1")
-    if query and any(k.lower() in _QUERY_CREDENTIALS for k, _ in parse_qsl(query, keep_blank_values=True)):
+    if query and any(_is_query_credential(k, v) for k, v in parse_qsl(query, keep_blank_values=True)):
         raise _Refusal(400, "invalid_request", "credentials are not accepted in the URL")
     if len(found) > 1:
         raise _Refusal(400, "invalid_request", "send exactly one credential")

@@ -64,11 +64,14 @@ def build_stages(
             sink = store
         redactor = Redactor(audit.redact_keys, audit.max_argument_bytes)
         stages.append(AuditStage(sink, redactor, clock=clock, durable=audit.durable))
-    if not policy.open:
-        stages.append(PolicyStage(policy))
     limits = settings.limits
+    limiter: RateLimitStage | None = None
     if limits.per_principal or limits.per_principal_tool or limits.per_upstream or limits.concurrency:
-        stages.append(RateLimitStage(limits, clock))
+        limiter = RateLimitStage(limits, clock)
+    if not policy.open:
+        stages.append(PolicyStage(policy, limiter.spend_as_unknown if limiter is not None else None))
+    if limiter is not None:
+        stages.append(limiter)
     approval_configured = any(s.approval is not None for s in config.servers.values())
     if settings.flows.enabled or approval_configured:
         redactor = Redactor(audit.redact_keys, 1024)

@@ -150,13 +150,13 @@ class AuditEvent:
             era=ctx.era,
             method=ctx.method,
             server=ctx.server,
-            tool=ctx.name,
+            tool=self.redactor.redact(ctx.name),  # a resource's URI may carry credentials (user:password@)
             arguments=None if arguments is None else self.redactor.serialize(arguments),
             result_bytes=size,
             is_error=is_error,
             latency_ms=round(self.latency * 1000.0, 3),
             decision=self.decision,
-            reason=self.reason,
+            reason=self.redactor.redact(self.reason),  # error messages may quote the URI or an argument
         )
 
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from switchyard.catalog.catalog import Catalog
+from switchyard.catalog.catalog import Catalog, not_found
 from switchyard.config import AccessFilter, PolicyRule, PolicySettings
 from switchyard.errors import Hidden
 from switchyard.identity import Principal, is_qualified, principal_names
@@ -37,8 +37,6 @@ from switchyard.upstream.base import JsonObject
 __all__ = ["ItemKind", "Policy", "PolicyStage", "item_kind", "unqualified_names"]
 
 ItemKind = Literal["tools", "prompts", "resources"]
-
-_NOT_FOUND = {"tools": "Unknown tool: {}", "prompts": "Unknown prompt: {}", "resources": "Resource not found: {}"}
 
 
 def _compile(patterns: Iterable[str]) -> re.Pattern[str] | None:
@@ -209,8 +207,11 @@ def uri_forms(uri: str) -> frozenset[str]:
 class PolicyStage:
     """Refuses a call to an item its caller may not see, with the error a nonexistent name would get."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, charge: Callable[[CallContext], None] | None = None) -> None:
         self.policy = policy
+        self._charge = charge
+        """Spends what a call to an unknown name spends (the rate limiter's per-principal token) before a
+        hidden item is refused, so the two stay indistinguishable."""
 
     async def __call__(self, ctx: CallContext, call_next: Handler) -> JsonObject:
         """Pass `ctx` on if its principal may use the item; raise `errors.Hidden` otherwise."""
@@ -218,5 +219,8 @@ class PolicyStage:
             return await call_next(ctx)  # nothing to hide, or the name did not resolve (dispatch reports it)
         kind = item_kind(ctx.method, ctx.params)
         if kind is not None and not self.policy.allows(ctx.principal, kind, ctx.server, ctx.name):
-            raise Hidden(_NOT_FOUND[kind].format(ctx.name), f"policy hides {kind[:-1]} from {ctx.principal}")
+            if self._charge is not None:
+                self._charge(ctx)
+            unknown = not_found(kind, ctx.name)  # exactly what a nonexistent name gets: message and data
+            raise Hidden(unknown.message, f"policy hides {kind[:-1]} from {ctx.principal}", unknown.data)
         return await call_next(ctx)

@@ -5,9 +5,11 @@ Owns: `TokenBucket` (time from an injected monotonic clock, so tests never sleep
 Does not own who the principal is (server/auth.py) or what it may see (policy.py).
 
 A call takes one token from every bucket that applies to it, or from none: the buckets are checked first and
-drawn only when all have a token, so a refusal by one never spends another's. Refusals raise
-`errors.RateLimited`, a JSON-RPC error whose data carries `retryAfterSeconds`. A name that did not resolve
-still spends a per-principal token, so guessing names is rate limited too.
+drawn only when all have a token and the call holds its concurrency slot, so a refusal by one bucket or by the
+cap never spends another's. Refusals raise `errors.RateLimited`, a JSON-RPC error whose data carries
+`retryAfterSeconds`. A name that did not resolve still spends a per-principal token, so guessing names is
+rate limited too, and so does a name policy hides (`spend_as_unknown`, called by the policy stage), so the two
+cannot be told apart by which runs out.
 """
 
 from __future__ import annotations
@@ -104,15 +106,22 @@ class RateLimitStage:
             cap = self._caps[server] = (anyio.Semaphore(n), n)
         return cap
 
-    def _spend(self, ctx: CallContext) -> None:
-        """Take one token from every applicable bucket, or raise `RateLimited` having taken none."""
+    def spend_as_unknown(self, ctx: CallContext) -> None:
+        """Charge a call to an item policy hides as a call to a name that does not exist is charged: the
+        per-principal token only (raises `RateLimited` when there is none). Called by the policy stage, so a
+        caller cannot tell a hidden name from an unknown one by which of them runs out."""
+        self._spend(ctx, resolved=False)
+
+    def _spend(self, ctx: CallContext, *, resolved: bool = True, take: bool = True) -> None:
+        """Take one token from every applicable bucket, or raise `RateLimited` having taken none (with
+        `take=False`, only check that every bucket has one)."""
         now = self.clock()
         who = ctx.principal.id
         key = str(ctx.principal)  # `kind:id`: an API key and a JWT `sub` of the same name have their own buckets
         found: list[tuple[str, TokenBucket]] = []
         if self._principal is not None:
             found.append((f"principal '{who}'", self._principal.get(key, now)))
-        if ctx.server:
+        if ctx.server and resolved:
             if self._tool is not None and ctx.method == "tools/call":
                 found.append((f"principal '{who}' on tool '{ctx.name}'", self._tool.get((key, ctx.name), now)))
             upstream = self._upstream_bucket(ctx.server, now)
@@ -122,16 +131,19 @@ class RateLimitStage:
         worst = max(waits, default=(0.0, ""))
         if worst[0] > 0.0:
             raise RateLimited(f"Rate limit exceeded for {worst[1]}; retry after {worst[0]:.3g} s", worst[0])
-        for _, bucket in found:
-            bucket.take()
+        if take:
+            for _, bucket in found:
+                bucket.take()
 
     async def __call__(self, ctx: CallContext, call_next: Handler) -> JsonObject:
-        """Spend tokens, hold a concurrency slot on the upstream, then pass `ctx` on."""
-        self._spend(ctx)
+        """Hold a concurrency slot on the upstream and spend tokens, then pass `ctx` on. A call the cap refuses
+        spends no token: the buckets are checked first, drawn only once the slot is held."""
         found = self._cap(ctx.server) if ctx.server else None
         if found is None:
+            self._spend(ctx)
             return await call_next(ctx)
         cap, size = found
+        self._spend(ctx, take=False)
         try:
             cap.acquire_nowait()
         except anyio.WouldBlock:
@@ -147,6 +159,7 @@ class RateLimitStage:
                     _CAP_RETRY_AFTER,
                 ) from None
         try:
+            self._spend(ctx)  # checked again: the buckets may have emptied while the call waited for its slot
             return await call_next(ctx)
         finally:
             cap.release()

@@ -145,11 +145,13 @@ class ClientUpstream:
     ) -> JsonObject:
         """Forward one request on the shared session; see `Upstream.request`."""
         client = self._client
-        if client is None or self._state is not UpstreamState.UP:
-            raise UpstreamUnavailable(self._name, self._last_error or "not connected yet")
         lane = self.lane
-        if lane is not None and not lane.open:
-            # The connection just ended and `run` has not marked the server down yet: nothing is sent.
+        # Not up, or the connection just ended and `run` has not marked the server down yet: nothing is sent.
+        if client is None or self._state is not UpstreamState.UP or (lane is not None and not lane.open):
+            if self._state is UpstreamState.STARTING:
+                raise UpstreamUnavailable(self._name, "it is still starting; try again in a moment")
+            if self._state is UpstreamState.STOPPED:
+                raise UpstreamUnavailable(self._name, "the gateway has stopped it")
             why = self._last_error or "its connection closed"
             doing = f"the gateway is {self._recovery}, try again shortly"
             raise UpstreamUnavailable(self._name, f"it is down ({why}); {doing}")

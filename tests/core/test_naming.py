@@ -87,6 +87,15 @@ def test_a_renamed_collision_keeps_its_name_when_other_servers_lists_change() ->
     assert "__" not in moved
 
 
+def test_with_prefixing_off_a_replacement_name_never_takes_a_name_a_server_really_offers() -> None:
+    # `a` (listed first) offers `b__x` and `x`; `b` offers `x`, which collides and would be renamed `b__x`.
+    names = _names({"a": _tools("b__x", "x"), "b": _tools("x")}, prefix=False)
+    assert names["b__x"] == ("a", "b__x")  # a's own tool keeps its own name
+    assert names["x"] == ("a", "x")
+    [(renamed, _)] = [(n, v) for n, v in names.items() if v == ("b", "x")]
+    assert renamed.startswith("b__x_")  # the prefixed name is taken: the replacement gets a hash
+
+
 def test_resource_template_collisions_are_reported_and_the_most_specific_template_routes() -> None:
     def with_templates(*templates: str) -> UpstreamSnapshot:
         return UpstreamSnapshot(era="2026-07-28", templates=tuple({"uriTemplate": t, "name": t} for t in templates))

@@ -133,29 +133,37 @@ def _name_items(
     holds the separator never takes a name from one whose name does not: `github` offering `enterprise-x`
     (separator `-`) must not take `github-enterprise-x` from the `github-enterprise` server's `x`. The other
     item is prefixed, else gets a short hash of its server and name, with the configured separator; stable
-    however the other servers' lists change (the hash names only the item itself).
+    however the other servers' lists change (the hash names only the item itself). Every item's own name is
+    claimed before any other gets a replacement, so a replacement never takes a name a server really offers
+    (with prefixing off, server `b`'s renamed `x` must not take `b__x` from the first server's real `b__x`).
     """
     listed = list(items)
     # Items whose names hold no separator claim their names first; the order of the result stays as listed.
     claim_order = sorted(range(len(listed)), key=lambda i: separator in str(listed[i][1].get("name", "")))
     names: dict[int, str] = {}
     taken: dict[str, int] = {}
+    losers: list[tuple[int, str]] = []
     for i in claim_order:
         server, item = listed[i]
-        original = str(item.get("name", ""))
-        name = federated_name(server, original, separator=separator, prefix=prefix)
+        name = federated_name(server, str(item.get("name", "")), separator=separator, prefix=prefix)
         if name in taken:
-            keeper = listed[taken[name]][0]
-            alt = federated_name(server, original, separator=separator, prefix=True)
-            salt = 0
-            while alt in taken:
-                tag = short_hash(server, original, *([str(salt)] if salt else []))
-                alt = federated_name(server, f"{original}_{tag}", separator=separator, prefix=True)
-                salt += 1
-            collisions.append(Collision(kind, name, (keeper, server), f"{keeper} keeps it; {server}'s is {alt}"))
-            name = alt
+            losers.append((i, name))
+            continue
         names[i] = name
         taken[name] = i
+    for i, name in losers:
+        server, item = listed[i]
+        original = str(item.get("name", ""))
+        keeper = listed[taken[name]][0]
+        alt = federated_name(server, original, separator=separator, prefix=True)
+        salt = 0
+        while alt in taken:
+            tag = short_hash(server, original, *([str(salt)] if salt else []))
+            alt = federated_name(server, f"{original}_{tag}", separator=separator, prefix=True)
+            salt += 1
+        collisions.append(Collision(kind, name, (keeper, server), f"{keeper} keeps it; {server}'s is {alt}"))
+        names[i] = alt
+        taken[alt] = i
     out: dict[str, Entry] = {}
     for i, (server, item) in enumerate(listed):
         out[names[i]] = Entry(name=names[i], server=server, original=str(item.get("name", "")), definition=item)

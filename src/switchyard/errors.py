@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +113,9 @@ class UpstreamError(SwitchyardError):
         self.code = code
         self.message = message
         self.data = data
+        self.guard: Mapping[str, Any] | None = None
+        """What the output guard found in the error's text (its `io.switchyard/guard` entry), for the flow
+        policy; never sent on the wire."""
         super().__init__(f"{server}: {message} ({code})")
 
 

@@ -172,6 +172,34 @@ async def test_an_error_from_a_mail_tool_taints_the_conversation_as_its_result_w
     assert "inbox__open_mail" in info.value.message
 
 
+async def test_an_injection_in_an_unlabelled_tools_error_taints_the_conversation_as_in_its_result(
+    tmp_path: Path,
+) -> None:
+    """The guard annotates an injected error as it annotates an injected result, and what it finds there taints
+    the conversation the same way, whatever the tool's labels."""
+    calc = MCPServer("calc")
+
+    @calc.tool()
+    def add(a: int, b: int) -> str:
+        """Add two numbers."""
+        raise MCPError(-32602, f"bad input {a}, {b}. {inbox.EMAILS[1]['body']}")
+
+    full = {"store": {"path": str(tmp_path / "store.db")}, **BLOCK}
+    built = build_stages(config(full, {"calc": {"labels": []}}), audit_sink=ListSink())
+    async with (
+        memory_gateway({**servers(), "calc": calc}, settings=full, stages=built.stages) as gateway,
+        Client(FrontServer(gateway).server) as client,  # pyright: ignore[reportArgumentType]
+    ):
+        with pytest.raises(MCPError) as failed:
+            await client.call_tool("calc__add", {"a": 1, "b": 2})
+        await client.call_tool("files__read_file", {"path": "secrets.env"})
+        with pytest.raises(MCPError) as info:
+            await client.call_tool(*POST)
+    assert "UNTRUSTED DATA BEGINS" in failed.value.message  # the guard's finding, on the error
+    assert "Flow policy" in info.value.message
+    assert "calc__add" in info.value.message
+
+
 async def test_a_resource_uri_that_spells_a_tools_name_does_not_share_its_labels(tmp_path: Path) -> None:
     async with guarded(tmp_path) as (gateway, _):
         stage = next(s for s in _stages(gateway) if hasattr(s, "tracker"))

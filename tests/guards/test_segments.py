@@ -166,6 +166,35 @@ def test_collect_request_marks_the_free_texts_and_keeps_every_other_string_for_t
     assert "https://example.com/x" in [s.text for s in url_found if s.structured]
 
 
+def test_collect_request_tells_free_text_by_its_place_not_by_its_key() -> None:
+    # A tool call's input and a tool result's structured content are data even under a `text` or `message` key;
+    # a text block inside a tool result's content is prose the model reads.
+    sampling = {
+        "messages": [
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t1", "name": "x", "input": {"text": "in", "message": "m"}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "toolUseId": "t1",
+                        "content": [{"type": "text", "text": "shown"}],
+                        "structuredContent": {"status": "ok", "message": "data", "text": "more data"},
+                    }
+                ],
+            },
+        ],
+        "metadata": {"systemPrompt": "not the system prompt", "title": "t"},
+    }
+    free = [(s.path, s.text) for s in collect_request(sampling) if not s.structured]
+    assert free == [(("messages", 1, "content", 0, "content", 0, "text"), "shown")]
+    form = {"message": "Pick", "requestedSchema": {"properties": {"c": {"oneOf": [{"const": "a", "title": "A"}]}}}}
+    assert [s.text for s in collect_request(form) if not s.structured] == ["Pick", "A"]
+
+
 def test_collect_finds_a_prompts_description_and_every_message_text() -> None:
     prompt = {
         "description": "Triage",

@@ -189,27 +189,33 @@ class FlowStage:
             ctx = outcome
         try:
             result = await call_next(ctx)
-        except UpstreamError:
-            # The error's text reaches the model as a result's would (an inbox tool failing with a mail in it).
-            self.tracker.record(key, set(labelled.labels), ctx.name)  # pyright: ignore[reportArgumentType]
+        except UpstreamError as exc:
+            # The error's text reaches the model as a result's would (an inbox tool failing with a mail in it),
+            # and so do the guard's findings in it.
+            brought = _brought(exc.guard)
+            self.tracker.record(key, brought | labelled.labels, ctx.name)  # pyright: ignore[reportArgumentType]
             raise
         self._record(key, ctx, labelled, result)
         return result
 
     def _record(self, key: str, ctx: CallContext, labelled: Labelled, result: JsonObject) -> None:
-        # The guard's findings (in a result, a prompt, or a request for input shown to the client) only ever add
-        # taint, so an upstream imitating the guard's entry cannot clear a conversation.
-        brought: set[str] = set()
         meta: Any = result.get("_meta")
-        guard: Any = cast(Mapping[str, Any], meta).get(GUARD_META) if isinstance(meta, Mapping) else None
-        if isinstance(guard, Mapping):
-            found = cast(Mapping[str, Any], guard)
-            if found.get("injection"):
-                brought.add("untrusted")
-            if found.get("secrets"):
-                brought.add("private")
+        brought = _brought(cast(Mapping[str, Any], meta).get(GUARD_META) if isinstance(meta, Mapping) else None)
         if result.get("resultType") == "input_required":  # the call's own labels come with its final result
             if brought:
                 self.tracker.record(key, brought, ctx.name)  # pyright: ignore[reportArgumentType]
             return
         self.tracker.record(key, brought | labelled.labels, ctx.name)  # pyright: ignore[reportArgumentType]
+
+
+def _brought(guard: Any) -> set[str]:
+    """The labels the guard's findings bring into a conversation: an injection makes it untrusted, a secret
+    private. They only ever add taint, so an upstream imitating the guard's entry cannot clear a conversation."""
+    brought: set[str] = set()
+    if isinstance(guard, Mapping):
+        found = cast(Mapping[str, Any], guard)
+        if found.get("injection"):
+            brought.add("untrusted")
+        if found.get("secrets"):
+            brought.add("private")
+    return brought

@@ -560,7 +560,9 @@ class OutputGuardStage:
         texts = [str(b.get("text", "")) for b in cast(list[Mapping[str, Any]], guarded.get("content") or [])]
         structured: Any = guarded.get("structuredContent")
         data: Any = cast(Mapping[str, Any], structured).get("data") if isinstance(structured, Mapping) else None
-        return UpstreamError(exc.server, exc.code, "\n".join(texts), None if "blocked" in outcome.actions else data)
+        error = UpstreamError(exc.server, exc.code, "\n".join(texts), None if "blocked" in outcome.actions else data)
+        error.guard = outcome.meta()  # the flow policy taints the conversation as it would for a result
+        return error
 
 
 class _ScreenedBridge:

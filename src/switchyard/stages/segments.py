@@ -154,24 +154,41 @@ def collect(result: Mapping[str, Any], method: str) -> Collected:
     return content, structured
 
 
-_REQUEST_TEXTS = frozenset({"text", "title", "description", "message", "systemPrompt"})
-"""Keys of the free text in a request an upstream sends the client: what reaches the client's model
-(`sampling/createMessage`: `systemPrompt`, each message's text blocks) or its user (`elicitation/create`:
-`message`, the requested fields' titles and descriptions)."""
+def _free_request_text(params: Mapping[str, Any], path: Path) -> bool:
+    """Whether the string at `path` of an upstream's request is free text its reader sees as prose: the
+    sampling `systemPrompt`, the text of a message's text block (also one inside a tool result block's
+    `content`), the elicitation `message`, and a title or description in its `requestedSchema`. Decided by
+    position, not by key: a `text` or `message` key inside a tool call's `input` or a tool result's
+    `structuredContent` is data."""
+    if path in (("systemPrompt",), ("message",)):
+        return True
+    if path[:1] == ("requestedSchema",):
+        return path[-1] in ("title", "description")
+    if len(path) < 4 or path[0] != "messages" or path[2] != "content" or path[-1] != "text":
+        return False
+    rest = path[3:-1]  # the block's place under the message's content: () or (j,), then maybe ("content", k)
+    if rest[:1] and isinstance(rest[0], int):
+        rest = rest[1:]
+    if rest and not (rest[0] == "content" and (len(rest) == 1 or (len(rest) == 2 and isinstance(rest[1], int)))):
+        return False
+    block: Any = params
+    for step in path[:-1]:
+        block = block[step]  # the path came from walking `params`: every step exists
+    return isinstance(block, Mapping) and cast(Mapping[str, Any], block).get("type") == "text"
 
 
 def collect_request(params: Mapping[str, Any]) -> list[Segment]:
     """Every string of an upstream's `sampling/createMessage` or `elicitation/create` params, at any depth,
     each after its key (and every key over a non-string value), as `_walk` finds them in structured content.
 
-    The free texts (a string under a key of `_REQUEST_TEXTS`) are the segments with `structured` False: only
-    they are ever wrapped between markers. The rest (a tool result's structured content, a tool call's input,
-    enum values and their names, defaults, URLs) have `structured` True: scanned, and redacted when they hold
-    a secret, but never wrapped, so a role, a type, a field name or a URL keeps its meaning."""
+    The free texts (`_free_request_text`) are the segments with `structured` False: only they are ever
+    wrapped between markers. The rest (a tool result's structured content, a tool call's input, enum values
+    and their names, defaults, URLs) have `structured` True: scanned, and redacted when they hold a secret,
+    but never wrapped, so a role, a type, a field name or a URL keeps its meaning."""
     out: list[Segment] = []
     _walk(params, (), out)
     return [
-        replace(seg, structured=False) if seg.text and seg.path and seg.path[-1] in _REQUEST_TEXTS else seg
+        replace(seg, structured=False) if seg.text and seg.path and _free_request_text(params, seg.path) else seg
         for seg in out
     ]
 

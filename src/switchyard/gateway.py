@@ -37,7 +37,7 @@ from switchyard.store.audit import SqliteAuditStore
 from switchyard.store.base import PinStore
 from switchyard.store.sqlite import SqliteStore
 from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamSnapshot, UpstreamState
-from switchyard.upstream.bridge import PROGRESS_SCREEN
+from switchyard.upstream.bridge import CLIENT_WAIT, PROGRESS_SCREEN
 from switchyard.upstream.client import ClientUpstream
 from switchyard.upstream.http import HttpUpstream
 from switchyard.upstream.stdio import StdioUpstream
@@ -158,9 +158,10 @@ class Gateway:
 
     @staticmethod
     def _open_store(config: GatewayConfig) -> PinStore | None:
-        """The store, when pinning is on for any server; a store that cannot open is a start-up error."""
+        """The store, when pinning is on for any server or start-up scanning can hold a tool (its approval is
+        kept there too); a store that cannot open is a start-up error."""
         modes = {config.switchyard.pin} | {c.pin for c in config.servers.values() if c.pin is not None}
-        if modes == {"off"}:
+        if modes == {"off"} and not config.switchyard.scan.on_start:
             return None
         return SqliteStore(config.switchyard.store.resolved_path)
 
@@ -573,7 +574,7 @@ class Gateway:
             params["name"] = ctx.original
         elif ctx.method == "completion/complete" and ctx.params.get("ref", {}).get("type") == "ref/prompt":
             params["ref"] = {**ctx.params["ref"], "name": ctx.original}
-        timeout = self.config.call_timeout(ctx.server)
+        timeout = self.config.call_timeout(ctx.server) + CLIENT_WAIT.get()
         if ctx.method in ("resources/subscribe", "resources/unsubscribe") and isinstance(upstream, ClientUpstream):
             await upstream.set_subscription(ctx.original, ctx.method == "resources/subscribe", timeout=timeout)
             return {}

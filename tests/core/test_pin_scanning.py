@@ -114,3 +114,64 @@ def test_a_view_added_to_a_tool_pinned_without_one_is_a_change(tmp_path: Path) -
         held = Pinning(config, store).review(later).quarantined
         assert set(held) == {"weather__forecast"}
         assert "(_meta)" in held["weather__forecast"].reason
+
+
+def test_a_tool_the_scanner_holds_can_be_approved_whatever_its_servers_pin_mode(tmp_path: Path) -> None:
+    # Pin mode `off` (the default) enforces no pins, but the scanner still holds a flagged tool until a person
+    # approves it, and that approval must count.
+    store = SqliteStore(tmp_path / "s.db")
+    try:
+        pinning = Pinning(CONFIG, store)
+        snaps = {"helper": HELPER, "weather": WEATHER}
+        catalog = build_catalog(snaps, CONFIG)
+        pinning.scan = make_scan(catalog, "high")
+        held = pinning.review(catalog).quarantined
+        assert set(held) == {"helper__add"}
+        pinning.approve(list(held.values()))
+        assert review(pinning, snaps) == set()
+        assert review(Pinning(CONFIG, store), snaps) == set()  # a restart reads the approval too
+    finally:
+        store.close()
+
+
+def test_the_gateway_opens_the_store_for_approvals_when_start_up_scanning_is_on(tmp_path: Path) -> None:
+    from switchyard.gateway import Gateway  # noqa: PLC0415 - only this test needs the gateway's rule
+
+    servers = {"helper": {"command": "x"}}
+    scanning = parse_config({"mcpServers": servers, "switchyard": {"store": {"path": str(tmp_path / "a.db")}}})
+    neither = parse_config(
+        {"mcpServers": servers, "switchyard": {"store": {"path": str(tmp_path / "b.db")}, "scan": {"on_start": False}}}
+    )
+    opened = Gateway._open_store(scanning)  # pyright: ignore[reportPrivateUsage]
+    assert isinstance(opened, SqliteStore)
+    opened.close()
+    assert Gateway._open_store(neither) is None  # pyright: ignore[reportPrivateUsage]
+
+
+def test_approve_shows_a_tool_name_with_markup_as_text_and_approves_it(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    # The names come from the upstream: Rich markup in one (`sub[/b]`) must neither crash the review nor style it.
+    import argparse  # noqa: PLC0415
+    from contextlib import asynccontextmanager  # noqa: PLC0415
+
+    from switchyard.catalog.pins import Hold  # noqa: PLC0415
+    from switchyard.cli import pins as cli_pins  # noqa: PLC0415
+
+    hold = Hold("m__sub_b", "m", "sub[/b]", "new", "it is new", {"name": "sub[/b]", "inputSchema": {}})
+    approved: list[Any] = []
+
+    class _Gateway:
+        catalog = type("C", (), {"quarantined": {hold.name: hold}})()
+        pinning = type("P", (), {"approve": staticmethod(approved.extend)})()
+
+    @asynccontextmanager
+    async def started(config: Any) -> Any:
+        yield _Gateway()
+
+    monkeypatch.setattr(cli_pins, "started_gateway", started)
+    monkeypatch.setattr(cli_pins, "load", lambda args: None)
+    args = argparse.Namespace(server=None, tools=[], yes=True)
+    assert cli_pins.run(args) == 0
+    assert approved == [hold]
+    assert "m / sub[/b]  (new)" in capsys.readouterr().out

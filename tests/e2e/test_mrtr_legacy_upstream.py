@@ -27,9 +27,15 @@ async def answer_ada(context: ClientRequestContext, params: types.ElicitRequestP
 
 
 @asynccontextmanager
-async def front(peers: Any, mode: str, **kwargs: Any) -> AsyncIterator[tuple[FrontServer, Client]]:
+async def front(
+    peers: Any, mode: str, *, script: str = "legacy_basic", settings: dict[str, Any] | None = None, **kwargs: Any
+) -> AsyncIterator[tuple[FrontServer, Client]]:
     config = parse_config(
-        {"mcpServers": {"legacy": peers.server_entry(peers.legacy_server())}, "switchyard": {"pin": "off"}}, env={}
+        {
+            "mcpServers": {"legacy": peers.server_entry(peers.legacy_server(script))},
+            "switchyard": {"pin": "off", **(settings or {})},
+        },
+        env={},
     )
     gateway = Gateway(config)
     with anyio.fail_after(60):
@@ -80,3 +86,74 @@ async def test_a_client_that_cannot_answer_gets_a_refusal_not_a_hang(peers: Any)
         else:
             message = text(result)
     assert "cannot answer elicitation/create" in message
+
+
+async def answer_accept(context: ClientRequestContext, params: Any) -> types.ElicitResult:
+    return types.ElicitResult(action="accept", content={"answer": "x"})
+
+
+async def test_a_parked_call_whose_client_never_retries_is_forgotten_after_its_ttl(peers: Any) -> None:
+    settings = {"mrtr": {"ttl": 1}}
+    async with front(peers, "auto", script="legacy_asker", settings=settings, elicitation_callback=answer_accept) as (
+        server,
+        client,
+    ):
+        server.parked.max_count = 1
+        first = await client.session.call_tool("legacy__ask", {"message": "q"}, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        assert len(server.parked) == 1
+        with anyio.fail_after(10):
+            while len(server.parked):  # noqa: ASYNC110 - no event to wait on: the question expires, the call ends
+                await anyio.sleep(0.05)
+        again = await client.session.call_tool("legacy__ask", {"message": "q2"}, allow_input_required=True)
+    assert isinstance(again, types.InputRequiredResult)  # not "too many requests are waiting for client input"
+
+
+async def test_a_parked_call_waits_for_its_client_beyond_the_call_timeout(peers: Any) -> None:
+    settings = {"mrtr": {"ttl": 600}, "timeouts": {"call": 1}}
+    async with front(peers, "auto", script="legacy_asker", settings=settings, elicitation_callback=answer_accept) as (
+        _,
+        client,
+    ):
+        first = await client.session.call_tool("legacy__ask", {"message": "m"}, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        await anyio.sleep(2)  # the user answers after the call timeout, well within mrtr.ttl
+        done = await client.session.call_tool(
+            "legacy__ask",
+            {"message": "m"},
+            input_responses={"q": {"action": "accept", "content": {"answer": "Grace"}}},
+            request_state=first.request_state,
+            allow_input_required=True,
+        )
+    assert isinstance(done, types.CallToolResult)
+    assert text(done) == "answer: Grace"
+
+
+FORM_ONLY = {"elicitation": {"form": {}}}
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_client_that_declared_form_elicitation_only_is_never_sent_url_mode(
+    peers: Any, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+
+    async def elicit(context: ClientRequestContext, params: Any) -> types.ElicitResult:
+        seen.append(params)
+        return types.ElicitResult(action="accept")
+
+    import mcp.client.session as client_session  # noqa: PLC0415 - patched for this test only
+
+    build = client_session.ClientSession._build_capabilities  # pyright: ignore[reportPrivateUsage]
+
+    def form_only(self: Any, version: Any) -> Any:
+        caps = build(self, version)
+        caps.elicitation = types.ElicitationCapability(form=types.FormElicitationCapability())
+        return caps
+
+    monkeypatch.setattr(client_session.ClientSession, "_build_capabilities", form_only)
+    async with front(peers, mode, script="legacy_asker", elicitation_callback=elicit) as (_, client):
+        result = await client.session.call_tool("legacy__ask_url", {"message": "pay"}, allow_input_required=True)
+    assert isinstance(result, types.CallToolResult), result  # never an input_required asking for a URL
+    assert text(result).startswith("elicitation refused"), text(result)
+    assert seen == []

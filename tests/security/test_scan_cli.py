@@ -76,3 +76,35 @@ def test_a_live_stdio_server_is_scanned(capsys: pytest.CaptureFixture[str]) -> N
     report = json.loads(capsys.readouterr().out)
     assert {v["name"] for v in report["items"] if v["kind"] == "tool"} == {"echo", "add"}
     assert not any(v["findings"] for v in report["items"])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{}", "an object with 'tools'"),
+        ('{"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "nope"}}', "JSON-RPC error response"),
+        ('{"tools": {"name": "x"}}', "'tools' must be a list"),
+        ("[1, 2]", "'tools'[0] is not a definition"),
+    ],
+)
+def test_a_file_that_is_not_a_tools_list_dump_is_a_usage_error_not_a_clean_scan(
+    tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tools.json"
+    path.write_text(content, encoding="utf-8")
+    assert main(["scan", "--file", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_empty_tool_list_is_a_clean_scan(tmp_path: Path) -> None:
+    path = tmp_path / "tools.json"
+    path.write_text('{"tools": []}', encoding="utf-8")
+    assert main(["scan", "--file", str(path)]) == 0
+
+
+def test_a_server_that_cannot_be_reached_is_not_a_clean_scan(capsys: pytest.CaptureFixture[str]) -> None:
+    # Port 9 (discard) on loopback: nothing listens there, so the connection is refused at once.
+    assert main(["scan", "--url", "http://127.0.0.1:9/mcp", "--format", "sarif"]) == 1
+    captured = capsys.readouterr()
+    assert "not scanned (down or unreachable): remote" in captured.err
+    assert json.loads(captured.out)["runs"][0]["results"] == []

@@ -19,6 +19,7 @@ from typing import Any, Literal, cast
 
 from switchyard.catalog.catalog import Catalog, Entry
 from switchyard.config import GatewayConfig
+from switchyard.errors import StoreError
 from switchyard.store.base import Pin, PinStore
 
 __all__ = ["PINNED_META", "Hold", "Pinning", "canonical", "definition_diff", "digest"]
@@ -151,7 +152,9 @@ class Pinning:
         now = time.time()
         for server, entries in by_server.items():
             mode = self.mode(server)
-            pins = self.store.pins(server) if (self.store is not None and mode != "off") else {}
+            # Read whatever the mode: under `off` nothing is pinned or enforced, but a person's approval of a
+            # tool the scanner holds still counts.
+            pins = self.store.pins(server) if self.store is not None else {}
             first_use = not pins
             for entry in entries:
                 d = digest(entry.definition)
@@ -216,9 +219,16 @@ class Pinning:
         return replace(catalog, tools=tools, quarantined=holds)
 
     def approve(self, holds: list[Hold]) -> None:
-        """Record that a person approved these definitions as offered now."""
-        if self.store is None:
+        """Record that a person approved these definitions as offered now.
+
+        Raises:
+            StoreError: there is no store to record them in (pinning and start-up scanning both off, so
+                nothing can have been held).
+        """
+        if not holds:
             return
+        if self.store is None:
+            raise StoreError("no store is open to record approvals in (pinning and start-up scanning are off)")
         now = time.time()
         self.store.put_pins(
             [Pin(h.server, h.tool, digest(h.definition), canonical(h.definition), now, "approve") for h in holds]

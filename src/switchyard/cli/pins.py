@@ -10,6 +10,7 @@ import sys
 
 import anyio
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 from switchyard.catalog.pins import Hold, definition_diff
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         console.print("nothing is quarantined" + (" for that selection" if found else ""))
         return 0
     for hold in selected:
-        console.rule(f"{hold.server} / {hold.tool}  ({hold.kind})")
+        console.rule(escape(f"{hold.server} / {hold.tool}  ({hold.kind})"))  # names are the upstream's text
         console.print(hold.reason, markup=False)
         console.print(Syntax(definition_diff(hold.approved, hold.definition), "diff", word_wrap=True))
     if not args.yes:

@@ -14,6 +14,7 @@ import shlex
 import sys
 
 import anyio
+from rich.markup import escape
 
 from switchyard.cli.common import configure_logging, load, started_gateway, stderr
 from switchyard.config import GatewayConfig, JudgeSettings, load_config, parse_config
@@ -86,7 +87,8 @@ def _one_off(args: argparse.Namespace) -> GatewayConfig:
     return parse_config({"mcpServers": {name: entry}, "switchyard": {"scan": {"on_start": False}}})
 
 
-def _items_from_servers(config: GatewayConfig, only: str | None, progress: bool) -> list[ScanItem]:
+def _items_from_servers(config: GatewayConfig, only: str | None, progress: bool) -> tuple[list[ScanItem], list[str]]:
+    """The items of every configured (or the one named) server, and the servers that could not be scanned."""
     if only is not None:
         if only not in config.servers:
             raise InvalidRequest(f"no server named {only!r} in the configuration")
@@ -99,13 +101,15 @@ def _items_from_servers(config: GatewayConfig, only: str | None, progress: bool)
         }
     )
 
-    async def main() -> list[ScanItem]:
+    async def main() -> tuple[list[ScanItem], list[str]]:
         items: list[ScanItem] = []
+        skipped: list[str] = []
         async with started_gateway(config, show_progress=progress) as gateway:
             for name, upstream in gateway.upstreams.items():
                 snap = upstream.snapshot
                 if upstream.state is not UpstreamState.UP or snap is None:
-                    stderr.print(f"[yellow]skipped[/] {name}: {upstream.last_error or 'not up'}")
+                    stderr.print(f"[yellow]skipped[/] {escape(name)}: {escape(upstream.last_error or 'not up')}")
+                    skipped.append(name)
                     continue
                 items += [item_from_definition("tool", name, t) for t in snap.tools]
                 items += [item_from_definition("prompt", name, p) for p in snap.prompts]
@@ -115,7 +119,7 @@ def _items_from_servers(config: GatewayConfig, only: str | None, progress: bool)
                     items.append(
                         ScanItem("server_instructions", name, "instructions", {"instructions": snap.instructions})
                     )
-        return items
+        return items, skipped
 
     return anyio.run(main)
 
@@ -160,22 +164,24 @@ def _with_judge(report: ScanReport, items: list[ScanItem], settings: JudgeSettin
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when nothing reaches --fail-on, 1 otherwise (2 when the requested judge is missing or fails)."""
+    """Exit 0 when nothing reaches --fail-on, 1 otherwise or when a server could not be scanned (2 when the
+    requested judge is missing or fails)."""
     configure_logging("error")
     fail_on = None if args.fail_on == "never" else Severity.parse(args.fail_on)
     config: GatewayConfig | None = None
     judge = _judge_settings(args, None) if args.judge and (args.file or args.stdio or args.url) else None
+    skipped: list[str] = []
     if args.file:
         items = _items_from_file(args.file)
     elif args.stdio or args.url:
-        items = _items_from_servers(_one_off(args), None, args.format == "text")
+        items, skipped = _items_from_servers(_one_off(args), None, args.format == "text")
     else:
         if args.config is None:
             args.config = os.environ.get("SWITCHYARD_CONFIG", "servers.json")
         config = load(args)
         if args.judge:
             judge = _judge_settings(args, config)
-        items = _items_from_servers(config, args.server, args.format == "text")
+        items, skipped = _items_from_servers(config, args.server, args.format == "text")
     scanner = Scanner()
     if args.format == "text" and stderr.is_terminal and len(items) > 200:
         with stderr.status(f"scanning {len(items)} items..."):
@@ -197,6 +203,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         flagged = sum(1 for v in report.verdicts if v.findings)
         stderr.print(f"{len(items)} items scanned, {flagged} with findings")
+    if skipped:
+        # A server that could not be scanned is not a clean one: a CI gate must not pass on an empty report.
+        stderr.print(f"not scanned (down or unreachable): {escape(', '.join(skipped))}")
+        return 1
     if fail_on is not None and report.at_least(fail_on):
         return 1
     return 0

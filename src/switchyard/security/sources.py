@@ -46,6 +46,8 @@ class LabelledItem:
 
 def items_from_definitions(data: Any, server: str = "file") -> list[ScanItem]:
     """Items from a decoded `tools/list`-style JSON value (object with lists, JSON-RPC envelope, or a list)."""
+    if isinstance(data, Mapping) and "error" in data and "result" not in data:
+        raise ValueError("it holds a JSON-RPC error response, not a tools/list result")
     if isinstance(data, Mapping) and "result" in data and isinstance(cast(Mapping[str, Any], data)["result"], Mapping):
         data = cast(Mapping[str, Any], data)["result"]
     if isinstance(data, list):
@@ -53,14 +55,22 @@ def items_from_definitions(data: Any, server: str = "file") -> list[ScanItem]:
     if not isinstance(data, Mapping):
         raise ValueError("expected a tools/list result: an object with 'tools' or a list of tool definitions")
     obj = cast(Mapping[str, Any], data)
+    known = [key for key, _ in _LIST_KEYS if key in obj] + (["instructions"] if "instructions" in obj else [])
+    if not known:
+        wanted = ", ".join(f"'{key}'" for key, _ in _LIST_KEYS)
+        raise ValueError(f"expected a tools/list result: an object with {wanted} or 'instructions'")
     items: list[ScanItem] = []
     for key, kind in _LIST_KEYS:
+        if key not in obj:
+            continue
         entries = obj.get(key)
-        if isinstance(entries, list):
-            for entry in cast(list[Any], entries):
-                if isinstance(entry, Mapping):
-                    entry_map = cast(Mapping[str, Any], entry)
-                    items.append(item_from_definition(kind, str(entry_map.get("server") or server), entry_map))
+        if not isinstance(entries, list):
+            raise ValueError(f"'{key}' must be a list of definitions")
+        for index, entry in enumerate(cast(list[Any], entries)):
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"'{key}'[{index}] is not a definition (an object)")
+            entry_map = cast(Mapping[str, Any], entry)
+            items.append(item_from_definition(kind, str(entry_map.get("server") or server), entry_map))
     instructions = obj.get("instructions")
     if isinstance(instructions, str) and instructions:
         items.append(item_from_definition("server_instructions", server, {"instructions": instructions}))

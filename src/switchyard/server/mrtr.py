@@ -14,6 +14,7 @@ as they are).
 from __future__ import annotations
 
 import contextlib
+import math
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
@@ -27,7 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from switchyard.errors import InvalidRequest
 from switchyard.upstream.base import JsonObject
-from switchyard.upstream.bridge import INPUT_BRIDGE
+from switchyard.upstream.bridge import INPUT_BRIDGE, declares
 
 __all__ = ["LegacyClientBridge", "ModernClientBridge", "Suspensions", "drive_for_legacy_client", "is_input_required"]
 
@@ -37,7 +38,6 @@ _RESULT_TYPES: dict[str, type[BaseModel]] = {
     "sampling/createMessage": types.CreateMessageResult,
     "roots/list": types.ListRootsResult,
 }
-_CAPABILITY = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling", "roots/list": "roots"}
 
 
 def is_input_required(result: Mapping[str, Any]) -> bool:
@@ -49,9 +49,12 @@ async def _ask(ctx: ServerRequestContext[Any, Any], raw: Mapping[str, Any]) -> J
     method = str(raw.get("method", ""))
     if method not in _RESULT_TYPES:
         raise InvalidRequest(f"the upstream asked for unsupported input {method!r}")
-    caps = ctx.session.client_capabilities
-    if caps is None or getattr(caps, _CAPABILITY[method], None) is None:
-        raise InvalidRequest(f"the upstream asked for {method}, which this client did not declare it supports")
+    given: Any = raw.get("params")
+    params = cast(Mapping[str, Any], given) if isinstance(given, Mapping) else None
+    if not declares(ctx.session.client_capabilities, method, params):
+        mode = params.get("mode") if params is not None else None
+        what = f"{method} in {mode} mode" if mode else method
+        raise InvalidRequest(f"the upstream asked for {what}, which this client did not declare it supports")
     try:
         request = _INPUT_REQUEST.validate_python(raw, by_name=False)
     except ValidationError:
@@ -97,15 +100,6 @@ async def drive_for_legacy_client(
     return result
 
 
-def _declares(caps: Any, method: str) -> bool:
-    name = _CAPABILITY.get(method)
-    if name is None or caps is None:
-        return False
-    if isinstance(caps, Mapping):
-        return cast(Mapping[str, Any], caps).get(name) is not None
-    return getattr(caps, name, None) is not None
-
-
 _LOG_ORDER = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 
@@ -116,9 +110,9 @@ class LegacyClientBridge:
         self._ctx = ctx
         self._min_log = _LOG_ORDER.index(log_level) if log_level in _LOG_ORDER else 0
 
-    def can(self, method: str) -> bool:
-        """Whether the front client declared the capability at `initialize`."""
-        return _declares(self._ctx.session.client_capabilities, method)
+    def can(self, method: str, params: Mapping[str, Any] | None = None) -> bool:
+        """Whether the front client declared the capability (and elicitation mode) at `initialize`."""
+        return declares(self._ctx.session.client_capabilities, method, params)
 
     async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
         """Send the request to the client and return its answer."""
@@ -146,7 +140,7 @@ class ModernClientBridge:
     def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
         self._ctx = ctx
 
-    def can(self, method: str) -> bool:
+    def can(self, method: str, params: Mapping[str, Any] | None = None) -> bool:
         """Modern upstreams ask with input_required results, never by push."""
         return False
 
@@ -172,10 +166,12 @@ class Suspension:
         self.events_send, self.events_recv = anyio.create_memory_object_stream[tuple[str, Any]](4)
         self.answer_send, self.answer_recv = anyio.create_memory_object_stream[JsonObject](1)
         self.expired = False
+        self.deadline = math.inf
+        """When a parked call stops waiting for its client (set each time it is parked)."""
 
-    def can(self, method: str) -> bool:
-        """Whether the modern client declared the capability on this request."""
-        return _declares(self._caps, method)
+    def can(self, method: str, params: Mapping[str, Any] | None = None) -> bool:
+        """Whether the modern client declared the capability (and elicitation mode) on this request."""
+        return declares(self._caps, method, params)
 
     async def log(self, params: types.LoggingMessageNotificationParams) -> None:
         """Log messages of a parked call have no open request to ride on: dropped."""
@@ -213,6 +209,7 @@ class Suspensions:
         seal: Callable[[str], str],
     ) -> JsonObject:
         """Run `run` in the background with a suspending bridge; answer with its result or its first question."""
+        self._purge()
         if len(self._table) >= self.max_count:
             raise InvalidRequest("too many requests are waiting for client input; try again later")
         suspension = Suspension(secrets.token_hex(12), capabilities, self.ttl)
@@ -223,16 +220,34 @@ class Suspensions:
                 event: tuple[str, Any] = ("result", await run())
             except Exception as exc:  # delivered to whoever waits on this call
                 event = ("error", exc)
+            except BaseException:  # cancelled (the gateway is stopping): nobody will resume it
+                self._drop(suspension)
+                raise
             finally:
                 INPUT_BRIDGE.reset(token)
+            if suspension.expired:  # its client never came back: nobody will ever read the outcome
+                self._drop(suspension)
+                return
             with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 suspension.events_send.send_nowait(event)
 
         spawn(body)
         return await self._next(suspension, seal)
 
+    def _drop(self, suspension: Suspension) -> None:
+        if self._table.get(suspension.id) is suspension:
+            del self._table[suspension.id]
+        suspension.close()
+
+    def _purge(self) -> None:
+        """Forget parked calls past their deadline (the client never retried, whatever the call did since)."""
+        now = anyio.current_time()
+        for suspension in [s for s in self._table.values() if s.expired or s.deadline < now]:
+            self._drop(suspension)
+
     async def resume(self, ident: str, responses: Mapping[str, Any], seal: Callable[[str], str]) -> JsonObject:
         """Give a parked call the client's answer and wait for what it does next."""
+        self._purge()
         suspension = self._table.pop(ident, None)
         if suspension is None or suspension.expired:
             raise InvalidRequest("this request is no longer waiting for input (expired); start it again")
@@ -246,6 +261,7 @@ class Suspensions:
     async def _next(self, suspension: Suspension, seal: Callable[[str], str]) -> JsonObject:
         kind, value = await suspension.events_recv.receive()
         if kind == "input":
+            suspension.deadline = anyio.current_time() + self.ttl
             self._table[suspension.id] = suspension
             return {
                 "resultType": "input_required",

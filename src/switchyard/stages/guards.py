@@ -583,8 +583,9 @@ class _ScreenedBridge:
         self.passed: list[GuardOutcome] = []
         """What the requests passed on to the client carried (annotated or redacted), in order."""
 
-    def can(self, method: str) -> bool:
-        return self._inner.can(method)
+    def can(self, method: str, params: Mapping[str, Any] | None = None) -> bool:
+        """The inner bridge's answer."""
+        return self._inner.can(method, params)
 
     async def log(self, params: types.LoggingMessageNotificationParams) -> None:
         # The SDK hands each notification to a task of its own, and a large one is screened on a worker

@@ -13,14 +13,14 @@ from __future__ import annotations
 import contextvars
 import itertools
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import mcp_types as types
 from mcp.client.session import ClientRequestContext
 
 from switchyard.upstream.base import ProgressCallback
 
-__all__ = ["INPUT_BRIDGE", "PROGRESS_SCREEN", "InFlight", "InputBridge"]
+__all__ = ["CLIENT_WAIT", "INPUT_BRIDGE", "PROGRESS_SCREEN", "InFlight", "InputBridge", "declares"]
 
 JsonObject = dict[str, Any]
 
@@ -28,8 +28,8 @@ JsonObject = dict[str, Any]
 class InputBridge(Protocol):
     """Answers one pushed request on behalf of the front client that made the call."""
 
-    def can(self, method: str) -> bool:
-        """Whether the client declared the capability `method` needs."""
+    def can(self, method: str, params: Mapping[str, Any] | None = None) -> bool:
+        """Whether the client declared the capability `method` with `params` needs (`declares`)."""
         ...
 
     async def ask(self, method: str, params: Mapping[str, Any] | None) -> JsonObject:
@@ -50,6 +50,37 @@ PROGRESS_SCREEN: contextvars.ContextVar[Callable[[ProgressCallback], ProgressCal
 )
 """Set around a call by a stage that must see the call's progress messages before its caller does (the output
 guard): the gateway hands the upstream `screen(on_progress)` instead of `on_progress`."""
+
+CLIENT_WAIT: contextvars.ContextVar[float] = contextvars.ContextVar("switchyard_client_wait", default=0.0)
+"""Seconds a call may run beyond its call timeout because it waits for its client's answer (a call parked for
+a modern client: `mrtr.ttl`); set around the call by the front, added by the gateway to the upstream timeout."""
+
+_CAPABILITY = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling", "roots/list": "roots"}
+
+
+def declares(caps: Any, method: str, params: Mapping[str, Any] | None = None) -> bool:
+    """Whether client capabilities `caps` (typed, or as sent) cover `method` with `params`: the capability is
+    declared, and for `elicitation/create` the request's mode too (`form` when it names none). An empty
+    `elicitation` object declares form mode only (the 2025-06-18 shape)."""
+    name = _CAPABILITY.get(method)
+    if name is None or caps is None:
+        return False
+    found: Any = cast(Mapping[str, Any], caps).get(name) if isinstance(caps, Mapping) else getattr(caps, name, None)
+    if found is None:
+        return False
+    if name != "elicitation":
+        return True
+    mode: Any = (params or {}).get("mode") or "form"
+    if isinstance(found, Mapping):
+        declared = cast(Mapping[str, Any], found)
+    elif hasattr(found, "model_dump"):
+        declared = cast(Mapping[str, Any], found.model_dump(exclude_none=True))
+    else:
+        return False
+    if mode == "form":
+        return "form" in declared or "url" not in declared
+    return mode in declared
+
 
 _NO_ROUTE = "the gateway cannot tell which caller this request is for (several calls in flight); refused"
 
@@ -76,7 +107,7 @@ class InFlight:
         if len(self._calls) != 1:
             return types.ErrorData(code=types.INVALID_REQUEST, message=_NO_ROUTE)
         bridge = next(iter(self._calls.values()))
-        if bridge is None or not bridge.can(method):
+        if bridge is None or not bridge.can(method, params):
             return types.ErrorData(code=types.INVALID_REQUEST, message=f"the calling client cannot answer {method}")
         return await bridge.ask(method, params)
 

@@ -153,6 +153,46 @@ async def test_an_error_answer_raises_the_servers_code_message_and_data() -> Non
     assert (error.code, error.message, error.data) == (-32050, "no such thing", {"why": "test"})
 
 
+async def test_an_answer_with_both_result_and_error_is_the_error_as_the_sdk_reads_it() -> None:
+    lane, server = UpstreamLane("s"), Server()
+
+    def answer(request: dict[str, Any]) -> bytes:
+        both = {"result": {"content": []}, "error": {"code": -32000, "message": "ERROR"}}
+        return json.dumps({"jsonrpc": "2.0", "id": request["id"], **both}).encode()
+
+    out = await call_with(lane, server, answer)
+    assert isinstance(out["error"], MCPError)
+    assert out["error"].message == "ERROR"
+
+
+async def test_a_log_message_during_the_lanes_only_call_reaches_the_caller_before_the_answer() -> None:
+    # Left to the session, a log message is delivered by a task of its own: the answer could overtake it and,
+    # with the call gone, the message would be dropped.
+    delivered: list[Any] = []
+    returned_after: list[int] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        await anyio.sleep(0.05)  # a slow delivery: the answer must still wait for it
+        delivered.append(params.data)
+
+    lane, server = UpstreamLane("s", on_log=on_log), Server()
+
+    async def caller() -> None:
+        await lane.request("tools/call", {"name": "echo", "arguments": {}}, stamp=stamp, version=MODERN, timeout=5.0)
+        returned_after.append(len(delivered))
+
+    log = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "working"}}
+    async with anyio.create_task_group() as tg:
+        lane.attach(server.send, tg)
+        tg.start_soon(caller)
+        request = await server.next_request()
+        assert lane.offer(json.dumps(log).encode()) is True
+        assert lane.offer(result_line(request, {"content": [], "resultType": "complete"})) is True
+    assert delivered == ["working"]
+    assert returned_after == [1]
+    assert lane.offer(json.dumps(log).encode()) is False  # no call pending: the session's, as before
+
+
 async def test_a_result_the_negotiated_version_rejects_raises_as_the_sdk_session_does() -> None:
     lane, server = UpstreamLane("s"), Server()
     out = await call_with(lane, server, lambda r: result_line(r, {"content": "not a list"}))

@@ -69,6 +69,8 @@ logger = logging.getLogger("switchyard.upstream")
 
 LANE_ID_PREFIX = "sy-"
 _MARK = f'"{LANE_ID_PREFIX}'.encode()
+_LOG = b'"notifications/message"'
+LogCallback = Callable[[types.LoggingMessageNotificationParams], Awaitable[None]]
 """Every line the lane must see contains its id (an answer) or its id as progress token (progress)."""
 _CANCEL_WRITE_TIMEOUT = 2.0
 _CLOSED = types.ErrorData(code=types.CONNECTION_CLOSED, message="Connection closed")
@@ -165,12 +167,15 @@ def _dumps(message: Mapping[str, Any]) -> bytes:
 class UpstreamLane:
     """The lane of one stdio connection: attached while the process runs, closed when it stops."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, on_log: LogCallback | None = None) -> None:
         self._server = server
         self._send: Send | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._pending: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
+        self._on_log = on_log
+        """Where a log message goes (the upstream's `InFlight.log`) when the lane delivers it itself: during
+        its only call, so it reaches the caller before that call's answer, as the call's progress does."""
 
     @property
     def open(self) -> bool:
@@ -191,8 +196,11 @@ class UpstreamLane:
         self._pending.clear()
 
     def offer(self, line: bytes) -> bool:
-        """Take `line` if it answers (or reports progress for) a lane request; False leaves it to the session."""
+        """Take `line` if it answers (or reports progress for) a lane request, or is a log message during the
+        lane's only call; False leaves it to the session."""
         if _MARK not in line:
+            if self._on_log is not None and len(self._pending) == 1 and _LOG in line:
+                return self._log(line)
             return False
         try:
             message: Any = json.loads(line)
@@ -206,14 +214,48 @@ class UpstreamLane:
             pending = self._pending.get(ident)
             if pending is None:
                 return ident.startswith(LANE_ID_PREFIX)  # a late answer to an abandoned call: dropped
-            if "result" in msg and isinstance(msg["result"], dict):
-                pending.settle(cast(JsonObject, msg["result"]))
+            if "result" in msg and isinstance(msg["result"], dict) and "error" not in msg:
+                pending.settle(cast(JsonObject, msg["result"]))  # with both, the error counts (as the SDK reads it)
             else:
                 pending.settle(error_of(msg.get("error")))
             return True
         if msg.get("method") == "notifications/progress":
             return self._progress(msg.get("params"))
         return False
+
+    def _log(self, line: bytes) -> bool:
+        """A `notifications/message` while exactly one lane call is pending (the routing rule `InFlight.log`
+        applies anyway): delivered in turn with that call's progress, so the answer waits for it. The SDK's path
+        hands notifications to a task each, so the answer could overtake the log and find the call gone."""
+        try:
+            message: Any = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(message, dict) or cast(JsonObject, message).get("method") != "notifications/message":
+            return False
+        try:
+            params = types.LoggingMessageNotificationParams.model_validate(
+                cast(JsonObject, message).get("params"), by_name=False
+            )
+        except ValueError:  # pydantic's ValidationError: the session reports it as it does
+            return False
+        on_log = self._on_log
+        assert on_log is not None
+        [pending] = self._pending.values()
+        return self._in_turn(pending, lambda: on_log(params))
+
+    def _in_turn(self, pending: _Pending, deliver: Callable[[], Awaitable[None]]) -> bool:
+        """Deliver a notification for `pending` by a task (the reader must not wait on a caller), after the one
+        before it; the call's answer waits for all of them (`request`)."""
+        if self._tg is None:
+            return False
+        after = pending.delivered
+        pending.delivered = done = asyncio.get_running_loop().create_future()
+        try:
+            self._tg.start_soon(_deliver_in_turn, after, done, deliver)
+        except RuntimeError:  # the task group is closing: nothing will be delivered
+            done.set_result(None)
+        return True
 
     def _progress(self, params: Any) -> bool:
         if not isinstance(params, dict):
@@ -223,15 +265,10 @@ class UpstreamLane:
         pending = self._pending.get(token) if isinstance(token, str) else None
         if pending is None:
             return False
-        if pending.on_progress is not None and self._tg is not None and number(progress) is not None:
-            # Delivered by a task (the reader must not wait on a caller), but in turn: each after the one
-            # before it, and the call's answer after all of them (`request` waits), as the SDK's session does.
-            after = pending.delivered
-            pending.delivered = done = asyncio.get_running_loop().create_future()
-            try:
-                self._tg.start_soon(_deliver_in_turn, after, done, pending.on_progress, p)
-            except RuntimeError:  # the task group is closing: nothing will be delivered
-                done.set_result(None)
+        on_progress = pending.on_progress
+        if on_progress is not None and number(progress) is not None:
+            # In turn, as the SDK's session delivers progress: each after the one before it, the answer last.
+            self._in_turn(pending, lambda: deliver_progress(on_progress, p))
         return True
 
     async def request(
@@ -365,13 +402,16 @@ def number(value: Any) -> float | None:
 
 
 async def _deliver_in_turn(
-    after: asyncio.Future[None] | None, done: asyncio.Future[None], fn: ProgressCallback, params: Mapping[str, Any]
+    after: asyncio.Future[None] | None, done: asyncio.Future[None], deliver: Callable[[], Awaitable[None]]
 ) -> None:
-    """`deliver_progress` once the notification before it (`after`) is delivered; then mark `done`."""
+    """`deliver()` once the notification before it (`after`) is delivered; then mark `done`."""
     try:
         if after is not None:
             await asyncio.shield(after)  # a cancelled wait must not cancel the previous delivery's future
-        await deliver_progress(fn, params)
+        try:
+            await deliver()
+        except Exception:  # a notification never fails the call it reports on
+            logger.exception("server notification delivery raised")
     finally:
         if not done.done():
             done.set_result(None)

@@ -66,7 +66,7 @@ class StdioUpstream(ClientUpstream):
         self.config = config
         self._grace = shutdown_grace
         self._relay: _StderrRelay | None = None
-        self._stdio_lane = UpstreamLane(name) if lanes_enabled() else None
+        self._stdio_lane = UpstreamLane(name, on_log=self.inflight.log) if lanes_enabled() else None
         self.lane = self._stdio_lane
 
     def parameters(self) -> StdioServerParameters:

@@ -662,6 +662,24 @@ async def test_a_legacy_upstreams_subscriptions_survive_its_restart(peers: Any, 
             assert set(await updates.more_than(seen)) == {"note://a"}
 
 
+async def test_one_update_from_a_modern_upstream_reaches_a_subscribed_client_once(peers: Any, tmp_path: Path) -> None:
+    """A 2026-07-28 upstream reports updates on the gateway's change stream; the SDK also tees each event to the
+    session's message handler, and only one of the two may become a notification."""
+    cfg = write_config(tmp_path / "gw.json", {"s": fixture(peers, "subres")})
+    updates = Updates()
+    with anyio.fail_after(2 * STEP):
+        async with gateway(cfg, "legacy", message_handler=updates) as gw:
+            client = gw.client
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MCPDeprecationWarning)  # resources/subscribe is legacy-era
+                await client.subscribe_resource("res://a")
+            for touch in range(1, 4):
+                assert text_of(await client.call_tool("s__touch", {"uri": "res://a"})) == "touched res://a"
+                await updates.more_than(touch - 1)
+            await anyio.sleep(0.5)  # a duplicate would have arrived by now
+    assert updates.uris == ["res://a"] * 3
+
+
 # --- a 20 MB result ----------------------------------------------------------------------------------------
 
 

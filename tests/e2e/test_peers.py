@@ -134,6 +134,7 @@ FIXTURE_TOOLS: dict[str, set[str]] = {
     "rugpull": {"forecast"},
     "shadow": {"add"},
     "slow_start": {"ok"},
+    "subres": {"touch"},
     "stderr_noise": {"noise", "ok"},
     "web": {"fetch_page", "post_message", "list_outbox"},
 }

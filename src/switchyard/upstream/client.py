@@ -21,6 +21,7 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.subscriptions import SubscriptionLost
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import TypeAdapter
@@ -510,6 +511,10 @@ class ClientUpstream:
         if isinstance(message, Exception):
             logger.warning("server %s: unreadable message: %s", self._name, str(message).splitlines()[0][:200])
             return
+        params: Any = getattr(message, "params", None)
+        meta: Any = getattr(params, "meta", None)
+        if isinstance(meta, Mapping) and SUBSCRIPTION_ID_META_KEY in meta:
+            return  # an event of our change stream: the SDK tees it here too, and `_on_event` already had it
         if isinstance(message, types.ToolListChangedNotification):
             self._queue_refresh("tools")
         elif isinstance(message, types.PromptListChangedNotification):

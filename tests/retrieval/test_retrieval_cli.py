@@ -96,3 +96,55 @@ def test_bench_retrieval_prints_tables_and_rejects_missing_data(
     assert "1.000" in out
     missing = parser.parse_args(["retrieval", "--data", str(tmp_path / "nope")])
     assert missing.func(missing) == 2
+
+
+def test_bench_retrieval_refuses_a_set_without_queries_and_a_cache_it_cannot_open(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from switchyard.cli.main import main  # noqa: PLC0415 - the whole command line, for its exit codes
+
+    _write_set(tmp_path / "empty", [])
+    (tmp_path / "lonely").mkdir()
+    (tmp_path / "lonely" / "tools.jsonl").write_text((tmp_path / "empty" / "tools.jsonl").read_text(), "utf-8")
+    assert main(["bench", "retrieval", "--data", str(tmp_path / "empty"), "--retriever", "bm25"]) == 2
+    assert "no queries in" in capsys.readouterr().err
+    assert main(["bench", "retrieval", "--data", str(tmp_path / "lonely"), "--retriever", "bm25"]) == 2
+    assert "no tools.jsonl + queries.jsonl" in capsys.readouterr().err
+    _write_set(tmp_path / "one", [{"id": "q1", "query": "send an email", "gold": ["mail/send_email"]}])
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    cache = str(blocked / "vectors.db")  # its parent is a file: the folder cannot be made
+    assert main(["bench", "retrieval", "--data", str(tmp_path / "one"), "--retriever", "bm25", "--cache", cache]) == 1
+    err = capsys.readouterr().err
+    assert "cannot open vector cache" in err
+    assert "Traceback" not in err
+
+
+def test_search_reports_a_gateway_error_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys  # noqa: PLC0415
+
+    from switchyard.cli.main import main  # noqa: PLC0415
+    from switchyard.errors import InvalidRequest  # noqa: PLC0415
+    from switchyard.exposure import ToolFinder  # noqa: PLC0415
+
+    async def refuse(self: object, query: str, k: int, server: str | None = None, only: object = None) -> list[str]:
+        raise InvalidRequest("the index refused the query")
+
+    monkeypatch.setattr(ToolFinder, "search", refuse)
+    fast = Path(__file__).resolve().parents[1] / "fixtures" / "servers" / "fast.py"
+    config = tmp_path / "servers.json"
+    config.write_text(
+        json.dumps(
+            {
+                "mcpServers": {"fast": {"command": sys.executable, "args": [str(fast)]}},
+                "switchyard": {"store": {"path": str(tmp_path / "s.db")}, "retrieval": {"retriever": "bm25"}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert main(["search", "-c", str(config), "echo text", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "the index refused the query" in err
+    assert "Traceback" not in err

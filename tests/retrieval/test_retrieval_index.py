@@ -163,6 +163,28 @@ def test_dense_failure_keeps_lexical_search_working() -> None:
     assert index.search("send an email", k=1)[0].key == "mail/send_email"
 
 
+@pytest.mark.parametrize("retriever", ["hybrid", "dense"])
+def test_a_query_encoder_that_fails_after_the_vectors_are_ready_falls_back_to_words(retriever: str) -> None:
+    # The tool vectors were built (or came from the cache); then the embeddings endpoint goes down.
+    class Failing(CountingEncoder):
+        down = False
+
+        def encode(self, texts):  # type: ignore[no-untyped-def]
+            if self.down:
+                raise RuntimeError("embeddings endpoint unreachable")
+            return super().encode(texts)
+
+    encoder = Failing()
+    index = ToolIndex(encoder, retriever=retriever, background=False)  # type: ignore[arg-type]
+    index.build(small_catalog())
+    assert index.dense_ready
+    encoder.down = True
+    hits = index.search("send an email", k=3)
+    assert hits[0].key == "mail/send_email"
+    encoder.down = False  # back: hybrid (or dense) results again
+    assert index.search("send an email", k=1)[0].key == "mail/send_email"
+
+
 def test_invalid_configuration_is_refused() -> None:
     with pytest.raises(ValueError, match="needs an encoder"):
         ToolIndex(retriever="dense")

@@ -64,7 +64,7 @@ def _token_costs(data: Path) -> dict[str, int] | None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark described by parsed `args`; return the exit code."""
     # Imported here, not at module level: every `switchyard` command builds the parser that mounts this one.
-    from switchyard.retrieval.bench import find_sets, run_benchmark  # noqa: PLC0415
+    from switchyard.retrieval.bench import find_sets, load_queries, run_benchmark  # noqa: PLC0415
     from switchyard.retrieval.encoder import MiniLMEncoder  # noqa: PLC0415
     from switchyard.retrieval.index import RETRIEVERS, ToolIndex  # noqa: PLC0415
     from switchyard.retrieval.vector_cache import MemoryVectorCache, SqliteVectorCache  # noqa: PLC0415
@@ -76,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     sets = find_sets(data)
     if not sets:
         print(f"no tools.jsonl + queries.jsonl under {data}", file=sys.stderr)
+        return 2
+    empty = [folder for folder in sets if not load_queries(folder)]
+    if empty:
+        print(f"no queries in {', '.join(str(f / 'queries.jsonl') for f in empty)}", file=sys.stderr)
         return 2
     retrievers: list[Retriever] = list(RETRIEVERS) if args.retriever == "all" else [args.retriever]
     cache: VectorCache = SqliteVectorCache(args.cache) if args.cache else MemoryVectorCache()

@@ -81,7 +81,7 @@ def load_queries(folder: Path) -> list[BenchQuery]:
 
 def find_sets(data: Path) -> list[Path]:
     """`data` itself when it holds a set, else its sub-folders that do (sorted)."""
-    if (data / "tools.jsonl").is_file():
+    if (data / "tools.jsonl").is_file() and (data / "queries.jsonl").is_file():
         return [data]
     return sorted(p for p in data.iterdir() if (p / "tools.jsonl").is_file() and (p / "queries.jsonl").is_file())
 

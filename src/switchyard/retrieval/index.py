@@ -203,6 +203,8 @@ class ToolIndex:
         self._worker: threading.Thread | None = None
         self._closed = False
         self.dense_error: BaseException | None = None
+        self._query_encoding_failed = False
+        """The last query could not be encoded (logged once per failing streak)."""
 
     # -- catalog changes -------------------------------------------------------------------------------------
 
@@ -411,18 +413,34 @@ class ToolIndex:
         texts = [query, *(query[a:b] for a, b in spans)]
         lexical: list[tuple[FloatArray, FloatArray]] = []
         evidence: NDArray[np.bool_] | None = None
+        def words_alone() -> tuple[FloatArray, NDArray[np.bool_] | None]:
+            nonlocal lexical, evidence
+            if not lexical and snap.lexical is not None:
+                whole, servers, evidence = snap.lexical.scores_and_evidence(terms, cfg.name_weight)
+                lexical = [(whole, servers), *(snap.lexical.scores(analyse(t), cfg.name_weight) for t in texts[1:])]
+            fused = [self._fuse([lex], snap) for lex in lexical]
+            return combine_parts(fused[0], fused[1:], cfg.part_weight), evidence
+
         if (self.retriever != "dense" or snap.vectors is None) and snap.lexical is not None:
             whole, servers, evidence = snap.lexical.scores_and_evidence(terms, cfg.name_weight)
             lexical = [(whole, servers), *(snap.lexical.scores(analyse(t), cfg.name_weight) for t in texts[1:])]
         if self.retriever == "bm25" or snap.vectors is None or snap.server_vectors is None:
-            fused = [self._fuse([lex], snap) for lex in lexical]
-            return combine_parts(fused[0], fused[1:], cfg.part_weight), evidence
+            return words_alone()
 
         assert self.encoder is not None
-        if spans and cfg.span_pooling and isinstance(self.encoder, SpanEncoder):
-            q = self.encoder.encode_spans(query, spans)
-        else:
-            q = self.encoder.encode(texts)
+        try:
+            if spans and cfg.span_pooling and isinstance(self.encoder, SpanEncoder):
+                q = self.encoder.encode_spans(query, spans)
+            else:
+                q = self.encoder.encode(texts)
+        except Exception as exc:  # an embeddings endpoint that went down: the tool vectors are cached, words work
+            if not self._query_encoding_failed:
+                logger.warning("query encoding failed (%s); serving lexical results until it works again", exc)
+            self._query_encoding_failed = True
+            return words_alone()
+        if self._query_encoding_failed:
+            logger.info("query encoding works again; serving hybrid results")
+            self._query_encoding_failed = False
         tools, servers = _dense_scores(snap, q)  # (texts, tools), (texts, servers)
         confidence = tools.max(axis=1).tolist()
         fused = [self._fuse([*lexical[j : j + 1], (tools[j], servers[j])], snap) for j in range(len(texts))]

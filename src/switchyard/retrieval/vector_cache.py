@@ -82,7 +82,7 @@ class SqliteVectorCache:
                 "CREATE TABLE IF NOT EXISTS retrieval_vectors (hash TEXT PRIMARY KEY, dim INTEGER NOT NULL, "
                 "vector BLOB NOT NULL)"
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
             raise StoreError(f"cannot open vector cache {self.path}: {exc}") from exc
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, NDArray[np.float32]]:

@@ -68,6 +68,11 @@ def _answer(ident: Any, text: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": text}]}}
 
 
+def _complete(answer: dict[str, Any]) -> dict[str, Any]:
+    """`answer` as a 2026-07-28 result must be (with its result type)."""
+    return {**answer, "result": {**answer["result"], "resultType": "complete"}}
+
+
 LOG = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "working"}}
 LIST_CHANGED = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
 RPC_ERROR = {"jsonrpc": "2.0", "id": None, "error": {"code": -32602, "message": "bad args", "data": {"field": "x"}}}
@@ -90,6 +95,8 @@ def _crafted(name: str, request: dict[str, Any]) -> tuple[int, dict[str, str], b
         "progress": (200, sse_type, _sse(_progress(token, 1), LOG, _progress(token, 2), _answer(ident, "done"))),
         "list-changed": (200, sse_type, _sse(LIST_CHANGED, _answer(ident, "changed"))),
         "no-answer": (200, sse_type, _sse(LOG)),
+        "stray-first": (200, sse_type, _sse(_answer(f"not-{ident}", "stray"), _complete(_answer(ident, "mine")))),
+        "wrong-id-json": (200, json_type, json.dumps(_answer(12345, "someone else's")).encode()),
     }
     return table.get(name)
 
@@ -274,6 +281,19 @@ async def test_every_outcome_of_the_lane_equals_the_sdk_transports(
     regional = next(c for c in lane_calls if c[2]["name"] == "regional")
     assert regional[0]["mcp-param-region"] == "eu-west"
     assert regional[0]["mcp-name"] == "regional"
+
+
+async def test_the_lane_takes_only_the_answer_with_its_requests_id(
+    crafted_url: tuple[str, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # JSON-RPC matches an answer to its request by id. (The SDK's SSE reader takes the first answer it sees and
+    # its JSON reader waits out the timeout for a wrong id, so these are compared with the rule, not with it.)
+    url, _ = crafted_url
+    lane = await _outcomes(url, ["stray-first", "wrong-id-json"], lanes=True, monkeypatch=monkeypatch)
+    assert lane["stray-first"]["outcome"]["content"][0]["text"] == "mine"
+    kind, message = lane["wrong-id-json"]["outcome"]
+    assert kind == "UpstreamError"
+    assert "answers another request" in message
 
 
 async def test_a_transport_failure_reports_the_connection_broken() -> None:

@@ -413,6 +413,7 @@ class ToolIndex:
         texts = [query, *(query[a:b] for a, b in spans)]
         lexical: list[tuple[FloatArray, FloatArray]] = []
         evidence: NDArray[np.bool_] | None = None
+
         def words_alone() -> tuple[FloatArray, NDArray[np.bool_] | None]:
             nonlocal lexical, evidence
             if not lexical and snap.lexical is not None:

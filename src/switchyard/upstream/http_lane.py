@@ -182,7 +182,7 @@ class HttpLane:
                     return types.ErrorData(code=types.METHOD_NOT_FOUND, message="Not Found")
                 return types.ErrorData(code=types.INTERNAL_ERROR, message="Server returned an error response")
             if content_type.startswith("application/json"):
-                return _answer(await response.read())
+                return _answer(await response.read(), ident)
             if content_type.startswith("text/event-stream"):
                 return await self._events(response, ident, notify, on_progress)
             logger.warning("server %s: unexpected content type %r", self._server, content_type)
@@ -221,7 +221,14 @@ class HttpLane:
         msg = cast(JsonObject, message)
         method = msg.get("method")
         if not isinstance(method, str):
-            return _outcome(msg) if "id" in msg else None
+            if "id" not in msg:
+                return None
+            if msg["id"] != ident:  # an answer to another request: not this call's (JSON-RPC matches by id)
+                logger.warning(
+                    "server %s: sent an answer for another request on an answer stream; ignored", self._server
+                )
+                return None
+            return _outcome(msg)
         if "id" in msg:
             logger.warning("server %s: sent a %s request on an answer stream; ignored", self._server, method)
             return None
@@ -249,14 +256,16 @@ def _invalid(message: str) -> types.ErrorData:
     return types.ErrorData(code=types.INVALID_REQUEST, message=message)
 
 
-def _answer(content: bytes) -> JsonObject | types.ErrorData:
-    """The outcome in a JSON body."""
+def _answer(content: bytes, ident: str) -> JsonObject | types.ErrorData:
+    """The outcome in a JSON body: the answer to request `ident` (an answer with another id is none)."""
     try:
         message: Any = json.loads(content)
     except ValueError as exc:
         return types.ErrorData(code=types.PARSE_ERROR, message=f"Failed to parse JSON response: {exc}")
     if not isinstance(message, dict) or "id" not in message or "method" in message:
         return types.ErrorData(code=types.PARSE_ERROR, message="Failed to parse JSON response: not a JSON-RPC answer")
+    if cast(JsonObject, message)["id"] != ident:
+        return types.ErrorData(code=types.PARSE_ERROR, message="Failed to parse JSON response: answers another request")
     return _outcome(cast(JsonObject, message))
 
 

@@ -60,6 +60,8 @@ _SAFE_SECRET_ERRORS = frozenset({"extra_forbidden", "missing", "header_value"})
 """Problems under a secret field whose message never quotes a value, so it is reported as it is."""
 _MIN_MASKED = 4
 """Secret values shorter than this are not masked in messages: too short to tell from ordinary text."""
+_SECRET_NAME = re.compile(r"token|secret|key|pass|auth|cred|cookie|session|pat$", re.IGNORECASE)
+"""Names of `env` variables and headers whose values are masked in messages whatever they look like."""
 _HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Keys other MCP clients put in server entries; harmless here, so accepted and ignored.
 _FOREIGN_SERVER_KEYS = frozenset({"autoApprove", "alwaysAllow", "envFile", "description", "disabledTools", "notes"})
@@ -287,6 +289,19 @@ class JwtSettings(_Model):
         return f"JwtSettings(jwks_url={self.jwks_url!r}, issuer={self.issuer!r}, algorithms={self.algorithms!r})"
 
     __str__ = __repr__
+
+    @field_validator("algorithms")
+    @classmethod
+    def _known_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Each name in PyJWT's spelling (it compares a token's `alg` exactly: `rs256` would match nothing)."""
+        from jwt.algorithms import get_default_algorithms  # noqa: PLC0415 - only a JWT configuration needs it
+
+        known = {name.upper(): name for name in get_default_algorithms()}
+        unknown = [a for a in value if a.upper() not in known]
+        if unknown:
+            names = ", ".join(sorted(n for n in known.values() if n != "none"))
+            raise ValueError(f"unknown algorithm(s) {', '.join(unknown)}; known: {names}")
+        return tuple(known[a.upper()] for a in value)
 
     @model_validator(mode="after")
     def _one_key_source(self) -> JwtSettings:
@@ -668,12 +683,19 @@ def _problems_from(exc: ValidationError, base: str) -> list[ConfigProblem]:
     return problems
 
 
-def mask_secrets(text: str, secrets: tuple[str, ...] | list[str]) -> str:
-    """`text` with every secret value in it replaced by `***`: each value as it is, without surrounding
-    whitespace, as Python escapes it (`repr` of a value with a line break), and each word of 8 characters or
-    more (the token of `Bearer <token>`). Values shorter than 4 characters are left alone."""
+def mask_secrets(text: str, secrets: Mapping[str, str]) -> str:
+    """`text` with the secret values of `secrets` (an `env` or `headers` mapping) replaced by `***`.
+
+    A value is treated as secret when its name says so (`*token*`, `*secret*`, `*key*`, `*pass*`, `*auth*`,
+    `*cred*`, `*cookie*`, `*session*`) or when it looks like a credential itself: 12 characters or more, no
+    whitespace, letters and digits both (`LOG_LEVEL=debug`, `NODE_ENV=production` or a plain URL stay
+    readable). Each is masked as it is, without surrounding whitespace, as Python escapes it (`repr` of a value
+    with a line break), and so is each word of 8 characters or more in it (the token of `Bearer <token>`).
+    """
     forms: set[str] = set()
-    for value in secrets:
+    for name, value in secrets.items():
+        if not (_SECRET_NAME.search(name) or any(_looks_secret(word) for word in value.split())):
+            continue
         for form in (value, value.strip(), value.encode("unicode_escape").decode("ascii")):
             if len(form) >= _MIN_MASKED:
                 forms.add(form)
@@ -681,6 +703,10 @@ def mask_secrets(text: str, secrets: tuple[str, ...] | list[str]) -> str:
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, "***")
     return text
+
+
+def _looks_secret(word: str) -> bool:
+    return len(word) >= 12 and any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
 
 
 def parse_config(data: Any, env: Mapping[str, str] | None = None, source: str | None = None) -> GatewayConfig:

@@ -37,7 +37,7 @@ from switchyard.store.audit import SqliteAuditStore
 from switchyard.store.base import PinStore
 from switchyard.store.sqlite import SqliteStore
 from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamSnapshot, UpstreamState
-from switchyard.upstream.bridge import CLIENT_WAIT, PROGRESS_SCREEN
+from switchyard.upstream.bridge import PROGRESS_SCREEN
 from switchyard.upstream.client import ClientUpstream
 from switchyard.upstream.http import HttpUpstream
 from switchyard.upstream.stdio import StdioUpstream
@@ -574,7 +574,7 @@ class Gateway:
             params["name"] = ctx.original
         elif ctx.method == "completion/complete" and ctx.params.get("ref", {}).get("type") == "ref/prompt":
             params["ref"] = {**ctx.params["ref"], "name": ctx.original}
-        timeout = self.config.call_timeout(ctx.server) + CLIENT_WAIT.get()
+        timeout = self.config.call_timeout(ctx.server)
         if ctx.method in ("resources/subscribe", "resources/unsubscribe") and isinstance(upstream, ClientUpstream):
             await upstream.set_subscription(ctx.original, ctx.method == "resources/subscribe", timeout=timeout)
             return {}

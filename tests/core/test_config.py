@@ -144,16 +144,20 @@ def test_a_header_value_with_a_line_break_is_a_problem_that_does_not_quote_it() 
     [
         (
             "Illegal header value b'Bearer sk-live-SECRET123\\n'",
-            ("Bearer sk-live-SECRET123\n",),
+            {"Authorization": "Bearer sk-live-SECRET123\n"},
             "Illegal header value b'***'",
         ),
-        ("401 for token sk-live-SECRET123", ("Bearer sk-live-SECRET123",), "401 for token ***"),
-        ("KEY=abcd in use", ("abcd",), "KEY=*** in use"),
-        ("exit 1", ("1",), "exit 1"),  # too short to mask
-        ("nothing here", (), "nothing here"),
+        ("401 for token sk-live-SECRET123", {"Authorization": "Bearer sk-live-SECRET123"}, "401 for token ***"),
+        ("KEY=abcd in use", {"API_KEY": "abcd"}, "KEY=*** in use"),  # a secret by its name
+        ("using ghp1234567890abcdef", {"GH": "ghp1234567890abcdef"}, "using ***"),  # a secret by its look
+        ("[debug] verbose=true", {"LOG_LEVEL": "debug", "VERBOSE": "true"}, "[debug] verbose=true"),
+        ("mode production at https://api.example.com", {"NODE_ENV": "production", "URL": "https://api.example.com"},
+         "mode production at https://api.example.com"),
+        ("exit 1", {"TOKEN": "1"}, "exit 1"),  # too short to mask
+        ("nothing here", {}, "nothing here"),
     ],
-)
-def test_secret_values_are_masked_in_messages(text: str, secrets: tuple[str, ...], expected: str) -> None:
+)  # fmt: skip
+def test_secret_values_are_masked_in_messages(text: str, secrets: dict[str, str], expected: str) -> None:
     assert mask_secrets(text, secrets) == expected
 
 

@@ -57,3 +57,30 @@ async def test_a_connection_that_leaves_subscribed_gives_its_hold_back() -> None
             gc.collect()
             await anyio.sleep(0.1)
             assert front._holders[URI] == 0  # pyright: ignore[reportPrivateUsage]
+
+
+def test_only_an_event_a_live_change_stream_took_is_left_to_it() -> None:
+    # The SDK hands a change-stream event to the stream whose subscription id is live, and tees it to the message
+    # handler either way: the handler skips what a live stream took, and handles an event of a closed stream
+    # (frames in flight while the gateway re-listens), which went nowhere else.
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    import mcp_types as types  # noqa: PLC0415
+
+    from switchyard.upstream.client import ClientUpstream  # noqa: PLC0415
+
+    def update(subscription: int | None) -> types.ResourceUpdatedNotification:
+        meta = {"io.modelcontextprotocol/subscriptionId": subscription} if subscription is not None else None
+        params: dict[str, object] = {"uri": "res://a", **({"_meta": meta} if meta else {})}
+        return types.ResourceUpdatedNotification.model_validate(
+            {"method": "notifications/resources/updated", "params": params}
+        )
+
+    upstream = object.__new__(ClientUpstream)  # only the routing rule is under test: no streams, no process
+    streamed = upstream._streamed  # pyright: ignore[reportPrivateUsage]
+    upstream._client = None  # pyright: ignore[reportPrivateUsage]
+    assert not streamed(update(7))  # no session: nothing was streamed
+    upstream._client = SimpleNamespace(session=SimpleNamespace(_listen_routes={7: object()}))  # type: ignore[assignment]  # pyright: ignore[reportPrivateUsage]
+    assert streamed(update(7))  # the live stream took it
+    assert not streamed(update(8))  # a stream already closed: nobody else has it
+    assert not streamed(update(None))  # a plain notification (a handshake-era server's)

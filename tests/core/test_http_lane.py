@@ -97,6 +97,7 @@ def _crafted(name: str, request: dict[str, Any]) -> tuple[int, dict[str, str], b
         "no-answer": (200, sse_type, _sse(LOG)),
         "stray-first": (200, sse_type, _sse(_answer(f"not-{ident}", "stray"), _complete(_answer(ident, "mine")))),
         "wrong-id-json": (200, json_type, json.dumps(_answer(12345, "someone else's")).encode()),
+        "null-id-error": (200, json_type, json.dumps(RPC_ERROR).encode()),  # refused before its id was read
     }
     return table.get(name)
 
@@ -289,8 +290,9 @@ async def test_the_lane_takes_only_the_answer_with_its_requests_id(
     # JSON-RPC matches an answer to its request by id. (The SDK's SSE reader takes the first answer it sees and
     # its JSON reader waits out the timeout for a wrong id, so these are compared with the rule, not with it.)
     url, _ = crafted_url
-    lane = await _outcomes(url, ["stray-first", "wrong-id-json"], lanes=True, monkeypatch=monkeypatch)
+    lane = await _outcomes(url, ["stray-first", "wrong-id-json", "null-id-error"], lanes=True, monkeypatch=monkeypatch)
     assert lane["stray-first"]["outcome"]["content"][0]["text"] == "mine"
+    assert lane["null-id-error"]["outcome"] == ("UpstreamError", "crafted: bad args (-32602)")  # the server's own
     kind, message = lane["wrong-id-json"]["outcome"]
     assert kind == "UpstreamError"
     assert "answers another request" in message

@@ -160,6 +160,36 @@ async def test_a_shared_secret_verifies_hs256_tokens_only_with_the_right_secret(
     assert (await jwt_call(auth, token("wrong-secret-" * 4, algorithm="HS256")))[0] == 401
 
 
+async def test_a_token_signed_with_another_kind_of_key_gets_401_not_a_crash() -> None:
+    # The default algorithms are RS256 and ES256: an ES256 token against an RSA key made PyJWT raise a TypeError.
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    status, headers, _ = await jwt_call(JwtAuthenticator(jwt_settings(), RESOURCE), token(ec_key, algorithm="ES256"))
+    assert status == 401
+    assert headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    ec_pem = (
+        ec_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    ec_auth = JwtAuthenticator(JwtSettings(public_key=ec_pem, issuer=ISSUER), RESOURCE)
+    assert ec_auth.algorithms == ["ES256"]  # RS256 cannot verify with an EC key
+    assert (await jwt_call(ec_auth, token(PRIVATE)))[0] == 401
+    assert (await jwt_call(ec_auth, token(ec_key, algorithm="ES256")))[0] == 200
+    with pytest.raises(ConfigError, match="no algorithm"):
+        JwtAuthenticator(JwtSettings(public_key=ec_pem, issuer=ISSUER, algorithms=("RS256",)), RESOURCE)
+
+
+async def test_algorithm_names_are_read_in_any_case_and_unknown_ones_refused() -> None:
+    auth = JwtAuthenticator(jwt_settings(algorithms=["rs256"]), RESOURCE)
+    assert auth.algorithms == ["RS256"]
+    assert (await jwt_call(auth, token(PRIVATE)))[0] == 200
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        jwt_settings(algorithms=["RS999"])
+
+
 def test_configuration_refuses_none_and_mixed_key_types() -> None:
     with pytest.raises(ValueError, match="none"):
         JwtSettings(public_key=PUBLIC_PEM, issuer=ISSUER, algorithms=("none",))

@@ -21,6 +21,7 @@ from typing import Any, Protocol, cast
 
 import anyio.to_thread
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from switchyard.config import GatewayConfig, JwtSettings
@@ -72,6 +73,15 @@ def _groups(claims: Mapping[str, Any], claim: str) -> frozenset[str]:
     return frozenset()
 
 
+_KEY_ALGORITHMS: tuple[tuple[type, tuple[str, ...]], ...] = (
+    (rsa.RSAPublicKey, ("RS", "PS")),
+    (ec.EllipticCurvePublicKey, ("ES",)),
+    (ed25519.Ed25519PublicKey, ("EdDSA",)),
+    (ed448.Ed448PublicKey, ("EdDSA",)),
+)
+"""The JWS algorithm families each kind of public key verifies."""
+
+
 class JwtAuthenticator:
     """Bearer JWTs issued for this gateway by the configured authorization server."""
 
@@ -88,6 +98,14 @@ class JwtAuthenticator:
                 self._key = load_pem_public_key(settings.public_key.encode())
             except ValueError:
                 raise ConfigError([ConfigProblem("$.switchyard.auth.jwt.public_key", "not a PEM public key")]) from None
+            # Only the algorithms this key verifies: PyJWT raises a TypeError, not a token error, for a token
+            # signed with another kind of key (ES256 against an RSA key).
+            fits = next((names for kind, names in _KEY_ALGORITHMS if isinstance(self._key, kind)), ())
+            usable = [a for a in self.algorithms if a.startswith(fits)] if fits else self.algorithms
+            if not usable:
+                problem = f"no algorithm in algorithms verifies with this public key ({type(self._key).__name__})"
+                raise ConfigError([ConfigProblem("$.switchyard.auth.jwt.algorithms", problem)])
+            self.algorithms = usable
         elif settings.secret:
             self._key = settings.secret
 
@@ -116,7 +134,8 @@ class JwtAuthenticator:
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token expired", "the access token expired") from None
-        except jwt.InvalidTokenError as exc:
+        except (jwt.InvalidTokenError, jwt.InvalidKeyError, TypeError, ValueError) as exc:
+            # TypeError/ValueError: PyJWT's answer to a key of the wrong kind (a JWKS key, say): still a bad token.
             raise Unauthenticated(f"token rejected: {type(exc).__name__}: {exc}") from None
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:

@@ -51,7 +51,7 @@ from switchyard.server.mrtr import (
 from switchyard.stages.audit import audit_list
 from switchyard.stages.flows import LEGACY_SESSION
 from switchyard.upstream.base import JsonObject, ProgressCallback
-from switchyard.upstream.bridge import CLIENT_WAIT, INPUT_BRIDGE
+from switchyard.upstream.bridge import INPUT_BRIDGE
 
 __all__ = ["FrontServer"]
 
@@ -297,12 +297,8 @@ class FrontServer:
             if isinstance(opened, Mapping) and "parked" in opened:
                 responses = cast(Mapping[str, Any], (params or {}).get("inputResponses") or {})
                 return await self.parked.resume(str(cast(Mapping[str, Any], opened)["parked"]), responses, seal)
-        # The parked call waits for its client's answers (up to `mrtr.ttl` each time): not a slow upstream.
-        wait = CLIENT_WAIT.set(gw.config.switchyard.mrtr.ttl)
-        try:
-            return await self.parked.start(gw.spawn, lambda: once(params), caps, seal)  # the spawn keeps `wait`
-        finally:
-            CLIENT_WAIT.reset(wait)
+        # The call timeout bounds the parked call, the time its client takes to answer included.
+        return await self.parked.start(gw.spawn, lambda: once(params), caps, seal)
 
     def _session_id(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
         """A random id for the legacy session (connection) of `ctx`, the same for all its requests."""

@@ -20,7 +20,7 @@ from mcp.client.session import ClientRequestContext
 
 from switchyard.upstream.base import ProgressCallback
 
-__all__ = ["CLIENT_WAIT", "INPUT_BRIDGE", "PROGRESS_SCREEN", "InFlight", "InputBridge", "declares"]
+__all__ = ["INPUT_BRIDGE", "PROGRESS_SCREEN", "InFlight", "InputBridge", "declares"]
 
 JsonObject = dict[str, Any]
 
@@ -50,10 +50,6 @@ PROGRESS_SCREEN: contextvars.ContextVar[Callable[[ProgressCallback], ProgressCal
 )
 """Set around a call by a stage that must see the call's progress messages before its caller does (the output
 guard): the gateway hands the upstream `screen(on_progress)` instead of `on_progress`."""
-
-CLIENT_WAIT: contextvars.ContextVar[float] = contextvars.ContextVar("switchyard_client_wait", default=0.0)
-"""Seconds a call may run beyond its call timeout because it waits for its client's answer (a call parked for
-a modern client: `mrtr.ttl`); set around the call by the front, added by the gateway to the upstream timeout."""
 
 _CAPABILITY = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling", "roots/list": "roots"}
 

@@ -20,6 +20,7 @@ import anyio
 import mcp_types as types
 from mcp import Client
 from mcp.client.subscriptions import SubscriptionLost
+from mcp.shared.dispatcher import as_request_id
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
@@ -197,9 +198,9 @@ class ClientUpstream:
     _recovery = "restarting it"
     """What the gateway does about a server that went down (said in errors; HTTP servers are reconnected)."""
 
-    def _secret_values(self) -> tuple[str, ...]:
+    def _secret_values(self) -> Mapping[str, str]:
         """The configured values that must never appear in an error or log line (`env`, `headers`)."""
-        return ()
+        return {}
 
     def _describe_failure(self, exc: BaseException) -> str:
         """One line saying why a connection failed; subclasses may add context (stderr tail). Secret values
@@ -511,10 +512,8 @@ class ClientUpstream:
         if isinstance(message, Exception):
             logger.warning("server %s: unreadable message: %s", self._name, str(message).splitlines()[0][:200])
             return
-        params: Any = getattr(message, "params", None)
-        meta: Any = getattr(params, "meta", None)
-        if isinstance(meta, Mapping) and SUBSCRIPTION_ID_META_KEY in meta:
-            return  # an event of our change stream: the SDK tees it here too, and `_on_event` already had it
+        if self._streamed(message):
+            return  # an event our change stream took: the SDK tees it here too, and `_on_event` has it
         if isinstance(message, types.ToolListChangedNotification):
             self._queue_refresh("tools")
         elif isinstance(message, types.PromptListChangedNotification):
@@ -523,6 +522,19 @@ class ClientUpstream:
             self._queue_refresh("resources")
         elif isinstance(message, types.ResourceUpdatedNotification) and self._resource_listener is not None:
             await self._resource_listener(str(message.params.uri))
+
+    def _streamed(self, message: Any) -> bool:
+        """Whether `message` is an event the SDK delivered to an open change stream (its subscription id names a
+        live listen). An event for a stream already closed (frames in flight while the gateway re-listens) was
+        delivered nowhere else: it is handled here."""
+        params: Any = getattr(message, "params", None)
+        meta: Any = getattr(params, "meta", None)
+        if not isinstance(meta, Mapping) or SUBSCRIPTION_ID_META_KEY not in meta:
+            return False
+        client = self._client
+        routes: Any = getattr(client.session, "_listen_routes", None) if client is not None else None
+        ident = as_request_id(cast(Mapping[str, Any], meta).get(SUBSCRIPTION_ID_META_KEY))
+        return isinstance(routes, Mapping) and ident is not None and ident in routes
 
     def _translate(self, exc: MCPError, timeout: float) -> Exception:
         if exc.code == REQUEST_TIMEOUT and "timed out" in exc.message and math.isfinite(timeout):

@@ -41,8 +41,8 @@ class HttpUpstream(ClientUpstream):
 
     _recovery = "reconnecting to it"
 
-    def _secret_values(self) -> tuple[str, ...]:
-        return tuple(self.config.headers.values())
+    def _secret_values(self) -> Mapping[str, str]:
+        return self.config.headers
 
     def _target(self, stack: AsyncExitStack) -> Any:
         http = httpx2.AsyncClient(

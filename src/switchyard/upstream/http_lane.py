@@ -223,7 +223,7 @@ class HttpLane:
         if not isinstance(method, str):
             if "id" not in msg:
                 return None
-            if msg["id"] != ident:  # an answer to another request: not this call's (JSON-RPC matches by id)
+            if not _answers(msg, ident):  # an answer to another request: not this call's (JSON-RPC matches by id)
                 logger.warning(
                     "server %s: sent an answer for another request on an answer stream; ignored", self._server
                 )
@@ -264,9 +264,15 @@ def _answer(content: bytes, ident: str) -> JsonObject | types.ErrorData:
         return types.ErrorData(code=types.PARSE_ERROR, message=f"Failed to parse JSON response: {exc}")
     if not isinstance(message, dict) or "id" not in message or "method" in message:
         return types.ErrorData(code=types.PARSE_ERROR, message="Failed to parse JSON response: not a JSON-RPC answer")
-    if cast(JsonObject, message)["id"] != ident:
+    if not _answers(cast(JsonObject, message), ident):
         return types.ErrorData(code=types.PARSE_ERROR, message="Failed to parse JSON response: answers another request")
     return _outcome(cast(JsonObject, message))
+
+
+def _answers(message: JsonObject, ident: str) -> bool:
+    """Whether `message` answers request `ident`: its id, or an error with a null id (a server that refused the
+    request before reading its id; each POST carries one request, so it is this one's)."""
+    return message["id"] == ident or (message["id"] is None and "error" in message)
 
 
 def _error_body(content: bytes) -> types.ErrorData | None:

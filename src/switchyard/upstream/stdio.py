@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -34,9 +34,9 @@ logger = logging.getLogger("switchyard.upstream.stderr")
 class _StderrRelay:
     """Reads a pipe in a daemon thread and logs each line as `[server] line`; keeps the last lines."""
 
-    def __init__(self, server: str, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, server: str, secrets: Mapping[str, str] | None = None) -> None:
         self.server = server
-        self._secrets = secrets
+        self._secrets: Mapping[str, str] = secrets or {}
         """The server's `env` values, masked in every relayed line (a server may print its own token)."""
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
         read_fd, write_fd = os.pipe()
@@ -107,8 +107,8 @@ class StdioUpstream(ClientUpstream):
 
         return spawned()
 
-    def _secret_values(self) -> tuple[str, ...]:
-        return tuple(self.config.env.values())
+    def _secret_values(self) -> Mapping[str, str]:
+        return self.config.env
 
     def _describe_failure(self, exc: BaseException) -> str:
         base = super()._describe_failure(exc)

@@ -98,6 +98,8 @@ def classify(exc: BaseException | None) -> tuple[str, str]:
 
 
 _CLIENT = json.JSONEncoder(ensure_ascii=False)
+_NAMED_METHODS = frozenset({"tools/call", "prompts/get"})
+"""Methods whose item is named by a catalog name, never by a URI that could hold a credential."""
 
 
 class AuditEvent:
@@ -150,13 +152,14 @@ class AuditEvent:
             era=ctx.era,
             method=ctx.method,
             server=ctx.server,
-            tool=self.redactor.redact(ctx.name),  # a resource's URI may carry credentials (user:password@)
+            # A resource's URI may carry credentials (user:password@); tool and prompt names are the catalog's.
+            tool=ctx.name if ctx.method in _NAMED_METHODS else self.redactor.redact(ctx.name),
             arguments=None if arguments is None else self.redactor.serialize(arguments),
             result_bytes=size,
             is_error=is_error,
             latency_ms=round(self.latency * 1000.0, 3),
             decision=self.decision,
-            reason=self.redactor.redact(self.reason),  # error messages may quote the URI or an argument
+            reason=self.redactor.redact(self.reason) if self.reason else "",  # may quote the URI or an argument
         )
 
 

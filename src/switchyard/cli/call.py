@@ -7,10 +7,8 @@ import json
 import sys
 from typing import Any
 
-import anyio
-
-from switchyard.cli.common import add_config_option, configure_logging, load, started_gateway
-from switchyard.errors import InvalidRequest, SwitchyardError
+from switchyard.cli.common import add_config_option, configure_logging, load, run_plainly, started_gateway
+from switchyard.errors import InvalidRequest
 
 __all__ = ["register"]
 
@@ -40,14 +38,7 @@ def run(args: argparse.Namespace) -> int:
             ctx = gateway.context("tools/call", {"name": args.tool, "arguments": arguments})
             return await gateway.handle(ctx)
 
-    try:
-        result = anyio.run(main)
-    except BaseExceptionGroup as group:
-        # An error inside the gateway's task group arrives wrapped: report the gateway's own error plainly.
-        errors = group.exceptions
-        if len(errors) == 1 and isinstance(errors[0], SwitchyardError):
-            raise errors[0] from None
-        raise
+    result = run_plainly(main)
     json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 1 if result.get("isError") else 0

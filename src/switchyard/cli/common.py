@@ -10,8 +10,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import anyio
 from rich.console import Console
@@ -19,10 +20,11 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from switchyard.config import GatewayConfig, load_config
+from switchyard.errors import SwitchyardError
 from switchyard.gateway import Gateway
 from switchyard.upstream.base import UpstreamState
 
-__all__ = ["add_config_option", "configure_logging", "load", "started_gateway", "stderr"]
+__all__ = ["add_config_option", "configure_logging", "load", "run_plainly", "started_gateway", "stderr"]
 
 stderr = Console(stderr=True)
 DEFAULT_CONFIG = "servers.json"
@@ -75,6 +77,21 @@ async def started_gateway(config: GatewayConfig, *, show_progress: bool = True) 
         else:
             await gateway.started.wait()
         yield gateway
+
+
+T = TypeVar("T")
+
+
+def run_plainly(main: Callable[[], Awaitable[T]]) -> T:
+    """`anyio.run(main)`, with an error raised inside the gateway's task group (which arrives wrapped in an
+    exception group) re-raised as itself, so the command line reports it in one line."""
+    try:
+        return anyio.run(main)
+    except BaseExceptionGroup as group:
+        errors = group.exceptions
+        if len(errors) == 1 and isinstance(errors[0], SwitchyardError):
+            raise errors[0] from None
+        raise
 
 
 def status_table(gateway: Gateway) -> Table:

@@ -11,8 +11,7 @@ import anyio
 from rich.console import Console
 from rich.table import Table
 
-from switchyard.cli.common import add_config_option, configure_logging, load, started_gateway
-from switchyard.errors import SwitchyardError
+from switchyard.cli.common import add_config_option, configure_logging, load, run_plainly, started_gateway
 from switchyard.exposure import ToolFinder
 
 __all__ = ["register"]
@@ -73,14 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             return out
 
-    try:
-        found = anyio.run(main)
-    except BaseExceptionGroup as group:
-        # An error inside the gateway's task group arrives wrapped: report the gateway's own error plainly.
-        errors = group.exceptions
-        if len(errors) == 1 and isinstance(errors[0], SwitchyardError):
-            raise errors[0] from None
-        raise
+    found = run_plainly(main)
     if args.json:
         json.dump({"query": args.query, "tools": found}, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")

@@ -36,7 +36,14 @@ from switchyard.stages.policy import Policy
 from switchyard.store.audit import SqliteAuditStore
 from switchyard.store.base import PinStore
 from switchyard.store.sqlite import SqliteStore
-from switchyard.upstream.base import JsonObject, ProgressCallback, Upstream, UpstreamSnapshot, UpstreamState
+from switchyard.upstream.base import (
+    JsonObject,
+    ProgressCallback,
+    Upstream,
+    UpstreamSnapshot,
+    UpstreamState,
+    unavailable,
+)
 from switchyard.upstream.bridge import PROGRESS_SCREEN
 from switchyard.upstream.client import ClientUpstream
 from switchyard.upstream.http import HttpUpstream
@@ -396,15 +403,7 @@ class Gateway:
 
     def _unavailable(self, server: str, upstream: Upstream) -> UpstreamUnavailable:
         """Why a call cannot reach `upstream` now, naming it and saying what the gateway is doing about it."""
-        why = upstream.last_error
-        if upstream.state is UpstreamState.STARTING:
-            return UpstreamUnavailable(server, "it is still starting; try again in a moment")
-        if upstream.state is UpstreamState.STOPPED:
-            return UpstreamUnavailable(server, "the gateway has stopped it")
-        doing = "reconnecting to it" if isinstance(upstream, HttpUpstream) else "restarting it"
-        return UpstreamUnavailable(
-            server, f"it is down ({why or 'it stopped'}); the gateway is {doing}, try again shortly"
-        )
+        return unavailable(server, upstream.state, upstream.last_error, reconnects=isinstance(upstream, HttpUpstream))
 
     async def handle(self, ctx: CallContext) -> JsonObject:
         """Run one request through the stage chain to its upstream."""

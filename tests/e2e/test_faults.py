@@ -639,6 +639,13 @@ class Updates:
         return self.uris[count:]
 
 
+async def subscribe(client: Client, uri: str) -> None:
+    """`resources/subscribe` on a legacy session (the SDK warns that 2026-07-28 dropped it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await client.subscribe_resource(uri)
+
+
 async def test_a_legacy_upstreams_subscriptions_survive_its_restart(peers: Any, tmp_path: Path) -> None:
     """A client subscribed through the gateway to a legacy server's resource keeps hearing its updates after
     the server crashed and was restarted: the gateway subscribes the new process again (and reports the
@@ -650,9 +657,7 @@ async def test_a_legacy_upstreams_subscriptions_survive_its_restart(peers: Any, 
     with anyio.fail_after(2 * STEP):
         async with gateway(cfg, "legacy", message_handler=updates) as gw:
             client = gw.client
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MCPDeprecationWarning)  # resources/subscribe is legacy-era
-                await client.subscribe_resource("note://a")
+            await subscribe(client, "note://a")
             assert text_of(await client.call_tool("w__touch", {})) == "watched 1"
             assert await updates.more_than(0) == ["note://a"]
             assert (await client.call_tool("w__crash_now", {})).is_error
@@ -670,9 +675,7 @@ async def test_one_update_from_a_modern_upstream_reaches_a_subscribed_client_onc
     with anyio.fail_after(2 * STEP):
         async with gateway(cfg, "legacy", message_handler=updates) as gw:
             client = gw.client
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MCPDeprecationWarning)  # resources/subscribe is legacy-era
-                await client.subscribe_resource("res://a")
+            await subscribe(client, "res://a")
             for touch in range(1, 4):
                 assert text_of(await client.call_tool("s__touch", {"uri": "res://a"})) == "touched res://a"
                 await updates.more_than(touch - 1)

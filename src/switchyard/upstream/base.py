@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-__all__ = ["ProgressCallback", "Upstream", "UpstreamSnapshot", "UpstreamState"]
+from switchyard.errors import UpstreamUnavailable
+
+__all__ = ["ProgressCallback", "Upstream", "UpstreamSnapshot", "UpstreamState", "unavailable"]
 
 JsonObject = dict[str, Any]
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -29,6 +31,19 @@ class UpstreamState(StrEnum):
     UP = "up"
     DOWN = "down"
     STOPPED = "stopped"
+
+
+def unavailable(server: str, state: UpstreamState, last_error: str | None, *, reconnects: bool) -> UpstreamUnavailable:
+    """Why a call cannot reach `server` in `state`, naming it and saying what the gateway is doing about it
+    (`reconnects`: an HTTP server is reconnected, a stdio one restarted)."""
+    if state is UpstreamState.STARTING:
+        return UpstreamUnavailable(server, "it is still starting; try again in a moment")
+    if state is UpstreamState.STOPPED:
+        return UpstreamUnavailable(server, "the gateway has stopped it")
+    doing = "reconnecting to it" if reconnects else "restarting it"
+    return UpstreamUnavailable(
+        server, f"it is down ({last_error or 'it stopped'}); the gateway is {doing}, try again shortly"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from switchyard.upstream.base import (
     ResourceListener,
     UpstreamSnapshot,
     UpstreamState,
+    unavailable,
 )
 from switchyard.upstream.bridge import InFlight
 from switchyard.upstream.capabilities import FRONT_CAPABILITIES, install_capability_override
@@ -150,13 +151,10 @@ class ClientUpstream:
         lane = self.lane
         # Not up, or the connection just ended and `run` has not marked the server down yet: nothing is sent.
         if client is None or self._state is not UpstreamState.UP or (lane is not None and not lane.open):
-            if self._state is UpstreamState.STARTING:
-                raise UpstreamUnavailable(self._name, "it is still starting; try again in a moment")
-            if self._state is UpstreamState.STOPPED:
-                raise UpstreamUnavailable(self._name, "the gateway has stopped it")
-            why = self._last_error or "its connection closed"
-            doing = f"the gateway is {self._recovery}, try again shortly"
-            raise UpstreamUnavailable(self._name, f"it is down ({why}); {doing}")
+            state = UpstreamState.DOWN if self._state is UpstreamState.UP else self._state
+            raise unavailable(
+                self._name, state, self._last_error or "its connection closed", reconnects=self._reconnects
+            )
         token = FRONT_CAPABILITIES.set(client_capabilities if client_capabilities is not None else {})
         call = self.inflight.enter()
         try:
@@ -195,8 +193,8 @@ class ClientUpstream:
         """The session is up (era known, before the listings): a transport may attach its lane for this
         connection, closing it on `stack` and ending the connection with `watch.close(reason)`."""
 
-    _recovery = "restarting it"
-    """What the gateway does about a server that went down (said in errors; HTTP servers are reconnected)."""
+    _reconnects = False
+    """Whether the gateway reconnects to this server when it goes down (HTTP) rather than restarting it (stdio)."""
 
     def _secret_values(self) -> Mapping[str, str]:
         """The configured values that must never appear in an error or log line (`env`, `headers`)."""

@@ -39,7 +39,7 @@ class HttpUpstream(ClientUpstream):
         self.config = config
         self._http: httpx2.AsyncClient | None = None
 
-    _recovery = "reconnecting to it"
+    _reconnects = True
 
     def _secret_values(self) -> Mapping[str, str]:
         return self.config.headers

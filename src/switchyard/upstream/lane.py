@@ -69,9 +69,10 @@ logger = logging.getLogger("switchyard.upstream")
 
 LANE_ID_PREFIX = "sy-"
 _MARK = f'"{LANE_ID_PREFIX}'.encode()
-_LOG = b'"notifications/message"'
-LogCallback = Callable[[types.LoggingMessageNotificationParams], Awaitable[None]]
 """Every line the lane must see contains its id (an answer) or its id as progress token (progress)."""
+_LOG = b'"notifications/message"'
+"""A log message: taken only while one lane call is pending (`UpstreamLane._log`)."""
+LogCallback = Callable[[types.LoggingMessageNotificationParams], Awaitable[None]]
 _CANCEL_WRITE_TIMEOUT = 2.0
 _CLOSED = types.ErrorData(code=types.CONNECTION_CLOSED, message="Connection closed")
 
